@@ -1,0 +1,58 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include "core/ProcessInfo.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+namespace porteye::core {
+
+/// Counters of one walk; vanished/denied entries are normal on a live host.
+struct WalkStats {
+    std::uint64_t processesScanned = 0;
+    std::uint64_t fdsRead = 0;
+    std::uint64_t processesVanished = 0;  ///< ENOENT/ESRCH between readdir and read
+    std::uint64_t accessDenied = 0;       ///< EACCES/EPERM
+    WalkStats& operator+=(const WalkStats& o) {
+        processesScanned += o.processesScanned;
+        fdsRead += o.fdsRead;
+        processesVanished += o.processesVanished;
+        accessDenied += o.accessDenied;
+        return *this;
+    }
+};
+
+/// Owners of socket inodes found by one walk of every process.
+struct OwnerScan {
+    std::unordered_map<std::uint64_t, std::vector<ProcessInfo>> owners;
+    WalkStats stats;
+};
+
+/// Socket inodes held by one process.
+struct ProcessSockets {
+    ProcessInfo info;
+    std::vector<std::uint64_t> inodes;
+};
+
+/// The process table (/proc in production; its root is injectable).
+class IProcessTable {
+public:
+    virtual ~IProcessTable() = default;
+    /// Walks all processes and returns the owners of the wanted inodes.
+    /// Threads of one process count once; one inode may have several owners.
+    virtual OwnerScan findOwners(const std::unordered_set<std::uint64_t>& wanted) = 0;
+    /// Socket inodes of one process; nullopt when it does not exist (or vanished).
+    virtual std::optional<ProcessSockets> socketsOf(std::uint32_t pid, WalkStats* stats = nullptr) = 0;
+    /// Whether the process exists now.
+    virtual bool exists(std::uint32_t pid) = 0;
+    virtual std::optional<ProcessInfo> info(std::uint32_t pid) = 0;
+    /// Direct children (all threads' children files), for watches with descendants.
+    virtual std::vector<std::uint32_t> childrenOf(std::uint32_t pid) = 0;
+    virtual std::optional<ProcessUsage> usage(std::uint32_t pid) = 0;
+};
+
+}  // namespace porteye::core

@@ -1,0 +1,76 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace porteye::core {
+
+enum class Protocol : std::uint8_t { Tcp, Udp };
+
+/// Kernel TCP states, numbered as in include/net/tcp_states.h.
+enum class TcpState : std::uint8_t {
+    Unknown = 0,
+    Established = 1,
+    SynSent = 2,
+    SynRecv = 3,
+    FinWait1 = 4,
+    FinWait2 = 5,
+    TimeWait = 6,
+    Close = 7,
+    CloseWait = 8,
+    LastAck = 9,
+    Listen = 10,
+    Closing = 11,
+    NewSynRecv = 12,
+    BoundInactive = 13,
+};
+
+/// Bit mask for sock_diag's idiag_states: bit N selects TcpState N.
+using StateMask = std::uint32_t;
+constexpr StateMask stateBit(TcpState s) { return StateMask{1} << static_cast<unsigned>(s); }
+/// The classic states 1..12 (0x1ffe); TCP_BOUND_INACTIVE is left out on purpose (PLATFORM.md: bind-table walk).
+constexpr StateMask kAllClassicStates = 0x1ffe;
+
+/// Kernel name of a state ("ESTABLISHED", "LISTEN", "TIME_WAIT", ...).
+std::string_view stateName(TcpState state);
+/// Parses kernel names and ss-style names ("time-wait", "listen"), case-insensitive.
+std::optional<TcpState> parseStateName(std::string_view name);
+
+std::string_view protocolName(Protocol protocol);
+std::optional<Protocol> parseProtocolName(std::string_view name);
+
+/// One socket as the kernel reports it, joined with one owning process.
+/// A socket with several owners (after fork) yields one record per owner;
+/// a socket with no visible owner (TIME_WAIT, other namespaces) has pid 0.
+struct SocketRecord {
+    Protocol protocol = Protocol::Tcp;
+    std::uint8_t family = 4;  ///< 4 or 6
+    std::string localAddress;
+    std::uint16_t localPort = 0;
+    std::string remoteAddress;
+    std::uint16_t remotePort = 0;
+    TcpState state = TcpState::Unknown;
+    std::uint64_t inode = 0;
+    std::uint32_t uid = 0;
+    std::uint64_t cookie = 0;  ///< kernel socket cookie, unique for the kernel's lifetime
+
+    std::uint32_t pid = 0;
+    std::string process;  ///< comm of the owner, empty when pid is 0
+
+    bool operator==(const SocketRecord&) const = default;
+};
+
+/// Identity of a record across snapshots: same kernel socket, same owner.
+struct SocketKey {
+    std::uint64_t cookie = 0;
+    std::uint64_t inode = 0;
+    std::uint32_t pid = 0;
+    auto operator<=>(const SocketKey&) const = default;
+};
+
+inline SocketKey keyOf(const SocketRecord& r) { return SocketKey{r.cookie, r.inode, r.pid}; }
+
+}  // namespace porteye::core

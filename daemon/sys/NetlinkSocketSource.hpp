@@ -1,0 +1,30 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include "core/ISocketSource.hpp"
+
+#include <cstdint>
+#include <vector>
+
+namespace porteye::sys {
+
+/// ISocketSource over a NETLINK_SOCK_DIAG socket: the only class here that calls socket(AF_NETLINK, ...).
+/// Not thread-safe: one owner thread.
+class NetlinkSocketSource final : public core::ISocketSource {
+public:
+    NetlinkSocketSource();
+    ~NetlinkSocketSource() override;
+    NetlinkSocketSource(const NetlinkSocketSource&) = delete;
+    NetlinkSocketSource& operator=(const NetlinkSocketSource&) = delete;
+
+    /// Dumps TCP sockets of the requested families. Retries on EINTR;
+    /// on a netlink error or malformed reply returns error != 0 and no partial table.
+    core::DumpResult dump(const core::DumpRequest& request) override;
+
+private:
+    int m_fd = -1;
+    std::uint32_t m_sequence = 0;
+    std::vector<std::byte> m_buffer;
+};
+
+}  // namespace porteye::sys

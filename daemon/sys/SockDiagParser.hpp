@@ -1,0 +1,39 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include "core/SocketRecord.hpp"
+
+#include <cstddef>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace porteye::sys {
+
+/// Outcome of parsing one buffer (one recv()) of a sock_diag dump reply.
+enum class ParseStatus {
+    More,       ///< buffer consumed, NLMSG_DONE not seen yet: read another buffer
+    Done,       ///< NLMSG_DONE seen: the dump is complete
+    Error,      ///< NLMSG_ERROR with a non-zero code (see errorCode)
+    Malformed,  ///< truncated or inconsistent message: the dump cannot be trusted
+};
+
+struct ParseResult {
+    ParseStatus status = ParseStatus::More;
+    int errorCode = 0;    ///< positive errno for Error (and DONE with an error payload)
+    std::string message;  ///< what was wrong, for Malformed/Error
+    std::size_t recordsParsed = 0;
+};
+
+/// Parses one buffer of NLMSG_* messages carrying inet_diag_msg payloads,
+/// appending a record per socket to `out` (owners left empty).
+/// Pure: no I/O, never throws on malformed input, never reads past `bytes`.
+/// `expectedSeq`, when non-zero, makes messages of another sequence number ignored.
+ParseResult parseSockDiagBuffer(std::span<const std::byte> bytes, std::vector<core::SocketRecord>& out,
+                                std::uint32_t expectedSeq = 0);
+
+/// Parses a whole recorded reply (e.g. written by `ss -tan -D FILE`: several
+/// dumps back to back); stops at the first Error/Malformed.
+ParseResult parseSockDiagRecording(std::span<const std::byte> bytes, std::vector<core::SocketRecord>& out);
+
+}  // namespace porteye::sys
