@@ -1,1 +1,59 @@
 // SPDX-License-Identifier: MIT
+#include "core/PortMonitor.hpp"
+
+namespace porteye::core {
+
+PortMonitor::PortMonitor(ISocketSource& source, IProcessTable& processes, IClock& clock, MonitorOptions options)
+    : m_source(source),
+      m_processes(processes),
+      m_clock(clock),
+      m_options(options),
+      m_resolver(processes, options.resolver),
+      m_history(options.historyCapacity) {}
+
+PollResult PortMonitor::poll() {
+    const auto started = std::chrono::steady_clock::now();
+    PollResult result;
+    ++m_stats.polls;
+
+    DumpResult dump = m_source.dump(m_options.request);
+    if (!dump.ok()) {
+        ++m_stats.failedPolls;
+        m_stats.lastError = dump.message;
+        result.ok = false;
+        result.error = dump.message;
+        result.sockets = m_snapshot.size();
+        return result;
+    }
+    m_lastDump = std::move(dump.sockets);
+
+    Snapshot next = m_resolver.resolve(m_lastDump);
+    normalizeSnapshot(next);
+    SnapshotChanges changes = diffSnapshots(m_snapshot, next);
+    m_snapshot = std::move(next);
+
+    const bool silent = !m_baselineTaken && !m_options.reportInitial;
+    m_baselineTaken = true;
+    std::vector<PortEvent> events;
+    if (!silent && !changes.empty()) {
+        events = stampEvents(changes, m_clock.now(), m_nextSequence);
+        for (const auto& event : events) m_history.append(event);
+        m_stats.events += events.size();
+        for (const auto& listener : m_listeners) listener(events);
+    }
+
+    result.sockets = m_snapshot.size();
+    result.added = silent ? 0 : changes.added.size();
+    result.removed = silent ? 0 : changes.removed.size();
+    result.duration = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
+    return result;
+}
+
+std::vector<SocketRecord> PortMonitor::list(const SocketFilter& filter) const {
+    std::vector<SocketRecord> out;
+    for (const auto& record : m_snapshot)
+        if (filter.matches(record)) out.push_back(record);
+    return out;
+}
+
+}  // namespace porteye::core

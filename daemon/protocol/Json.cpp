@@ -1,1 +1,175 @@
 // SPDX-License-Identifier: MIT
+#include "protocol/Json.hpp"
+
+#include "core/TimeFormat.hpp"
+
+#include <limits>
+#include <set>
+
+namespace porteye::protocol {
+
+using nlohmann::json;
+
+json toJson(const core::SocketRecord& r) {
+    return json{{"pid", r.pid},
+                {"process", r.process},
+                {"protocol", core::protocolName(r.protocol)},
+                {"family", r.family},
+                {"local_address", r.localAddress},
+                {"local_port", r.localPort},
+                {"remote_address", r.remoteAddress},
+                {"remote_port", r.remotePort},
+                {"state", core::stateName(r.state)},
+                {"inode", r.inode},
+                {"uid", r.uid},
+                {"cookie", r.cookie}};
+}
+
+namespace {
+
+template <typename T>
+T unsignedField(const json& j, const char* key, T max = std::numeric_limits<T>::max()) {
+    const json& v = j.at(key);
+    if (!v.is_number_unsigned() && !(v.is_number_integer() && v.get<std::int64_t>() >= 0))
+        throw InvalidArgument(std::string("'") + key + "' must be a non-negative integer");
+    const auto value = v.get<std::uint64_t>();
+    if (value > max) throw InvalidArgument(std::string("'") + key + "' is out of range");
+    return static_cast<T>(value);
+}
+
+std::string stringField(const json& j, const char* key) {
+    const json& v = j.at(key);
+    if (!v.is_string()) throw InvalidArgument(std::string("'") + key + "' must be a string");
+    return v.get<std::string>();
+}
+
+}  // namespace
+
+core::SocketRecord recordFromJson(const json& j) {
+    try {
+        core::SocketRecord r;
+        r.pid = unsignedField<std::uint32_t>(j, "pid");
+        r.process = stringField(j, "process");
+        auto protocol = core::parseProtocolName(stringField(j, "protocol"));
+        if (!protocol) throw InvalidArgument("unknown protocol");
+        r.protocol = *protocol;
+        r.family = unsignedField<std::uint8_t>(j, "family");
+        r.localAddress = stringField(j, "local_address");
+        r.localPort = unsignedField<std::uint16_t>(j, "local_port");
+        r.remoteAddress = stringField(j, "remote_address");
+        r.remotePort = unsignedField<std::uint16_t>(j, "remote_port");
+        auto state = core::parseStateName(stringField(j, "state"));
+        if (!state) throw InvalidArgument("unknown state");
+        r.state = *state;
+        r.inode = unsignedField<std::uint64_t>(j, "inode");
+        r.uid = unsignedField<std::uint32_t>(j, "uid");
+        if (j.contains("cookie")) r.cookie = unsignedField<std::uint64_t>(j, "cookie");
+        return r;
+    } catch (const json::exception& e) {
+        throw InvalidArgument(std::string("bad record: ") + e.what());
+    }
+}
+
+json toJson(const core::PortEvent& e) {
+    return json{{"sequence", e.sequence},
+                {"action", core::actionName(e.action)},
+                {"timestamp", core::formatIsoLocal(e.time)},
+                {"time_us", core::toEpochMicros(e.time)},
+                {"record", toJson(e.record)}};
+}
+
+core::PortEvent eventFromJson(const json& j) {
+    try {
+        core::PortEvent e;
+        e.sequence = unsignedField<std::uint64_t>(j, "sequence");
+        auto action = core::parseActionName(stringField(j, "action"));
+        if (!action) throw InvalidArgument("unknown action");
+        e.action = *action;
+        e.time = core::fromEpochMicros(unsignedField<std::uint64_t>(j, "time_us"));
+        e.record = recordFromJson(j.at("record"));
+        return e;
+    } catch (const json::exception& ex) {
+        throw InvalidArgument(std::string("bad event: ") + ex.what());
+    }
+}
+
+json toJson(std::uint32_t pid, const core::PortChange& change, core::WallTime time) {
+    json events = json::array();
+    for (const auto& e : change.events) events.push_back(toJson(e));
+    json j{{"pid", pid},
+           {"timestamp", core::formatIsoLocal(time)},
+           {"new_ports", change.opened},
+           {"closed_ports", change.closed},
+           {"active_ports", change.active},
+           {"events", std::move(events)}};
+    if (change.processExited) j["exited"] = true;
+    return j;
+}
+
+namespace {
+
+const std::set<std::string> kSocketKeys{"pid", "port", "process", "state", "protocol", "listening"};
+const std::set<std::string> kHistoryKeys{"action", "since", "after_sequence", "limit"};
+
+void parseSocketKeys(const json& j, core::SocketFilter& f) {
+    if (j.contains("pid")) f.pid = unsignedField<std::uint32_t>(j, "pid");
+    if (j.contains("port")) f.port = unsignedField<std::uint16_t>(j, "port");
+    if (j.contains("process")) f.process = stringField(j, "process");
+    if (j.contains("state")) {
+        auto state = core::parseStateName(stringField(j, "state"));
+        if (!state) throw InvalidArgument("unknown state '" + j["state"].get<std::string>() + "'");
+        f.state = state;
+    }
+    if (j.contains("protocol")) {
+        auto protocol = core::parseProtocolName(stringField(j, "protocol"));
+        if (!protocol) throw InvalidArgument("unknown protocol '" + j["protocol"].get<std::string>() + "'");
+        f.protocol = protocol;
+    }
+    if (j.contains("listening")) {
+        if (!j["listening"].is_boolean()) throw InvalidArgument("'listening' must be a boolean");
+        f.listeningOnly = j["listening"].get<bool>();
+    }
+}
+
+void rejectUnknownKeys(const json& j, bool history) {
+    if (!j.is_object()) throw InvalidArgument("filter must be an object");
+    for (const auto& [key, value] : j.items()) {
+        if (kSocketKeys.contains(key) || (history && kHistoryKeys.contains(key))) continue;
+        throw InvalidArgument("unknown filter key '" + key + "'");
+    }
+}
+
+}  // namespace
+
+core::SocketFilter socketFilterFromJson(const json& j) {
+    core::SocketFilter f;
+    if (j.is_null()) return f;
+    rejectUnknownKeys(j, false);
+    parseSocketKeys(j, f);
+    return f;
+}
+
+core::HistoryFilter historyFilterFromJson(const json& j) {
+    core::HistoryFilter f;
+    if (j.is_null()) return f;
+    rejectUnknownKeys(j, true);
+    parseSocketKeys(j, f.socket);
+    if (j.contains("action")) {
+        auto action = core::parseActionName(stringField(j, "action"));
+        if (!action) throw InvalidArgument("'action' must be \"added\" or \"removed\"");
+        f.action = action;
+    }
+    if (j.contains("since")) {
+        const json& v = j["since"];
+        std::optional<core::WallTime> since;
+        if (v.is_string()) since = core::parseTime(v.get<std::string>());
+        else if (v.is_number_unsigned()) since = core::fromEpochMicros(v.get<std::uint64_t>());
+        if (!since) throw InvalidArgument("'since' must be µs since the epoch or an ISO-8601 time");
+        f.since = since;
+    }
+    if (j.contains("after_sequence")) f.afterSequence = unsignedField<std::uint64_t>(j, "after_sequence");
+    if (j.contains("limit")) f.limit = unsignedField<std::size_t>(j, "limit", kMaxHistoryLimit);
+    return f;
+}
+
+}  // namespace porteye::protocol

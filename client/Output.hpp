@@ -1,0 +1,36 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include "core/PidPortTracker.hpp"
+#include "core/PortEvent.hpp"
+#include "core/SocketRecord.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <ostream>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace porteye::cli {
+
+/// An interval as Python prints a float, as the seed does: "1" -> "1.0", "0.20" -> "0.2".
+std::optional<std::string> formatInterval(std::string_view given);
+/// A port set as Python prints it: "{22, 80}", or "set()" when empty.
+std::string formatPortSet(const std::set<std::uint16_t>& ports);
+
+/// "Monitoring active ports for PID 16609 every 1.0 second(s). Press Ctrl+C to stop."
+void printWatchHeader(std::ostream& out, std::uint32_t pid, std::string_view interval);
+/// The seed's lines for one change: "New ports opened: {..}", "Ports closed: {..}", "Active ports: {..}".
+void printWatchChange(std::ostream& out, const core::PortChange& change);
+
+/// An ss-like table of sockets; `color` adds ANSI colours (callers decide: TTY and no NO_COLOR).
+void printSocketTable(std::ostream& out, const std::vector<core::SocketRecord>& records, bool color);
+/// "addr:port" as ss shows it: IPv6 in brackets, port 0 of a peer as "*".
+std::string formatEndpoint(const std::string& address, std::uint16_t port, std::uint8_t family, bool peer);
+
+/// Whether stdout should get colours: a terminal, and NO_COLOR unset or empty.
+bool wantColor(int fd);
+
+}  // namespace porteye::cli

@@ -1,0 +1,43 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include "core/PortEvent.hpp"
+#include "core/SocketRecord.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace porteye::core {
+
+/// Which sockets a caller wants. Every set field must match.
+struct SocketFilter {
+    std::optional<std::uint32_t> pid;
+    std::optional<std::uint16_t> port;     ///< local or remote port
+    std::optional<std::string> process;    ///< case-insensitive substring of the process name
+    std::optional<TcpState> state;
+    std::optional<Protocol> protocol;
+    std::optional<std::uint32_t> uid;      ///< set by the access rule, not by callers
+    bool listeningOnly = false;
+
+    bool matches(const SocketRecord& record) const;
+};
+
+constexpr std::size_t kDefaultHistoryLimit = 100;
+
+/// Which history events a caller wants; results are the newest `limit`, oldest first.
+struct HistoryFilter {
+    SocketFilter socket;
+    std::optional<Action> action;
+    std::optional<WallTime> since;             ///< events at or after this time
+    std::optional<std::uint64_t> afterSequence;  ///< events with a larger sequence number
+    std::size_t limit = kDefaultHistoryLimit;    ///< 0 = no limit
+
+    bool matches(const PortEvent& event) const;
+};
+
+/// Case-insensitive substring test used by the process filters.
+bool containsIgnoreCase(std::string_view haystack, std::string_view needle);
+
+}  // namespace porteye::core

@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include "core/Filters.hpp"
+#include "core/History.hpp"
+#include "core/IClock.hpp"
+#include "core/IProcessTable.hpp"
+#include "core/ISocketSource.hpp"
+#include "core/OwnerResolver.hpp"
+#include "core/SnapshotDiff.hpp"
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace porteye::core {
+
+struct MonitorOptions {
+    DumpRequest request{};
+    std::size_t historyCapacity = 10000;
+    ResolverOptions resolver{};
+    /// Report every socket of the first poll as added (ProcessPortMonitor does);
+    /// otherwise the first poll is a silent baseline.
+    bool reportInitial = false;
+};
+
+/// What one poll did.
+struct PollResult {
+    bool ok = true;
+    std::string error;  ///< why the dump failed; the previous snapshot is kept
+    std::size_t sockets = 0;
+    std::size_t added = 0;
+    std::size_t removed = 0;
+    std::chrono::microseconds duration{0};
+};
+
+struct MonitorStats {
+    std::uint64_t polls = 0;
+    std::uint64_t failedPolls = 0;
+    std::uint64_t events = 0;
+    std::string lastError;
+};
+
+/// The host-wide engine: dump -> owners -> diff -> history -> listeners, one
+/// deterministic step per poll(). Not thread-safe: one owner thread calls everything.
+class PortMonitor {
+public:
+    using Listener = std::function<void(const std::vector<PortEvent>&)>;
+
+    PortMonitor(ISocketSource& source, IProcessTable& processes, IClock& clock, MonitorOptions options = {});
+
+    /// One whole cycle. A failed dump is reported in the result and counted; nothing is thrown.
+    PollResult poll();
+
+    /// Called after each poll that produced events, in sequence order.
+    void addListener(Listener listener) { m_listeners.push_back(std::move(listener)); }
+
+    /// Current sockets (normalized) matching the filter.
+    std::vector<SocketRecord> list(const SocketFilter& filter) const;
+    std::vector<PortEvent> history(const HistoryFilter& filter) const { return m_history.query(filter); }
+    const Snapshot& snapshot() const { return m_snapshot; }
+    const History& historyRing() const { return m_history; }
+    void setHistoryCapacity(std::size_t capacity) { m_history.setCapacity(capacity); }
+    /// Sequence number the next event will carry.
+    std::uint64_t nextSequence() const { return m_nextSequence; }
+    std::optional<ProcessInfo> process(std::uint32_t pid) const { return m_resolver.process(pid); }
+    const MonitorStats& stats() const { return m_stats; }
+    const ResolverStats& resolverStats() const { return m_resolver.stats(); }
+    /// The raw sockets of the last successful dump (owners empty), for per-PID trackers.
+    const std::vector<SocketRecord>& lastDump() const { return m_lastDump; }
+    IProcessTable& processTable() { return m_processes; }
+    IClock& clock() { return m_clock; }
+
+private:
+    ISocketSource& m_source;
+    IProcessTable& m_processes;
+    IClock& m_clock;
+    MonitorOptions m_options;
+    OwnerResolver m_resolver;
+    History m_history;
+    Snapshot m_snapshot;
+    std::vector<SocketRecord> m_lastDump;
+    std::vector<Listener> m_listeners;
+    std::uint64_t m_nextSequence = 1;
+    bool m_baselineTaken = false;
+    MonitorStats m_stats;
+};
+
+}  // namespace porteye::core

@@ -1,0 +1,45 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include "core/Filters.hpp"
+#include "core/PidPortTracker.hpp"
+#include "core/PortEvent.hpp"
+#include "core/SocketRecord.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+/// The JSON shapes shared by porteyed and porteyectl: field names here are the
+/// same as the D-Bus record's documented fields.
+namespace porteye::protocol {
+
+constexpr int kProtocolVersion = 1;
+
+/// Thrown by the parsers below for a value of the wrong type or range.
+class InvalidArgument : public std::invalid_argument {
+public:
+    using std::invalid_argument::invalid_argument;
+};
+
+nlohmann::json toJson(const core::SocketRecord& record);
+core::SocketRecord recordFromJson(const nlohmann::json& j);
+
+/// An event: {"sequence", "action", "timestamp" (local ISO-8601 µs), "time_us", "record"}.
+nlohmann::json toJson(const core::PortEvent& event);
+core::PortEvent eventFromJson(const nlohmann::json& j);
+
+/// A watch step: {"pid", "new_ports", "closed_ports", "active_ports", "timestamp", "events"[, "exited"]}.
+nlohmann::json toJson(std::uint32_t pid, const core::PortChange& change, core::WallTime time);
+
+/// Filters from JSON objects with keys pid, port, process, state, protocol, listening
+/// (and action, since, after_sequence, limit for history). Unknown keys and wrong types throw InvalidArgument.
+core::SocketFilter socketFilterFromJson(const nlohmann::json& j);
+core::HistoryFilter historyFilterFromJson(const nlohmann::json& j);
+
+/// Largest history `limit` a caller may ask for.
+constexpr std::size_t kMaxHistoryLimit = 1'000'000;
+
+}  // namespace porteye::protocol

@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include "core/IClock.hpp"
+#include "core/IProcessTable.hpp"
+#include "core/ISocketSource.hpp"
+
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace porteye::fakes {
+
+/// Hand-written test doubles for the system inputs: data, not call expectations.
+class FakeSocketSource final : public core::ISocketSource {
+public:
+    core::DumpResult dump(const core::DumpRequest&) override {
+        ++dumps;
+        if (failNext) {
+            failNext = false;
+            return {{}, 105, "No buffer space available"};
+        }
+        return {sockets, 0, {}};
+    }
+    std::vector<core::SocketRecord> sockets;
+    bool failNext = false;
+    int dumps = 0;
+};
+
+class FakeProcessTable final : public core::IProcessTable {
+public:
+    struct Process {
+        core::ProcessInfo info;
+        std::vector<std::uint64_t> inodes;
+        std::vector<std::uint32_t> children;
+    };
+
+    void add(std::uint32_t pid, std::string name, std::vector<std::uint64_t> inodes, std::uint32_t uid = 1000) {
+        processes[pid] = Process{{pid, name, name, uid}, std::move(inodes), {}};
+    }
+
+    core::OwnerScan findOwners(const std::unordered_set<std::uint64_t>& wanted) override {
+        ++walks;
+        core::OwnerScan scan;
+        for (const auto& [pid, p] : processes) {
+            ++scan.stats.processesScanned;
+            for (auto inode : p.inodes) {
+                ++scan.stats.fdsRead;
+                if (wanted.contains(inode)) scan.owners[inode].push_back(p.info);
+            }
+        }
+        return scan;
+    }
+    std::optional<core::ProcessSockets> socketsOf(std::uint32_t pid, core::WalkStats*) override {
+        auto it = processes.find(pid);
+        if (it == processes.end()) return std::nullopt;
+        return core::ProcessSockets{it->second.info, it->second.inodes};
+    }
+    bool exists(std::uint32_t pid) override { return processes.contains(pid); }
+    std::optional<core::ProcessInfo> info(std::uint32_t pid) override {
+        auto it = processes.find(pid);
+        if (it == processes.end()) return std::nullopt;
+        return it->second.info;
+    }
+    std::vector<std::uint32_t> childrenOf(std::uint32_t pid) override {
+        auto it = processes.find(pid);
+        return it == processes.end() ? std::vector<std::uint32_t>{} : it->second.children;
+    }
+    std::optional<core::ProcessUsage> usage(std::uint32_t) override { return core::ProcessUsage{}; }
+
+    std::map<std::uint32_t, Process> processes;
+    int walks = 0;
+};
+
+class FakeClock final : public core::IClock {
+public:
+    core::WallTime now() override { return time; }
+    void advance(std::chrono::microseconds d) { time += d; }
+    core::WallTime time{std::chrono::microseconds{1'700'000'000'000'000}};
+};
+
+inline core::SocketRecord tcpSocket(std::uint64_t inode, std::uint16_t localPort,
+                                    core::TcpState state = core::TcpState::Listen, std::uint16_t remotePort = 0) {
+    core::SocketRecord r;
+    r.localAddress = "127.0.0.1";
+    r.localPort = localPort;
+    r.remoteAddress = remotePort ? "127.0.0.1" : "0.0.0.0";
+    r.remotePort = remotePort;
+    r.state = state;
+    r.inode = inode;
+    r.cookie = inode * 7 + 1;
+    r.uid = 1000;
+    return r;
+}
+
+}  // namespace porteye::fakes

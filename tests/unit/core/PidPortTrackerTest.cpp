@@ -1,0 +1,75 @@
+// SPDX-License-Identifier: MIT
+#include "core/PidPortTracker.hpp"
+#include "fakes/FakeSources.hpp"
+
+#include <gtest/gtest.h>
+
+using namespace porteye::core;
+using namespace porteye::fakes;
+
+class PidPortTrackerTest : public ::testing::Test {
+protected:
+    FakeProcessTable processes;
+    FakeClock clock;
+};
+
+TEST_F(PidPortTrackerTest, ReportsOpenedClosedAndActivePortsLikeTheSeed) {
+    processes.add(16609, "app", {1});
+    PidPortTracker tracker(16609, false, processes, clock);
+    std::vector<SocketRecord> dump = {tcpSocket(1, 50260, TcpState::Established, 443), tcpSocket(9, 22)};
+
+    auto first = tracker.update(dump);
+    EXPECT_EQ(first.opened, (std::set<std::uint16_t>{50260}));
+    EXPECT_EQ(first.active, (std::set<std::uint16_t>{50260}));
+    EXPECT_TRUE(first.closed.empty());
+    ASSERT_EQ(first.events.size(), 1u);
+    EXPECT_EQ(first.events[0].record.pid, 16609u);
+
+    processes.processes[16609].inodes.push_back(2);
+    dump.push_back(tcpSocket(2, 50390, TcpState::Established, 443));
+    auto second = tracker.update(dump);
+    EXPECT_EQ(second.opened, (std::set<std::uint16_t>{50390}));
+    EXPECT_EQ(second.active, (std::set<std::uint16_t>{50260, 50390}));
+
+    processes.processes[16609].inodes = {2};
+    auto third = tracker.update(dump);
+    EXPECT_EQ(third.closed, (std::set<std::uint16_t>{50260}));
+    EXPECT_EQ(third.active, (std::set<std::uint16_t>{50390}));
+
+    auto quiet = tracker.update(dump);
+    EXPECT_FALSE(quiet.changed());
+    EXPECT_TRUE(quiet.events.empty());
+}
+
+TEST_F(PidPortTrackerTest, ExitOfWatchedProcessClosesItsPorts) {
+    processes.add(5, "app", {1});
+    PidPortTracker tracker(5, false, processes, clock);
+    std::vector<SocketRecord> dump = {tcpSocket(1, 8080)};
+    tracker.update(dump);
+    processes.processes.erase(5);
+    auto change = tracker.update(dump);
+    EXPECT_TRUE(change.processExited);
+    EXPECT_EQ(change.closed, (std::set<std::uint16_t>{8080}));
+    EXPECT_TRUE(change.active.empty());
+}
+
+TEST_F(PidPortTrackerTest, ChildrenAreIncludedOnlyWhenAsked) {
+    processes.add(5, "parent", {1});
+    processes.add(6, "child", {2});
+    processes.processes[5].children = {6};
+    std::vector<SocketRecord> dump = {tcpSocket(1, 8080), tcpSocket(2, 9090)};
+
+    PidPortTracker alone(5, false, processes, clock);
+    EXPECT_EQ(alone.update(dump).active, (std::set<std::uint16_t>{8080}));
+    PidPortTracker family(5, true, processes, clock);
+    EXPECT_EQ(family.update(dump).active, (std::set<std::uint16_t>{8080, 9090}));
+}
+
+TEST_F(PidPortTrackerTest, StateFilterNarrowsCountedSockets) {
+    processes.add(5, "app", {1, 2});
+    SocketFilter listening;
+    listening.state = TcpState::Listen;
+    PidPortTracker tracker(5, false, processes, clock, listening);
+    std::vector<SocketRecord> dump = {tcpSocket(1, 8080), tcpSocket(2, 40000, TcpState::Established, 80)};
+    EXPECT_EQ(tracker.update(dump).active, (std::set<std::uint16_t>{8080}));
+}
