@@ -172,4 +172,28 @@ core::HistoryFilter historyFilterFromJson(const json& j) {
     return f;
 }
 
+WatchParams watchParamsFromJson(const json& j) {
+    WatchParams params;
+    if (j.is_null()) return params;
+    if (!j.is_object()) throw InvalidArgument("watch options must be an object");
+    for (const auto& [key, value] : j.items()) {
+        if (key == "interval") {
+            if (!value.is_number()) throw InvalidArgument("'interval' must be a number of seconds");
+            params.intervalSeconds = value.get<double>();
+        } else if (key == "children") {
+            if (!value.is_boolean()) throw InvalidArgument("'children' must be a boolean");
+            params.includeChildren = value.get<bool>();
+        } else if (key == "state" || key == "protocol") {
+            json one = json::object();
+            one[key] = value;
+            auto f = socketFilterFromJson(one);
+            if (f.state) params.filter.state = f.state;
+            if (f.protocol) params.filter.protocol = f.protocol;
+        } else {
+            throw InvalidArgument("unknown watch option '" + key + "'");
+        }
+    }
+    return params;
+}
+
 }  // namespace porteye::protocol

@@ -39,6 +39,14 @@ nlohmann::json toJson(std::uint32_t pid, const core::PortChange& change, core::W
 core::SocketFilter socketFilterFromJson(const nlohmann::json& j);
 core::HistoryFilter historyFilterFromJson(const nlohmann::json& j);
 
+/// Options of a watch: {"interval" (seconds), "children" (bool), "state", "protocol"}.
+struct WatchParams {
+    double intervalSeconds = 1.0;
+    bool includeChildren = false;
+    core::SocketFilter filter;
+};
+WatchParams watchParamsFromJson(const nlohmann::json& j);
+
 /// Largest history `limit` a caller may ask for.
 constexpr std::size_t kMaxHistoryLimit = 1'000'000;
 

@@ -1,0 +1,45 @@
+// SPDX-License-Identifier: MIT
+#include "DaemonConfig.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <filesystem>
+#include <iostream>
+
+namespace porteye {
+
+ParsedConfig parseDaemonConfig(const std::vector<std::string>& args) {
+    DaemonConfig config;
+    CLI::App app{"porteyed - report which process holds which port, over D-Bus and a Unix socket"};
+    app.set_version_flag("--version", PORTEYE_VERSION);
+    auto* configOption = app.set_config("--config", config.configFile,
+                                        "Configuration file (key = value lines); flags override it");
+    app.add_option("--interval", config.intervalSeconds, "Seconds between host-wide polls")
+        ->check(CLI::Range(kMinPollInterval, kMaxPollInterval));
+    app.add_option("--bus", config.bus, "Bus to serve on: system or session")->check(CLI::IsMember({"system", "session"}));
+    app.add_option("--bus-address,--bus_address", config.busAddress, "Connect to this D-Bus address instead");
+    app.add_option("--history-size,--history_size", config.historySize, "Events kept in memory")
+        ->check(CLI::Range(std::size_t{1}, kMaxHistorySize));
+    app.add_option("--socket", config.socketPath, "Unix control socket path (empty: none)");
+    app.add_option("--log-level,--log_level", config.logLevel, "trace, debug, info, warn, error")
+        ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+    app.add_flag("--no-bus,--no_bus", config.noBus, "Do not connect to D-Bus (control socket only)");
+
+    std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 takes them last-first
+    if (!reversed.empty()) reversed.pop_back();                      // argv[0]
+    try {
+        app.parse(reversed);
+    } catch (const CLI::ParseError& e) {
+        const int code = app.exit(e);
+        return {std::nullopt, code == 0 ? 0 : 2};
+    }
+    // A missing default config file is normal; one named on the command line is not.
+    if (configOption->count() > 0 && !std::filesystem::exists(configOption->as<std::string>())) {
+        std::cerr << "porteyed: config file " << configOption->as<std::string>() << " does not exist\n";
+        return {std::nullopt, 2};
+    }
+    config.configFile = configOption->count() > 0 ? configOption->as<std::string>() : config.configFile;
+    return {config, 0};
+}
+
+}  // namespace porteye

@@ -1,0 +1,37 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace porteye {
+
+/// porteyed's settings: command-line flags over /etc/porteye/porteyed.conf over defaults.
+struct DaemonConfig {
+    std::string configFile = "/etc/porteye/porteyed.conf";
+    double intervalSeconds = 1.0;
+    std::string bus = "system";
+    std::string busAddress;
+    std::size_t historySize = 10000;
+    std::string socketPath = "/run/porteye/porteyed.sock";
+    std::string logLevel = "info";
+    bool noBus = false;  ///< run without D-Bus (control socket only)
+};
+
+/// Result of parsing: a config, or the exit status to end with (help, bad flags).
+struct ParsedConfig {
+    std::optional<DaemonConfig> config;
+    int exitCode = 0;
+};
+
+/// Parses flags and the config file they name (a missing default file is fine;
+/// a missing explicit one is an error). Called again on SIGHUP with the same argv.
+ParsedConfig parseDaemonConfig(const std::vector<std::string>& args);
+
+constexpr double kMinPollInterval = 0.05;
+constexpr double kMaxPollInterval = 3600;
+constexpr std::size_t kMaxHistorySize = 10'000'000;
+
+}  // namespace porteye
