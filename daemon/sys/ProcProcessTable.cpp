@@ -1,1 +1,390 @@
 // SPDX-License-Identifier: MIT
+#include "sys/ProcProcessTable.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <string>
+#include <system_error>
+#include <utility>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace porteye::sys {
+
+namespace {
+
+// A /proc/<pid> path component plus a suffix, built on the stack: the hot loop
+// must not allocate per process.
+class PidPath {
+public:
+    PidPath(std::uint32_t pid, std::string_view suffix) {
+        auto [end, ec] = std::to_chars(m_buf, m_buf + 16, pid);
+        (void)ec;  // 16 chars always hold a uint32
+        const std::size_t n = std::min(suffix.size(), sizeof(m_buf) - 1 - static_cast<std::size_t>(end - m_buf));
+        std::memcpy(end, suffix.data(), n);
+        end[n] = '\0';
+    }
+    const char* c_str() const { return m_buf; }
+
+private:
+    char m_buf[96];
+};
+
+class UniqueFd {
+public:
+    explicit UniqueFd(int fd = -1) : m_fd(fd) {}
+    UniqueFd(const UniqueFd&) = delete;
+    UniqueFd& operator=(const UniqueFd&) = delete;
+    ~UniqueFd() {
+        if (m_fd >= 0) ::close(m_fd);
+    }
+    int get() const { return m_fd; }
+
+private:
+    int m_fd;
+};
+
+class UniqueDir {
+public:
+    explicit UniqueDir(DIR* d) : m_dir(d) {}
+    UniqueDir(const UniqueDir&) = delete;
+    UniqueDir& operator=(const UniqueDir&) = delete;
+    ~UniqueDir() {
+        if (m_dir != nullptr) ::closedir(m_dir);
+    }
+    DIR* get() const { return m_dir; }
+
+private:
+    DIR* m_dir;
+};
+
+bool isVanished(int err) { return err == ENOENT || err == ESRCH; }
+bool isDenied(int err) { return err == EACCES || err == EPERM; }
+
+void countError(int err, core::WalkStats& stats) {
+    if (isVanished(err)) {
+        ++stats.processesVanished;
+    } else if (isDenied(err)) {
+        ++stats.accessDenied;
+    }
+}
+
+std::optional<std::uint32_t> parsePid(std::string_view s) {
+    if (s.empty() || s.front() < '0' || s.front() > '9') return std::nullopt;
+    std::uint32_t v = 0;
+    auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc{} || ptr != s.data() + s.size()) return std::nullopt;
+    return v;
+}
+
+UniqueFd openRoot(const std::filesystem::path& root) {
+    return UniqueFd(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+}
+
+// Reads a whole (small) /proc file; returns 0 or the errno. Files in /proc
+// report size 0, so read until EOF instead of trusting fstat.
+int readFile(int dirFd, const char* rel, std::string& out, std::size_t cap = 64 * 1024) {
+    out.clear();
+    UniqueFd fd(::openat(dirFd, rel, O_RDONLY | O_CLOEXEC));
+    if (fd.get() < 0) return errno;
+    char buf[4096];
+    while (out.size() < cap) {
+        const ssize_t n = ::read(fd.get(), buf, sizeof(buf));
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return errno;
+        }
+        if (n == 0) break;
+        out.append(buf, static_cast<std::size_t>(n));
+    }
+    if (out.size() > cap) out.resize(cap);
+    return 0;
+}
+
+// First field (real uid) of the "Uid:" line.
+std::optional<std::uint32_t> parseStatusUid(std::string_view status) {
+    std::size_t pos = 0;
+    while (pos < status.size()) {
+        std::size_t eol = status.find('\n', pos);
+        if (eol == std::string_view::npos) eol = status.size();
+        std::string_view line = status.substr(pos, eol - pos);
+        if (line.starts_with("Uid:")) {
+            line.remove_prefix(4);
+            const auto first = line.find_first_not_of(" \t");
+            if (first == std::string_view::npos) return std::nullopt;
+            line.remove_prefix(first);
+            std::uint32_t uid = 0;
+            auto [ptr, ec] = std::from_chars(line.data(), line.data() + line.size(), uid);
+            if (ec != std::errc{} || ptr == line.data()) return std::nullopt;
+            return uid;
+        }
+        pos = eol + 1;
+    }
+    return std::nullopt;
+}
+
+// comm decides existence; cmdline and status are best effort because kernel
+// threads and zombies legitimately have empty or odd ones. On failure `err`
+// holds the errno that made the process unreadable.
+std::optional<core::ProcessInfo> readInfo(int rootFd, std::uint32_t pid, int& err) {
+    core::ProcessInfo pi;
+    pi.pid = pid;
+    std::string text;
+    if ((err = readFile(rootFd, PidPath(pid, "/comm").c_str(), text)) != 0) return std::nullopt;
+    while (!text.empty() && text.back() == '\n') text.pop_back();
+    pi.name = std::move(text);
+
+    if (readFile(rootFd, PidPath(pid, "/cmdline").c_str(), text) == 0) {
+        while (!text.empty() && text.back() == '\0') text.pop_back();
+        std::replace(text.begin(), text.end(), '\0', ' ');
+        pi.cmdline = std::move(text);
+    }
+
+    std::optional<std::uint32_t> uid;
+    if (readFile(rootFd, PidPath(pid, "/status").c_str(), text) == 0) uid = parseStatusUid(text);
+    if (!uid) {
+        struct stat st {};
+        if (::fstatat(rootFd, PidPath(pid, "").c_str(), &st, 0) != 0) {
+            err = errno;
+            return std::nullopt;
+        }
+        uid = st.st_uid;
+    }
+    pi.uid = *uid;
+    err = 0;
+    return pi;
+}
+
+// Calls fn(inode) for every socket fd of the process; returns 0 or the errno
+// that prevented opening its fd directory.
+template <typename Fn>
+int forEachSocketFd(int rootFd, std::uint32_t pid, core::WalkStats& stats, Fn&& fn) {
+    const int fdDirFd = ::openat(rootFd, PidPath(pid, "/fd").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fdDirFd < 0) return errno;
+    DIR* raw = ::fdopendir(fdDirFd);
+    if (raw == nullptr) {
+        const int err = errno;
+        ::close(fdDirFd);
+        return err;
+    }
+    UniqueDir dir(raw);
+    // "socket:[18446744073709551615]" is 29 bytes; anything longer is no socket.
+    char link[64];
+    while (const dirent* ent = ::readdir(dir.get())) {
+        if (ent->d_name[0] == '.') continue;
+        const ssize_t n = ::readlinkat(fdDirFd, ent->d_name, link, sizeof(link));
+        if (n < 0) {
+            // An fd closed since readdir is routine; a denial here means the whole
+            // directory is off limits, so stop and count it once.
+            if (isDenied(errno)) {
+                ++stats.accessDenied;
+                return 0;
+            }
+            continue;
+        }
+        ++stats.fdsRead;
+        if (static_cast<std::size_t>(n) >= sizeof(link)) continue;
+        if (const std::uint64_t ino = parseSocketLink(std::string_view(link, static_cast<std::size_t>(n))); ino != 0) {
+            fn(ino);
+        }
+    }
+    return 0;
+}
+
+// Fields after the last ')' of /proc/<pid>/stat, split on spaces; index 0 is field 3.
+std::optional<core::ProcessUsage> parseStat(std::string_view stat, std::string_view statm, long clkTck,
+                                            long pageSize) {
+    const auto lastParen = stat.rfind(')');
+    if (lastParen == std::string_view::npos) return std::nullopt;
+    std::string_view rest = stat.substr(lastParen + 1);
+    std::uint64_t fields[20] = {};
+    int idx = 0;
+    for (std::size_t pos = 0; idx < 20;) {
+        pos = rest.find_first_not_of(" \n", pos);
+        if (pos == std::string_view::npos) break;
+        std::size_t end = rest.find_first_of(" \n", pos);
+        if (end == std::string_view::npos) end = rest.size();
+        // Field 3 (state) is a letter and some fields are signed; only the unsigned
+        // ones we need must parse.
+        std::uint64_t v = 0;
+        auto [ptr, ec] = std::from_chars(rest.data() + pos, rest.data() + end, v);
+        const bool ok = ec == std::errc{} && ptr == rest.data() + end;
+        if (!ok && (idx == 11 || idx == 12 || idx == 19)) return std::nullopt;
+        fields[idx++] = ok ? v : 0;
+        pos = end;
+    }
+    if (idx < 20 || clkTck <= 0) return std::nullopt;
+    core::ProcessUsage u;
+    u.cpuSeconds = static_cast<double>(fields[11] + fields[12]) / static_cast<double>(clkTck);
+    u.startTimeTicks = fields[19];
+    // statm: size resident shared ...; field 2 is resident pages.
+    const auto sp = statm.find(' ');
+    if (sp != std::string_view::npos) {
+        std::string_view resident = statm.substr(sp + 1);
+        std::uint64_t pages = 0;
+        auto [ptr, ec] = std::from_chars(resident.data(), resident.data() + resident.size(), pages);
+        if (ec == std::errc{} && ptr != resident.data()) u.rssBytes = pages * static_cast<std::uint64_t>(pageSize);
+    }
+    return u;
+}
+
+}  // namespace
+
+ProcProcessTable::ProcProcessTable(std::filesystem::path root, BeforePidHook beforePidForTest)
+    : m_root(std::move(root)), m_beforePid(std::move(beforePidForTest)) {}
+
+core::OwnerScan ProcProcessTable::findOwners(const std::unordered_set<std::uint64_t>& wanted) {
+    core::OwnerScan scan;
+    UniqueFd rootFd = openRoot(m_root);
+    if (rootFd.get() < 0) {
+        countError(errno, scan.stats);
+        return scan;
+    }
+
+    // List pids first, then read them: the readdir stream of /proc stays short-lived
+    // and the test hook gets a well-defined point between the two phases.
+    std::vector<std::uint32_t> pids;
+    {
+        // fdopendir takes ownership, so give it a duplicate and keep rootFd for openat.
+        const int listFd = ::fcntl(rootFd.get(), F_DUPFD_CLOEXEC, 0);
+        DIR* raw = listFd >= 0 ? ::fdopendir(listFd) : nullptr;
+        if (raw == nullptr) {
+            countError(errno, scan.stats);
+            if (listFd >= 0) ::close(listFd);
+            return scan;
+        }
+        UniqueDir dir(raw);
+        while (const dirent* ent = ::readdir(dir.get())) {
+            if (ent->d_type != DT_DIR && ent->d_type != DT_UNKNOWN) continue;
+            if (const auto pid = parsePid(ent->d_name)) pids.push_back(*pid);
+        }
+    }
+
+    std::vector<std::uint64_t> mine;  // wanted inodes of the current process
+    for (const std::uint32_t pid : pids) {
+        if (m_beforePid) m_beforePid(pid);
+        ++scan.stats.processesScanned;
+        mine.clear();
+        const int err = forEachSocketFd(rootFd.get(), pid, scan.stats, [&](std::uint64_t ino) {
+            if (wanted.contains(ino)) mine.push_back(ino);
+        });
+        if (err != 0) {
+            countError(err, scan.stats);
+            continue;
+        }
+        if (mine.empty()) continue;
+        // Dedup once per process: a server may hold tens of thousands of wanted
+        // inodes, where a per-insert search would be quadratic.
+        std::sort(mine.begin(), mine.end());
+        mine.erase(std::unique(mine.begin(), mine.end()), mine.end());
+        int infoErr = 0;
+        auto pi = readInfo(rootFd.get(), pid, infoErr);
+        if (!pi) {
+            countError(infoErr, scan.stats);
+            continue;
+        }
+        for (const std::uint64_t ino : mine) scan.owners[ino].push_back(*pi);
+    }
+    return scan;
+}
+
+std::optional<core::ProcessSockets> ProcProcessTable::socketsOf(std::uint32_t pid, core::WalkStats* stats) {
+    core::WalkStats local;
+    core::WalkStats& st = stats != nullptr ? *stats : local;
+    UniqueFd rootFd = openRoot(m_root);
+    if (rootFd.get() < 0) {
+        countError(errno, st);
+        return std::nullopt;
+    }
+    ++st.processesScanned;
+    core::ProcessSockets out;
+    const int err = forEachSocketFd(rootFd.get(), pid, st, [&](std::uint64_t ino) { out.inodes.push_back(ino); });
+    if (err != 0 && !isDenied(err)) {
+        countError(err, st);
+        return std::nullopt;
+    }
+    if (err != 0) ++st.accessDenied;
+    int infoErr = 0;
+    auto pi = readInfo(rootFd.get(), pid, infoErr);
+    if (!pi) {
+        countError(infoErr, st);
+        return std::nullopt;
+    }
+    out.info = std::move(*pi);
+    std::sort(out.inodes.begin(), out.inodes.end());
+    out.inodes.erase(std::unique(out.inodes.begin(), out.inodes.end()), out.inodes.end());
+    return out;
+}
+
+bool ProcProcessTable::exists(std::uint32_t pid) {
+    struct stat st {};
+    return ::stat((m_root / std::to_string(pid)).c_str(), &st) == 0;
+}
+
+std::optional<core::ProcessInfo> ProcProcessTable::info(std::uint32_t pid) {
+    UniqueFd rootFd = openRoot(m_root);
+    if (rootFd.get() < 0) return std::nullopt;
+    int err = 0;
+    return readInfo(rootFd.get(), pid, err);
+}
+
+std::vector<std::uint32_t> ProcProcessTable::childrenOf(std::uint32_t pid) {
+    std::vector<std::uint32_t> out;
+    UniqueFd taskFd(::open((m_root / std::to_string(pid) / "task").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (taskFd.get() < 0) return out;
+    const int listFd = ::fcntl(taskFd.get(), F_DUPFD_CLOEXEC, 0);
+    DIR* raw = listFd >= 0 ? ::fdopendir(listFd) : nullptr;
+    if (raw == nullptr) {
+        if (listFd >= 0) ::close(listFd);
+        return out;
+    }
+    UniqueDir dir(raw);
+    std::string text;
+    while (const dirent* ent = ::readdir(dir.get())) {
+        const auto tid = parsePid(ent->d_name);
+        if (!tid) continue;
+        if (readFile(taskFd.get(), PidPath(*tid, "/children").c_str(), text) != 0) continue;
+        const char* p = text.data();
+        const char* end = p + text.size();
+        while (p < end) {
+            while (p < end && (*p == ' ' || *p == '\n')) ++p;
+            std::uint32_t child = 0;
+            auto [next, ec] = std::from_chars(p, end, child);
+            if (ec != std::errc{}) break;
+            out.push_back(child);
+            p = next;
+        }
+    }
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+    return out;
+}
+
+std::optional<core::ProcessUsage> ProcProcessTable::usage(std::uint32_t pid) {
+    UniqueFd rootFd = openRoot(m_root);
+    if (rootFd.get() < 0) return std::nullopt;
+    std::string stat;
+    std::string statm;
+    if (readFile(rootFd.get(), PidPath(pid, "/stat").c_str(), stat) != 0) return std::nullopt;
+    // Missing statm only loses the RSS column; the CPU figures are still good.
+    (void)readFile(rootFd.get(), PidPath(pid, "/statm").c_str(), statm);
+    return parseStat(stat, statm, ::sysconf(_SC_CLK_TCK), ::sysconf(_SC_PAGESIZE));
+}
+
+std::uint64_t parseSocketLink(std::string_view target) {
+    constexpr std::string_view prefix = "socket:[";
+    if (target.size() < prefix.size() + 2 || !target.starts_with(prefix) || target.back() != ']') return 0;
+    const std::string_view digits = target.substr(prefix.size(), target.size() - prefix.size() - 1);
+    if (digits.front() < '0' || digits.front() > '9') return 0;
+    std::uint64_t v = 0;
+    auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v);
+    if (ec != std::errc{} || ptr != digits.data() + digits.size()) return 0;
+    return v;
+}
+
+}  // namespace porteye::sys

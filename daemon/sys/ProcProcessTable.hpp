@@ -4,6 +4,8 @@
 #include "core/IProcessTable.hpp"
 
 #include <filesystem>
+#include <functional>
+#include <string_view>
 
 namespace porteye::sys {
 
@@ -12,17 +14,29 @@ namespace porteye::sys {
 /// in WalkStats, never thrown.
 class ProcProcessTable final : public core::IProcessTable {
 public:
-    explicit ProcProcessTable(std::filesystem::path root = "/proc");
+    /// Test-only: called by findOwners() with each pid after the root has been
+    /// listed and before that pid is read, so a test can make it vanish mid-walk.
+    using BeforePidHook = std::function<void(std::uint32_t pid)>;
 
+    /// `beforePidForTest` is a test seam; production code leaves it empty.
+    explicit ProcProcessTable(std::filesystem::path root = "/proc", BeforePidHook beforePidForTest = {});
+
+    /// One walk of <root>/<pid>/fd for every process. A process whose info cannot
+    /// be read after its fds were (it exited meanwhile) is counted as vanished and
+    /// not reported as an owner.
     core::OwnerScan findOwners(const std::unordered_set<std::uint64_t>& wanted) override;
+    /// Inodes are sorted and unique; empty (with accessDenied counted) when the fd
+    /// directory may not be read.
     std::optional<core::ProcessSockets> socketsOf(std::uint32_t pid, core::WalkStats* stats = nullptr) override;
     bool exists(std::uint32_t pid) override;
     std::optional<core::ProcessInfo> info(std::uint32_t pid) override;
+    /// Sorted and unique; empty when the children files are unavailable.
     std::vector<std::uint32_t> childrenOf(std::uint32_t pid) override;
     std::optional<core::ProcessUsage> usage(std::uint32_t pid) override;
 
 private:
     std::filesystem::path m_root;
+    BeforePidHook m_beforePid;
 };
 
 /// Parses the target of an fd symlink: "socket:[12345]" -> 12345; anything else -> 0.

@@ -1,0 +1,405 @@
+// SPDX-License-Identifier: MIT
+#include "sys/ProcProcessTable.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include <grp.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace porteye::sys {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+using ::testing::UnorderedElementsAre;
+
+// A fake /proc in a temporary directory: <pid>/{comm,cmdline,status,fd/N -> target}.
+// Symlink targets such as "socket:[N]" are dangling, exactly as readlink sees them.
+class FakeProc {
+public:
+    FakeProc() {
+        std::string tmpl = "/tmp/porteye-proc-XXXXXX";
+        if (::mkdtemp(tmpl.data()) == nullptr) throw std::system_error(errno, std::generic_category(), "mkdtemp");
+        m_root = tmpl;
+    }
+    FakeProc(const FakeProc&) = delete;
+    FakeProc& operator=(const FakeProc&) = delete;
+    ~FakeProc() {
+        std::error_code ec;
+        // A mode-000 directory cannot be emptied by a non-root owner: open it up first.
+        for (const auto& p : m_locked) fs::permissions(p, fs::perms::owner_all, ec);
+        fs::remove_all(m_root, ec);
+    }
+
+    const fs::path& root() const { return m_root; }
+
+    /// A process with info files and the given fd -> link target map.
+    fs::path addProcess(std::uint32_t pid, const std::string& comm, const std::map<int, std::string>& fds,
+                        const std::string& cmdline = {}, std::uint32_t uid = 1000) {
+        fs::path dir = addBareProcess(pid, fds);
+        write(dir / "comm", comm + "\n");
+        write(dir / "cmdline", cmdline);
+        // Real, effective and saved uids differ so the test sees which one is taken.
+        const std::string uids =
+            std::to_string(uid) + "\t" + std::to_string(uid + 1) + "\t" + std::to_string(uid + 2) + "\t0";
+        write(dir / "status", "Name:\t" + comm + "\nUmask:\t0022\nState:\tS (sleeping)\nUid:\t" + uids +
+                                  "\nGid:\t0\t0\t0\t0\n");
+        return dir;
+    }
+
+    /// A pid directory with only fd/ (no info files).
+    fs::path addBareProcess(std::uint32_t pid, const std::map<int, std::string>& fds) {
+        fs::path dir = m_root / std::to_string(pid);
+        fs::create_directories(dir / "fd");
+        for (const auto& [fd, target] : fds) fs::create_symlink(target, dir / "fd" / std::to_string(fd));
+        return dir;
+    }
+
+    void lock(const fs::path& p) {
+        fs::permissions(p, fs::perms::none);
+        m_locked.push_back(p);
+    }
+
+    static void write(const fs::path& p, const std::string& content) {
+        fs::create_directories(p.parent_path());
+        std::ofstream(p, std::ios::binary) << content;
+    }
+
+private:
+    fs::path m_root;
+    std::vector<fs::path> m_locked;
+};
+
+std::string sock(std::uint64_t ino) { return "socket:[" + std::to_string(ino) + "]"; }
+
+std::vector<std::uint32_t> pidsOf(const std::vector<core::ProcessInfo>& infos) {
+    std::vector<std::uint32_t> out;
+    for (const auto& i : infos) out.push_back(i.pid);
+    return out;
+}
+
+TEST(ParseSocketLink, ReturnsInodeOfSocketTargets) {
+    EXPECT_EQ(parseSocketLink("socket:[123]"), 123u);
+    EXPECT_EQ(parseSocketLink("socket:[0]"), 0u);
+    EXPECT_EQ(parseSocketLink("socket:[18446744073709551615]"), 18446744073709551615ull);
+}
+
+TEST(ParseSocketLink, RejectsEverythingElse) {
+    for (const char* bad : {"", "socket:", "socket:[", "socket:[]", "socket:[12a]", "socket:[a12]", "socket:[-1]",
+                            "socket:[+1]", "socket:[ 1]", "socket:[1]x", "socket:[1", "socket:[18446744073709551616]",
+                            "pipe:[123]", "anon_inode:[eventpoll]", "/dev/null", "Socket:[1]"}) {
+        EXPECT_EQ(parseSocketLink(bad), 0u) << bad;
+    }
+}
+
+TEST(ProcProcessTable, FindsOwnerWithCommCmdlineAndRealUid) {
+    FakeProc proc;
+    proc.addProcess(100, "nginx", {{0, "/dev/null"}, {3, "pipe:[55]"}, {4, sock(7001)}, {5, sock(9999)}},
+                    std::string("nginx: master\0-g\0daemon off;\0", 29), 33);
+    ProcProcessTable table(proc.root());
+
+    const core::OwnerScan scan = table.findOwners({7001});
+
+    ASSERT_EQ(scan.owners.size(), 1u);
+    ASSERT_EQ(scan.owners.at(7001).size(), 1u);
+    const core::ProcessInfo& pi = scan.owners.at(7001).front();
+    EXPECT_EQ(pi.pid, 100u);
+    EXPECT_EQ(pi.name, "nginx");
+    EXPECT_EQ(pi.cmdline, "nginx: master -g daemon off;");
+    EXPECT_EQ(pi.uid, 33u);  // first (real) field of Uid:
+    EXPECT_EQ(scan.stats.processesScanned, 1u);
+    EXPECT_EQ(scan.stats.fdsRead, 4u);
+    EXPECT_EQ(scan.stats.processesVanished, 0u);
+    EXPECT_EQ(scan.stats.accessDenied, 0u);
+}
+
+TEST(ProcProcessTable, SkipsNonNumericEntries) {
+    FakeProc proc;
+    proc.addProcess(1, "init", {{3, sock(1)}});
+    for (const char* name : {"self", "net", "12abc", "sys"}) {
+        fs::create_directories(proc.root() / name / "fd");
+        fs::create_symlink(sock(1), proc.root() / name / "fd" / "3");
+        FakeProc::write(proc.root() / name / "comm", "bogus\n");
+    }
+    FakeProc::write(proc.root() / "uptime", "1.0 1.0\n");
+    ProcProcessTable table(proc.root());
+
+    const core::OwnerScan scan = table.findOwners({1});
+
+    EXPECT_THAT(pidsOf(scan.owners.at(1)), ElementsAre(1u));
+    EXPECT_EQ(scan.stats.processesScanned, 1u);
+}
+
+TEST(ProcProcessTable, ListsEveryProcessSharingAnInode) {
+    FakeProc proc;
+    proc.addProcess(200, "server", {{3, sock(42)}});
+    proc.addProcess(201, "server", {{3, sock(42)}, {4, sock(43)}});
+    proc.addProcess(300, "other", {{3, sock(44)}});
+    ProcProcessTable table(proc.root());
+
+    const core::OwnerScan scan = table.findOwners({42, 43});
+
+    EXPECT_THAT(pidsOf(scan.owners.at(42)), UnorderedElementsAre(200u, 201u));
+    EXPECT_THAT(pidsOf(scan.owners.at(43)), ElementsAre(201u));
+    EXPECT_FALSE(scan.owners.contains(44));
+}
+
+TEST(ProcProcessTable, ListsProcessOnceWhenItHoldsAnInodeOnTwoFds) {
+    FakeProc proc;
+    proc.addProcess(10, "dup", {{3, sock(5)}, {7, sock(5)}, {9, sock(5)}});
+    ProcProcessTable table(proc.root());
+
+    const core::OwnerScan scan = table.findOwners({5});
+
+    EXPECT_THAT(pidsOf(scan.owners.at(5)), ElementsAre(10u));
+    EXPECT_EQ(scan.stats.fdsRead, 3u);
+}
+
+TEST(ProcProcessTable, EmptyWantedSetFindsNothingButStillWalks) {
+    FakeProc proc;
+    proc.addProcess(10, "a", {{3, sock(5)}});
+    ProcProcessTable table(proc.root());
+
+    const core::OwnerScan scan = table.findOwners({});
+
+    EXPECT_THAT(scan.owners, IsEmpty());
+    EXPECT_EQ(scan.stats.fdsRead, 1u);
+}
+
+TEST(ProcProcessTable, CountsMissingFdDirAsVanishedAndFindsTheOthers) {
+    FakeProc proc;
+    proc.addProcess(10, "alive", {{3, sock(5)}});
+    fs::create_directories(proc.root() / "11");  // pid dir without fd/: exited after readdir
+    proc.addProcess(12, "alive2", {{3, sock(5)}});
+    ProcProcessTable table(proc.root());
+
+    const core::OwnerScan scan = table.findOwners({5});
+
+    EXPECT_THAT(pidsOf(scan.owners.at(5)), UnorderedElementsAre(10u, 12u));
+    EXPECT_EQ(scan.stats.processesScanned, 3u);
+    EXPECT_EQ(scan.stats.processesVanished, 1u);
+}
+
+TEST(ProcProcessTable, CountsOwnerWhoseInfoVanishedAndDropsIt) {
+    FakeProc proc;
+    proc.addBareProcess(10, {{3, sock(5)}});  // fds readable, comm gone: exited in between
+    proc.addProcess(11, "alive", {{3, sock(5)}});
+    ProcProcessTable table(proc.root());
+
+    const core::OwnerScan scan = table.findOwners({5});
+
+    EXPECT_THAT(pidsOf(scan.owners.at(5)), ElementsAre(11u));
+    EXPECT_EQ(scan.stats.processesVanished, 1u);
+}
+
+TEST(ProcProcessTable, ReadsInfoOnlyForOwners) {
+    FakeProc proc;
+    proc.addBareProcess(10, {{3, sock(6)}});  // no info files, but owns nothing wanted
+    proc.addProcess(11, "alive", {{3, sock(5)}});
+    ProcProcessTable table(proc.root());
+
+    const core::OwnerScan scan = table.findOwners({5});
+
+    EXPECT_THAT(pidsOf(scan.owners.at(5)), ElementsAre(11u));
+    EXPECT_EQ(scan.stats.processesVanished, 0u);
+}
+
+TEST(ProcProcessTable, CountsProcessRemovedMidWalkAsVanished) {
+    FakeProc proc;
+    proc.addProcess(10, "a", {{3, sock(5)}});
+    proc.addProcess(20, "b", {{3, sock(5)}});
+    proc.addProcess(30, "c", {{3, sock(5)}});
+    std::vector<std::uint32_t> seen;
+    ProcProcessTable table(proc.root(), [&](std::uint32_t pid) {
+        seen.push_back(pid);
+        if (pid == 20) fs::remove_all(proc.root() / "20");
+    });
+
+    const core::OwnerScan scan = table.findOwners({5});
+
+    EXPECT_THAT(seen, UnorderedElementsAre(10u, 20u, 30u));
+    EXPECT_THAT(pidsOf(scan.owners.at(5)), UnorderedElementsAre(10u, 30u));
+    EXPECT_EQ(scan.stats.processesScanned, 3u);
+    EXPECT_EQ(scan.stats.processesVanished, 1u);
+}
+
+TEST(ProcProcessTable, UidFallsBackToOwnerOfPidDirWithoutStatus) {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root to chown the fake pid directory";
+    FakeProc proc;
+    const fs::path dir = proc.addProcess(10, "a", {{3, sock(5)}});
+    fs::remove(dir / "status");
+    ASSERT_EQ(::chown(dir.c_str(), 4321, 4321), 0);
+    ProcProcessTable table(proc.root());
+
+    const auto pi = table.info(10);
+
+    ASSERT_TRUE(pi.has_value());
+    EXPECT_EQ(pi->uid, 4321u);
+}
+
+TEST(ProcProcessTable, InfoOfMissingProcessIsNullopt) {
+    FakeProc proc;
+    ProcProcessTable table(proc.root());
+    EXPECT_FALSE(table.info(77).has_value());
+}
+
+TEST(ProcProcessTable, SocketsOfReturnsSortedUniqueInodesAndInfo) {
+    FakeProc proc;
+    proc.addProcess(10, "svc", {{0, "/dev/null"}, {3, sock(9)}, {4, sock(2)}, {5, sock(9)}, {6, "pipe:[3]"}});
+    ProcProcessTable table(proc.root());
+    core::WalkStats stats;
+
+    const auto ps = table.socketsOf(10, &stats);
+
+    ASSERT_TRUE(ps.has_value());
+    EXPECT_EQ(ps->info.pid, 10u);
+    EXPECT_EQ(ps->info.name, "svc");
+    EXPECT_THAT(ps->inodes, ElementsAre(2u, 9u));
+    EXPECT_EQ(stats.fdsRead, 5u);
+    EXPECT_EQ(stats.accessDenied, 0u);
+}
+
+TEST(ProcProcessTable, SocketsOfMissingOrVanishedProcessIsNullopt) {
+    FakeProc proc;
+    fs::create_directories(proc.root() / "11");  // no fd/
+    ProcProcessTable table(proc.root());
+    core::WalkStats stats;
+
+    EXPECT_FALSE(table.socketsOf(10, &stats).has_value());
+    EXPECT_FALSE(table.socketsOf(11).has_value());
+    EXPECT_EQ(stats.processesVanished, 1u);
+}
+
+// What an unprivileged walker saw of a tree whose only fd directory is mode 000.
+struct DeniedResult {
+    bool socketsOfHasValue = false;
+    std::size_t socketsOfInodes = 99;
+    std::uint64_t socketsOfDenied = 0;
+    std::uint64_t findOwnersDenied = 0;
+    std::size_t owners = 99;
+    bool ok = false;
+};
+
+DeniedResult walkDenied(const fs::path& root) {
+    DeniedResult r;
+    ProcProcessTable table(root);
+    core::WalkStats stats;
+    const auto ps = table.socketsOf(10, &stats);
+    r.socketsOfHasValue = ps.has_value();
+    r.socketsOfInodes = ps ? ps->inodes.size() : 0;
+    r.socketsOfDenied = stats.accessDenied;
+    const core::OwnerScan scan = table.findOwners({5});
+    r.findOwnersDenied = scan.stats.accessDenied;
+    r.owners = scan.owners.size();
+    r.ok = true;
+    return r;
+}
+
+TEST(ProcProcessTable, CountsDeniedFdDirWithoutThrowing) {
+    FakeProc proc;
+    const fs::path dir = proc.addProcess(10, "secret", {{3, sock(5)}});
+    proc.lock(dir / "fd");
+
+    DeniedResult r;
+    if (::geteuid() != 0) {
+        r = walkDenied(proc.root());
+    } else {
+        // Root ignores mode 000, so walk from a child that dropped to nobody.
+        fs::permissions(proc.root(), fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                                         fs::perms::others_read | fs::perms::others_exec);
+        int pipeFds[2];
+        ASSERT_EQ(::pipe(pipeFds), 0);
+        const pid_t child = ::fork();
+        ASSERT_GE(child, 0);
+        if (child == 0) {
+            ::close(pipeFds[0]);
+            if (::setgroups(0, nullptr) != 0 || ::setresgid(65534, 65534, 65534) != 0 ||
+                ::setresuid(65534, 65534, 65534) != 0) {
+                ::_exit(2);
+            }
+            const DeniedResult cr = walkDenied(proc.root());
+            const bool written = ::write(pipeFds[1], &cr, sizeof(cr)) == static_cast<ssize_t>(sizeof(cr));
+            ::_exit(written ? 0 : 3);
+        }
+        ::close(pipeFds[1]);
+        const bool gotResult = ::read(pipeFds[0], &r, sizeof(r)) == static_cast<ssize_t>(sizeof(r));
+        ::close(pipeFds[0]);
+        int status = 0;
+        ASSERT_EQ(::waitpid(child, &status, 0), child);
+        ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "child status " << status;
+        ASSERT_TRUE(gotResult);
+    }
+
+    ASSERT_TRUE(r.ok);
+    EXPECT_TRUE(r.socketsOfHasValue);  // info is readable, fds are not
+    EXPECT_EQ(r.socketsOfInodes, 0u);
+    EXPECT_EQ(r.socketsOfDenied, 1u);
+    EXPECT_EQ(r.findOwnersDenied, 1u);
+    EXPECT_EQ(r.owners, 0u);
+}
+
+TEST(ProcProcessTable, ExistsReflectsPidDirectory) {
+    FakeProc proc;
+    proc.addProcess(10, "a", {});
+    ProcProcessTable table(proc.root());
+    EXPECT_TRUE(table.exists(10));
+    EXPECT_FALSE(table.exists(11));
+}
+
+TEST(ProcProcessTable, UsageParsesStatWhoseCommHoldsParenthesesAndSpaces) {
+    FakeProc proc;
+    const fs::path dir = proc.addProcess(42, "a) (b c", {});
+    FakeProc::write(dir / "stat",
+                    "42 (a) (b c) R 1 42 42 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 1 0 123456 1000000 300 "
+                    "18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n");
+    FakeProc::write(dir / "statm", "244 300 100 1 0 50 0\n");
+    ProcProcessTable table(proc.root());
+
+    const auto u = table.usage(42);
+
+    ASSERT_TRUE(u.has_value());
+    EXPECT_DOUBLE_EQ(u->cpuSeconds, 300.0 / static_cast<double>(::sysconf(_SC_CLK_TCK)));
+    EXPECT_EQ(u->startTimeTicks, 123456u);
+    EXPECT_EQ(u->rssBytes, 300u * static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE)));
+}
+
+TEST(ProcProcessTable, UsageRejectsMalformedOrTruncatedStat) {
+    FakeProc proc;
+    for (const auto& [pid, content] : std::map<std::uint32_t, std::string>{
+             {1, "1 (x R 1 1 1 0 -1 0 0 0 0 0 5 5 0 0 20 0 1 0 9 0 0"},  // no ')'
+             {2, "2 (x) R 1 2 2 0 -1 0 0 0 0 0 5"},                    // truncated
+             {3, "3 (x) R 1 3 3 0 -1 0 0 0 0 0 5x 5 0 0 20 0 1 0 9 0 0"},  // bad utime
+             {4, ""}}) {
+        FakeProc::write(proc.root() / std::to_string(pid) / "stat", content);
+    }
+    ProcProcessTable table(proc.root());
+
+    for (std::uint32_t pid : {1u, 2u, 3u, 4u, 5u}) EXPECT_FALSE(table.usage(pid).has_value()) << pid;
+}
+
+TEST(ProcProcessTable, ChildrenOfUnionsEveryThreadsChildren) {
+    FakeProc proc;
+    const fs::path dir = proc.addProcess(10, "parent", {});
+    FakeProc::write(dir / "task" / "10" / "children", "12 11 ");
+    FakeProc::write(dir / "task" / "13" / "children", "14 11 ");
+    FakeProc::write(dir / "task" / "15" / "children", "");
+    ProcProcessTable table(proc.root());
+
+    EXPECT_THAT(table.childrenOf(10), ElementsAre(11u, 12u, 14u));
+    EXPECT_THAT(table.childrenOf(99), IsEmpty());
+}
+
+}  // namespace
+}  // namespace porteye::sys
