@@ -3,7 +3,9 @@
 
 #include "core/ISocketSource.hpp"
 
+#include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace porteye::sys {
@@ -12,6 +14,7 @@ namespace porteye::sys {
 /// Not thread-safe: one owner thread.
 class NetlinkSocketSource final : public core::ISocketSource {
 public:
+    /// Opens the NETLINK_SOCK_DIAG socket; throws std::system_error if that fails.
     NetlinkSocketSource();
     ~NetlinkSocketSource() override;
     NetlinkSocketSource(const NetlinkSocketSource&) = delete;
@@ -22,6 +25,14 @@ public:
     core::DumpResult dump(const core::DumpRequest& request) override;
 
 private:
+    void openSocket();
+    void closeSocket();
+    std::uint32_t nextSequence();
+    /// One request/reply exchange for one family, appending to `out`; returns 0 or an errno.
+    int dumpFamily(int family, core::StateMask states, std::vector<core::SocketRecord>& out, std::string& message);
+    /// Receives one datagram from the kernel into m_buffer; returns its length or -errno.
+    long receive(std::string& message);
+
     int m_fd = -1;
     std::uint32_t m_sequence = 0;
     std::vector<std::byte> m_buffer;

@@ -29,11 +29,14 @@ struct ParseResult {
 /// appending a record per socket to `out` (owners left empty).
 /// Pure: no I/O, never throws on malformed input, never reads past `bytes`.
 /// `expectedSeq`, when non-zero, makes messages of another sequence number ignored.
+/// On Error/Malformed nothing is appended; bytes after NLMSG_DONE are ignored.
+/// An INET_DIAG_PROTOCOL attribute of IPPROTO_UDP (destroy broadcasts) sets Protocol::Udp.
 ParseResult parseSockDiagBuffer(std::span<const std::byte> bytes, std::vector<core::SocketRecord>& out,
                                 std::uint32_t expectedSeq = 0);
 
 /// Parses a whole recorded reply (e.g. written by `ss -tan -D FILE`: several
 /// dumps back to back); stops at the first Error/Malformed.
+/// Returns Done when the recording ends with NLMSG_DONE, More when its last dump is cut short.
 ParseResult parseSockDiagRecording(std::span<const std::byte> bytes, std::vector<core::SocketRecord>& out);
 
 }  // namespace porteye::sys

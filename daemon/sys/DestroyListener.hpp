@@ -1,0 +1,53 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include "core/SocketRecord.hpp"
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+namespace porteye::sys {
+
+/// Which SKNLGRP_*_DESTROY multicast groups to join.
+struct DestroyGroups {
+    bool tcp4 = true;
+    bool tcp6 = true;
+    bool udp4 = false;
+    bool udp6 = false;
+};
+
+/// Outcome of one drain() call.
+struct DrainResult {
+    std::size_t records = 0;  ///< records appended to the output vector
+    bool overrun = false;     ///< the kernel dropped messages (ENOBUFS): resynchronise with a full dump
+    int error = 0;            ///< errno-style code of the last failure, 0 if none
+    std::string message;      ///< human-readable cause when error != 0
+    bool ok() const { return error == 0 && !overrun; }
+};
+
+/// Listens to sock_diag's socket-destroy broadcasts. Destroy messages carry addresses,
+/// ports, state and cookie but no inode and no uid (both 0): match them by cookie.
+/// Not thread-safe: one owner thread.
+class DestroyListener {
+public:
+    /// Opens a non-blocking NETLINK_SOCK_DIAG socket and joins the groups;
+    /// throws std::system_error if the socket cannot be opened or a group joined.
+    explicit DestroyListener(DestroyGroups groups = {});
+    ~DestroyListener();
+    DestroyListener(const DestroyListener&) = delete;
+    DestroyListener& operator=(const DestroyListener&) = delete;
+
+    /// Descriptor to poll() for POLLIN.
+    int fd() const { return m_fd; }
+
+    /// Reads every pending destroy message without blocking, appending one record per
+    /// destroyed socket to `out`. Never throws; a malformed datagram is skipped and reported.
+    DrainResult drain(std::vector<core::SocketRecord>& out);
+
+private:
+    int m_fd = -1;
+    std::vector<std::byte> m_buffer;
+};
+
+}  // namespace porteye::sys
