@@ -44,3 +44,57 @@ int runWatch(ITransport& transport, std::uint32_t pid, const WatchOptions& optio
 }
 
 }  // namespace porteye::cli
+
+namespace porteye::cli {
+
+int runHistory(ITransport& transport, const core::HistoryFilter& filter, const OutputOptions& output, std::ostream& out) {
+    const auto events = transport.history(filter);
+    if (output.json) {
+        nlohmann::json array = nlohmann::json::array();
+        for (const auto& e : events) array.push_back(protocol::toJson(e));
+        out << array.dump(2) << '\n';
+    } else {
+        printHistoryTable(out, events, output.color);
+    }
+    return kExitOk;
+}
+
+int runStatus(ITransport& transport, const OutputOptions& output, std::ostream& out) {
+    const auto s = transport.status();
+    if (output.json) {
+        out << nlohmann::json{{"version", s.version},
+                              {"poll_interval", s.pollIntervalSeconds},
+                              {"sockets", s.sockets},
+                              {"history_size", s.historySize},
+                              {"history_capacity", s.historyCapacity},
+                              {"history_dropped", s.historyDropped},
+                              {"next_sequence", s.nextSequence},
+                              {"watches", s.watches}}
+                   .dump(2)
+            << '\n';
+        return kExitOk;
+    }
+    out << "porteyed " << s.version << '\n'
+        << "  poll interval:  " << s.pollIntervalSeconds << " s\n"
+        << "  sockets:        " << s.sockets << '\n'
+        << "  history:        " << s.historySize << " of " << s.historyCapacity << " events (" << s.historyDropped
+        << " dropped)\n"
+        << "  next sequence:  " << s.nextSequence << '\n'
+        << "  active watches: " << s.watches << '\n';
+    return kExitOk;
+}
+
+int runEvents(ITransport& transport, const core::SocketFilter& filter, const OutputOptions& output, std::ostream& out) {
+    transport.events(filter, [&](const core::PortEvent& event) {
+        if (output.json) {
+            out << protocol::toJson(event).dump() << '\n';
+            out.flush();
+        } else {
+            printEventLine(out, event, output.color);
+        }
+        return static_cast<bool>(out);
+    });
+    return kExitOk;
+}
+
+}  // namespace porteye::cli

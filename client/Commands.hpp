@@ -21,4 +21,13 @@ int runList(ITransport& transport, const core::SocketFilter& filter, const Outpu
 int runWatch(ITransport& transport, std::uint32_t pid, const WatchOptions& options, const std::string& intervalText,
              const OutputOptions& output, std::ostream& out, std::ostream& err);
 
+/// `porteyectl history`: a table or a JSON array of events, oldest first.
+int runHistory(ITransport& transport, const core::HistoryFilter& filter, const OutputOptions& output, std::ostream& out);
+
+/// `porteyectl status`: the daemon's counters.
+int runStatus(ITransport& transport, const OutputOptions& output, std::ostream& out);
+
+/// `porteyectl events`: every host change, one line (or JSON line) each, until Ctrl+C.
+int runEvents(ITransport& transport, const core::SocketFilter& filter, const OutputOptions& output, std::ostream& out);
+
 }  // namespace porteye::cli

@@ -11,13 +11,40 @@
 #include <ctime>
 
 namespace porteye::cli {
+namespace {
+
+timespec toTimespec(std::chrono::duration<double> interval) {
+    const double seconds = interval.count();
+    timespec ts{};
+    ts.tv_sec = static_cast<time_t>(std::floor(seconds));
+    ts.tv_nsec = static_cast<long>((seconds - std::floor(seconds)) * 1e9);
+    return ts;
+}
+
+/// Sleeps for one interval; true when a stop signal (Ctrl+C, SIGTERM) arrived instead.
+bool waitForStop(const timespec& interval) {
+    for (;;) {
+        const int signal = sigtimedwait(&stopSignals(), nullptr, &interval);
+        if (signal > 0) return true;
+        if (errno == EAGAIN) return false;
+        if (errno != EINTR) throw CommandError(kExitFailure, "sigtimedwait failed");
+    }
+}
+
+core::DumpRequest requestFor(const core::SocketFilter& filter) {
+    core::DumpRequest request;
+    if (filter.state) request.states = core::stateBit(*filter.state);
+    return request;
+}
+
+}  // namespace
 
 std::vector<core::SocketRecord> LocalTransport::list(const core::SocketFilter& filter) {
     sys::NetlinkSocketSource source;
     sys::ProcProcessTable processes;
     core::SystemClock clock;
     core::MonitorOptions options;
-    if (filter.state) options.request.states = core::stateBit(*filter.state);
+    options.request = requestFor(filter);
     core::PortMonitor monitor(source, processes, clock, options);
     auto result = monitor.poll();
     if (!result.ok) throw CommandError(kExitFailure, "cannot read the socket table: " + result.error);
@@ -31,24 +58,42 @@ void LocalTransport::watch(std::uint32_t pid, const WatchOptions& options, const
     if (!processes.exists(pid)) throw CommandError(kExitNoSuchProcess, "no process with PID " + std::to_string(pid));
 
     core::PidPortTracker tracker(pid, options.includeChildren, processes, clock, options.filter);
-    core::DumpRequest request;
-    if (options.filter.state) request.states = core::stateBit(*options.filter.state);
-
-    const double seconds = options.interval.count();
-    timespec wait{};
-    wait.tv_sec = static_cast<time_t>(std::floor(seconds));
-    wait.tv_nsec = static_cast<long>((seconds - std::floor(seconds)) * 1e9);
+    const auto request = requestFor(options.filter);
+    const auto interval = toTimespec(options.interval);
     for (;;) {
         auto dump = source.dump(request);
         if (!dump.ok()) throw CommandError(kExitFailure, "cannot read the socket table: " + dump.message);
         auto change = tracker.update(dump.sockets);
         if ((change.changed() || change.processExited) && !onChange(change)) return;
-        if (change.processExited) return;
-        // Sleeping in sigtimedwait makes Ctrl+C/SIGTERM end the watch at once, cleanly.
-        int signal = sigtimedwait(&m_stopSignals, nullptr, &wait);
-        if (signal > 0) return;
-        if (signal < 0 && errno != EAGAIN && errno != EINTR)
-            throw CommandError(kExitFailure, "sigtimedwait failed");
+        if (change.processExited || waitForStop(interval)) return;
+    }
+}
+
+std::vector<core::PortEvent> LocalTransport::history(const core::HistoryFilter&) {
+    throw CommandError(kExitUsage, "history is kept by porteyed; --local has none (drop --local to ask the daemon)");
+}
+
+DaemonStatus LocalTransport::status() {
+    throw CommandError(kExitUsage, "status describes porteyed; drop --local to ask the daemon");
+}
+
+void LocalTransport::events(const core::SocketFilter& filter, const EventCallback& onEvent) {
+    sys::NetlinkSocketSource source;
+    sys::ProcProcessTable processes;
+    core::SystemClock clock;
+    core::MonitorOptions options;
+    options.request = requestFor(filter);
+    core::PortMonitor monitor(source, processes, clock, options);
+    bool keepGoing = true;
+    monitor.addListener([&](const std::vector<core::PortEvent>& events) {
+        for (const auto& e : events)
+            if (keepGoing && filter.matches(e.record)) keepGoing = onEvent(e);
+    });
+    const auto interval = toTimespec(m_eventsInterval);
+    while (keepGoing) {
+        auto result = monitor.poll();
+        if (!result.ok) throw CommandError(kExitFailure, "cannot read the socket table: " + result.error);
+        if (waitForStop(interval)) return;
     }
 }
 

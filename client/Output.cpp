@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: MIT
 #include "Output.hpp"
 
+#include "core/TimeFormat.hpp"
+
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cstdlib>
 #include <unistd.h>
@@ -53,6 +56,10 @@ std::string formatEndpoint(const std::string& address, std::uint16_t port, std::
 
 namespace {
 
+std::string processColumn(const core::SocketRecord& r) {
+    return r.pid == 0 ? std::string() : "users:((\"" + r.process + "\",pid=" + std::to_string(r.pid) + "))";
+}
+
 std::string_view stateColor(core::TcpState state) {
     switch (state) {
         case core::TcpState::Listen: return "\033[32m";
@@ -77,8 +84,7 @@ void printSocketTable(std::ostream& out, const std::vector<core::SocketRecord>& 
     std::vector<Row> rows;
     rows.reserve(records.size());
     for (const auto& r : records) {
-        std::string process;
-        if (r.pid != 0) process = "users:((\"" + r.process + "\",pid=" + std::to_string(r.pid) + "))";
+        std::string process = processColumn(r);
         rows.push_back({std::string(core::protocolName(r.protocol)), std::string(core::stateName(r.state)),
                         formatEndpoint(r.localAddress, r.localPort, r.family, false),
                         formatEndpoint(r.remoteAddress, r.remotePort, r.family, true), std::move(process), r.state});
@@ -103,6 +109,47 @@ void printSocketTable(std::ostream& out, const std::vector<core::SocketRecord>& 
         out << colour << pad(row.state, w[1]) << (colour.empty() ? "" : "\033[0m");
         out << pad(row.local, w[2]) << pad(row.peer, w[3]) << row.process << '\n';
     }
+}
+
+void printHistoryTable(std::ostream& out, const std::vector<core::PortEvent>& events, bool color) {
+    std::vector<std::array<std::string, 6>> rows;
+    rows.push_back({"Time", "Action", "State", "Local Address:Port", "Peer Address:Port", "Process"});
+    for (const auto& e : events) {
+        const auto& r = e.record;
+        rows.push_back({core::formatIsoLocal(e.time), std::string(core::actionName(e.action)),
+                        std::string(core::stateName(r.state)), formatEndpoint(r.localAddress, r.localPort, r.family, false),
+                        formatEndpoint(r.remoteAddress, r.remotePort, r.family, true), processColumn(r)});
+    }
+    std::array<std::size_t, 6> width{};
+    for (const auto& row : rows)
+        for (std::size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
+    for (std::size_t n = 0; n < rows.size(); ++n) {
+        const auto& row = rows[n];
+        const bool header = n == 0;
+        if (color && header) out << "\033[1m";
+        for (std::size_t i = 0; i < row.size(); ++i) {
+            const bool actionCell = color && !header && i == 1;
+            if (actionCell) out << (row[i] == "added" ? "\033[32m" : "\033[31m");
+            out << row[i];
+            if (actionCell) out << "\033[0m";
+            if (i + 1 < row.size()) out << std::string(width[i] - row[i].size() + 2, ' ');
+        }
+        if (color && header) out << "\033[0m";
+        out << '\n';
+    }
+}
+
+void printEventLine(std::ostream& out, const core::PortEvent& e, bool color) {
+    const auto& r = e.record;
+    const bool added = e.action == core::Action::Added;
+    out << core::formatIsoLocal(e.time) << ' ';
+    if (color) out << (added ? "\033[32m" : "\033[31m");
+    out << (added ? "+ " : "- ");
+    if (color) out << "\033[0m";
+    out << core::protocolName(r.protocol) << ' ' << core::stateName(r.state) << ' '
+        << formatEndpoint(r.localAddress, r.localPort, r.family, false) << ' '
+        << formatEndpoint(r.remoteAddress, r.remotePort, r.family, true) << ' ' << processColumn(r) << '\n';
+    out.flush();
 }
 
 bool wantColor(int fd) {

@@ -30,6 +30,11 @@ void printSocketTable(std::ostream& out, const std::vector<core::SocketRecord>& 
 /// "addr:port" as ss shows it: IPv6 in brackets, port 0 of a peer as "*".
 std::string formatEndpoint(const std::string& address, std::uint16_t port, std::uint8_t family, bool peer);
 
+/// A history table: time, action, then the socket columns.
+void printHistoryTable(std::ostream& out, const std::vector<core::PortEvent>& events, bool color);
+/// One line per host event, for `porteyectl events`.
+void printEventLine(std::ostream& out, const core::PortEvent& event, bool color);
+
 /// Whether stdout should get colours: a terminal, and NO_COLOR unset or empty.
 bool wantColor(int fd);
 

@@ -6,6 +6,7 @@
 #include "core/PortEvent.hpp"
 #include "core/SocketRecord.hpp"
 
+#include <csignal>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -36,6 +37,18 @@ using WatchCallback = std::function<bool(const core::PortChange& change)>;
 /// Called for host-wide events; return false to stop.
 using EventCallback = std::function<bool(const core::PortEvent& event)>;
 
+/// What `porteyectl status` shows; field names follow the D-Bus properties.
+struct DaemonStatus {
+    std::string version;
+    double pollIntervalSeconds = 0;
+    std::uint64_t sockets = 0;
+    std::uint64_t historySize = 0;
+    std::uint64_t historyCapacity = 0;
+    std::uint64_t historyDropped = 0;
+    std::uint64_t nextSequence = 0;
+    std::uint64_t watches = 0;
+};
+
 /// How porteyectl reaches the data: the kernel directly (--local), D-Bus or the
 /// Unix socket. Commands only see this interface.
 class ITransport {
@@ -46,6 +59,13 @@ public:
     /// arrives (returns normally) or the process exits (change.processExited set).
     /// Throws CommandError(kExitNoSuchProcess) when the PID does not exist.
     virtual void watch(std::uint32_t pid, const WatchOptions& options, const WatchCallback& onChange) = 0;
+    virtual std::vector<core::PortEvent> history(const core::HistoryFilter& filter) = 0;
+    virtual DaemonStatus status() = 0;
+    /// Streams every host change matching the filter until the callback returns false or a stop signal arrives.
+    virtual void events(const core::SocketFilter& filter, const EventCallback& onEvent) = 0;
 };
+
+/// Stop signals (SIGINT, SIGTERM) are blocked by main(); streaming transports wait on them.
+const sigset_t& stopSignals();
 
 }  // namespace porteye::cli

@@ -2,13 +2,15 @@
 // porteyectl: composition root. Parses the command line, picks a transport,
 // runs one subcommand and maps errors to the documented exit codes.
 #include "Commands.hpp"
+#include "DbusTransport.hpp"
 #include "ExitCode.hpp"
 #include "LocalTransport.hpp"
 #include "Output.hpp"
+#include "SocketTransport.hpp"
+#include "core/TimeFormat.hpp"
 
 #include <CLI/CLI.hpp>
 
-#include <csignal>
 #include <iostream>
 #include <memory>
 
@@ -29,6 +31,7 @@ void addFilterOptions(CLI::App* cmd, FilterArgs& args) {
     cmd->add_option("--port", args.port, "Only sockets with this local or remote port");
     cmd->add_option("--process", args.process, "Only processes whose name contains this (case-insensitive)");
     cmd->add_option("--state", args.state, "Only sockets in this TCP state (LISTEN, ESTABLISHED, time-wait, ...)");
+    cmd->add_flag("--listening,-l", args.listening, "Only listening sockets");
 }
 
 core::SocketFilter toFilter(const FilterArgs& args) {
@@ -44,6 +47,18 @@ core::SocketFilter toFilter(const FilterArgs& args) {
     return f;
 }
 
+std::chrono::duration<double> parseInterval(const std::string& text, double minimum) {
+    try {
+        std::size_t used = 0;
+        const double seconds = std::stod(text, &used);
+        if (used != text.size() || !(seconds >= minimum && seconds <= 86400)) throw std::out_of_range("interval");
+        return std::chrono::duration<double>(seconds);
+    } catch (const std::exception&) {
+        throw cli::CommandError(cli::kExitUsage, "--interval must be a number of seconds between " +
+                                                     std::to_string(minimum) + " and 86400, not '" + text + "'");
+    }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -53,13 +68,22 @@ int main(int argc, char** argv) {
 
     bool local = false;
     bool json = false;
+    std::string socketPath;
+    std::string bus = "system";
+    std::string busAddress;
     app.add_flag("--local", local, "Read the kernel directly instead of asking porteyed");
     app.add_flag("--json", json, "Machine-readable output (JSON; JSON lines for streams)");
+    app.add_option("--socket", socketPath, "Talk to porteyed over this Unix socket instead of D-Bus")
+        ->expected(0, 1)
+        ->default_str("/run/porteye/porteyed.sock");
+    app.add_option("--bus", bus, "D-Bus bus: system (default) or session")->check(CLI::IsMember({"system", "session"}));
+    app.add_option("--bus-address", busAddress, "D-Bus address to use instead of --bus");
+
+    auto* status = app.add_subcommand("status", "Show the daemon's state");
 
     FilterArgs listArgs;
     auto* list = app.add_subcommand("list", "Show sockets and the processes holding them");
     addFilterOptions(list, listArgs);
-    list->add_flag("--listening,-l", listArgs.listening, "Only listening sockets");
 
     std::uint32_t watchPid = 0;
     std::string intervalText = "1.0";
@@ -71,36 +95,68 @@ int main(int argc, char** argv) {
     watch->add_flag("--children", children, "Include the process's descendants");
     watch->add_option("--state", watchState, "Only count sockets in this TCP state");
 
+    FilterArgs historyArgs;
+    std::optional<std::string> action;
+    std::optional<std::string> since;
+    std::size_t limit = core::kDefaultHistoryLimit;
+    auto* history = app.add_subcommand("history", "Show past opens and closes, oldest first");
+    addFilterOptions(history, historyArgs);
+    history->add_option("--action", action, "added or removed")->check(CLI::IsMember({"added", "removed"}));
+    history->add_option("--since", since, "Only events at or after this time (ISO-8601, or µs since the epoch)");
+    history->add_option("--limit,-n", limit, "Newest N events (default 100; 0 = all kept)");
+
+    FilterArgs eventArgs;
+    std::string eventsInterval = "1.0";
+    auto* events = app.add_subcommand("events", "Print every port change on the host, live");
+    addFilterOptions(events, eventArgs);
+    events->add_option("--interval,-i", eventsInterval, "With --local: seconds between polls (default 1.0)");
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
         return app.exit(e) == 0 ? cli::kExitOk : cli::kExitUsage;
     }
 
-    // Blocked so the watch loop can wait on them and end cleanly (exit status 0).
-    sigset_t stopSignals;
-    sigemptyset(&stopSignals);
-    sigaddset(&stopSignals, SIGINT);
-    sigaddset(&stopSignals, SIGTERM);
-    sigprocmask(SIG_BLOCK, &stopSignals, nullptr);
+    // Blocked so streaming commands can wait on them and end cleanly (exit status 0).
+    sigprocmask(SIG_BLOCK, &cli::stopSignals(), nullptr);
 
     const cli::OutputOptions output{json, cli::wantColor(1)};
     try {
-        if (!local)
-            throw cli::CommandError(cli::kExitUnavailable,
-                                    "talking to porteyed is not built yet; use --local to read the kernel directly");
-        std::unique_ptr<cli::ITransport> transport = std::make_unique<cli::LocalTransport>(stopSignals);
+        std::unique_ptr<cli::ITransport> transport;
+        const bool useSocket = app.get_option("--socket")->count() > 0;
+        if (local && useSocket) throw cli::CommandError(cli::kExitUsage, "--local and --socket exclude each other");
+        if (local) {
+            auto localTransport = std::make_unique<cli::LocalTransport>();
+            localTransport->setEventsInterval(parseInterval(eventsInterval, 0.01));
+            transport = std::move(localTransport);
+        } else if (useSocket) {
+            transport = std::make_unique<cli::SocketTransport>(socketPath.empty() ? "/run/porteye/porteyed.sock"
+                                                                                  : socketPath);
+        } else {
+            dbus::BusSpec spec;
+            spec.kind = dbus::parseBusKind(bus);
+            spec.address = busAddress;
+            transport = std::make_unique<cli::DbusTransport>(spec);
+        }
 
+        if (*status) return cli::runStatus(*transport, output, std::cout);
         if (*list) return cli::runList(*transport, toFilter(listArgs), output, std::cout);
+        if (*history) {
+            core::HistoryFilter filter;
+            filter.socket = toFilter(historyArgs);
+            if (action) filter.action = core::parseActionName(*action);
+            if (since) {
+                filter.since = core::parseTime(*since);
+                if (!filter.since)
+                    throw cli::CommandError(cli::kExitUsage, "--since wants an ISO-8601 time or µs since the epoch");
+            }
+            filter.limit = limit;
+            return cli::runHistory(*transport, filter, output, std::cout);
+        }
+        if (*events) return cli::runEvents(*transport, toFilter(eventArgs), output, std::cout);
         if (*watch) {
             cli::WatchOptions options;
-            try {
-                const double seconds = std::stod(intervalText);
-                if (!(seconds >= 0.01 && seconds <= 86400)) throw std::out_of_range("interval");
-                options.interval = std::chrono::duration<double>(seconds);
-            } catch (const std::exception&) {
-                throw cli::CommandError(cli::kExitUsage, "--interval must be a number of seconds between 0.01 and 86400");
-            }
+            options.interval = parseInterval(intervalText, local ? 0.01 : 0.05);
             options.includeChildren = children;
             FilterArgs stateOnly;
             stateOnly.state = watchState;

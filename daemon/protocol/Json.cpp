@@ -172,6 +172,33 @@ core::HistoryFilter historyFilterFromJson(const json& j) {
     return f;
 }
 
+json toJson(const core::SocketFilter& f) {
+    json j = json::object();
+    if (f.pid) j["pid"] = *f.pid;
+    if (f.port) j["port"] = *f.port;
+    if (f.process) j["process"] = *f.process;
+    if (f.state) j["state"] = core::stateName(*f.state);
+    if (f.protocol) j["protocol"] = core::protocolName(*f.protocol);
+    if (f.listeningOnly) j["listening"] = true;
+    return j;
+}
+
+json toJson(const core::HistoryFilter& f) {
+    json j = toJson(f.socket);
+    if (f.action) j["action"] = core::actionName(*f.action);
+    if (f.since) j["since"] = core::toEpochMicros(*f.since);
+    if (f.afterSequence) j["after_sequence"] = *f.afterSequence;
+    j["limit"] = f.limit;
+    return j;
+}
+
+json toJson(const WatchParams& p) {
+    json j{{"interval", p.intervalSeconds}, {"children", p.includeChildren}};
+    if (p.filter.state) j["state"] = core::stateName(*p.filter.state);
+    if (p.filter.protocol) j["protocol"] = core::protocolName(*p.filter.protocol);
+    return j;
+}
+
 WatchParams watchParamsFromJson(const json& j) {
     WatchParams params;
     if (j.is_null()) return params;

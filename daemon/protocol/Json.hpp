@@ -47,6 +47,11 @@ struct WatchParams {
 };
 WatchParams watchParamsFromJson(const nlohmann::json& j);
 
+/// The reverse of the parsers above, for clients building requests (unset fields are left out).
+nlohmann::json toJson(const core::SocketFilter& filter);
+nlohmann::json toJson(const core::HistoryFilter& filter);
+nlohmann::json toJson(const WatchParams& params);
+
 /// Largest history `limit` a caller may ask for.
 constexpr std::size_t kMaxHistoryLimit = 1'000'000;
 

@@ -1,0 +1,203 @@
+// SPDX-License-Identifier: MIT
+#include "DbusTransport.hpp"
+
+#include "ExitCode.hpp"
+#include "dbus/DbusTypes.hpp"
+#include "porteye-proxy.h"
+#include "protocol/Json.hpp"
+
+#include <poll.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <ctime>
+
+namespace porteye::cli {
+namespace {
+
+const std::string kUnreachableHint =
+    "Start it with `systemctl start porteyed`, or use --local to read the kernel directly.";
+
+[[noreturn]] void rethrow(const sdbus::Error& e) {
+    const std::string& name = e.getName();
+    const std::string prefix = dbus::kErrorPrefix;
+    if (name == "org.freedesktop.DBus.Error.ServiceUnknown" || name == "org.freedesktop.DBus.Error.NameHasNoOwner" ||
+        name == "org.freedesktop.DBus.Error.NoReply" || name == "org.freedesktop.DBus.Error.Disconnected")
+        throw CommandError(kExitUnavailable, "porteyed is not running on this bus (" + e.getMessage() + "). " +
+                                                 kUnreachableHint);
+    if (name == prefix + "NoSuchProcess") throw CommandError(kExitNoSuchProcess, e.getMessage());
+    if (name == prefix + "AccessDenied" || name == "org.freedesktop.DBus.Error.AccessDenied")
+        throw CommandError(kExitAccessDenied, e.getMessage());
+    if (name == prefix + "InvalidArgument") throw CommandError(kExitUsage, e.getMessage());
+    throw CommandError(kExitFailure, e.getMessage() + " (" + name + ")");
+}
+
+class ManagerProxy final : public sdbus::ProxyInterfaces<org::porteye::PortEye1_proxy> {
+public:
+    explicit ManagerProxy(sdbus::IConnection& connection)
+        : ProxyInterfaces(connection, dbus::kBusName, dbus::kObjectPath) {
+        registerProxy();
+    }
+    ~ManagerProxy() { unregisterProxy(); }
+    std::function<void(const dbus::EventStruct&)> onEvent;
+
+private:
+    void onPortAdded(const dbus::EventStruct& event) override {
+        if (onEvent) onEvent(event);
+    }
+    void onPortRemoved(const dbus::EventStruct& event) override {
+        if (onEvent) onEvent(event);
+    }
+};
+
+class WatchProxy final : public sdbus::ProxyInterfaces<org::porteye::PortEye1::Watch_proxy> {
+public:
+    WatchProxy(sdbus::IConnection& connection, const std::string& path)
+        : ProxyInterfaces(connection, dbus::kBusName, path) {
+        registerProxy();
+    }
+    ~WatchProxy() { unregisterProxy(); }
+    std::function<void(const core::PortChange&)> onChange;
+
+private:
+    void onPortsChanged(const std::vector<std::uint16_t>& opened, const std::vector<std::uint16_t>& closed,
+                        const std::vector<std::uint16_t>& active, const std::vector<dbus::EventStruct>& events) override {
+        core::PortChange change;
+        change.opened.insert(opened.begin(), opened.end());
+        change.closed.insert(closed.begin(), closed.end());
+        change.active.insert(active.begin(), active.end());
+        for (const auto& e : events) change.events.push_back(dbus::eventFromDbus(e));
+        if (onChange) onChange(change);
+    }
+    void onExited(const std::uint32_t&) override {
+        core::PortChange change;
+        change.processExited = true;
+        if (onChange) onChange(change);
+    }
+};
+
+}  // namespace
+
+DbusTransport::DbusTransport(const dbus::BusSpec& bus) {
+    try {
+        m_connection = dbus::openBus(bus);
+    } catch (const sdbus::Error& e) {
+        throw CommandError(kExitUnavailable, "cannot connect to the " +
+                                                 (bus.address.empty() ? std::string(bus.kind == dbus::BusSpec::Kind::System ? "system" : "session") + " bus"
+                                                                      : "bus at " + bus.address) +
+                                                 " to reach porteyed (" + e.getMessage() + "). " + kUnreachableHint);
+    }
+}
+
+DbusTransport::~DbusTransport() = default;
+
+std::vector<core::SocketRecord> DbusTransport::list(const core::SocketFilter& filter) {
+    try {
+        ManagerProxy proxy(*m_connection);
+        std::vector<core::SocketRecord> out;
+        for (const auto& r : proxy.ListPorts(dbus::optionsFromJson(protocol::toJson(filter))))
+            out.push_back(dbus::recordFromDbus(r));
+        return out;
+    } catch (const sdbus::Error& e) {
+        rethrow(e);
+    }
+}
+
+std::vector<core::PortEvent> DbusTransport::history(const core::HistoryFilter& filter) {
+    try {
+        ManagerProxy proxy(*m_connection);
+        std::vector<core::PortEvent> out;
+        for (const auto& e : proxy.GetHistory(dbus::optionsFromJson(protocol::toJson(filter))))
+            out.push_back(dbus::eventFromDbus(e));
+        return out;
+    } catch (const sdbus::Error& e) {
+        rethrow(e);
+    }
+}
+
+DaemonStatus DbusTransport::status() {
+    try {
+        ManagerProxy proxy(*m_connection);
+        DaemonStatus s;
+        s.version = proxy.Version();
+        s.pollIntervalSeconds = proxy.PollInterval();
+        s.sockets = proxy.SocketCount();
+        s.historySize = proxy.HistorySize();
+        s.historyCapacity = proxy.HistoryCapacity();
+        s.historyDropped = proxy.HistoryDropped();
+        s.nextSequence = proxy.NextSequence();
+        s.watches = proxy.ActiveWatches();
+        return s;
+    } catch (const sdbus::Error& e) {
+        rethrow(e);
+    }
+}
+
+bool DbusTransport::runUntil(const std::function<bool()>& done) {
+    const int signals = signalfd(-1, &stopSignals(), SFD_CLOEXEC);
+    if (signals < 0) throw CommandError(kExitFailure, "signalfd failed");
+    struct Closer {
+        int fd;
+        ~Closer() { close(fd); }
+    } closer{signals};
+    while (!done()) {
+        while (m_connection->processPendingRequest()) {
+            if (done()) return false;
+        }
+        const auto data = m_connection->getEventLoopPollData();
+        int timeoutMs = -1;
+        if (data.timeout_usec != UINT64_MAX) {
+            timespec now{};
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            const auto nowUs = static_cast<std::uint64_t>(now.tv_sec) * 1'000'000 + static_cast<std::uint64_t>(now.tv_nsec) / 1000;
+            timeoutMs = data.timeout_usec <= nowUs ? 0 : static_cast<int>((data.timeout_usec - nowUs + 999) / 1000);
+        }
+        pollfd fds[2] = {{data.fd, data.events, 0}, {signals, POLLIN, 0}};
+        if (poll(fds, 2, timeoutMs) < 0 && errno != EINTR) throw CommandError(kExitFailure, "poll failed");
+        if (fds[1].revents & POLLIN) return true;
+    }
+    return false;
+}
+
+void DbusTransport::watch(std::uint32_t pid, const WatchOptions& options, const WatchCallback& onChange) {
+    try {
+        ManagerProxy manager(*m_connection);
+        protocol::WatchParams params{options.interval.count(), options.includeChildren, options.filter};
+        const sdbus::ObjectPath path = manager.Watch(pid, dbus::optionsFromJson(protocol::toJson(params)));
+        WatchProxy watch(*m_connection, path);
+        bool finished = false;
+        watch.onChange = [&](const core::PortChange& change) {
+            if (finished) return;
+            if (!onChange(change) || change.processExited) finished = true;
+        };
+        const bool stopped = runUntil([&] { return finished; });
+        if (stopped) {
+            try {
+                manager.Unwatch(path);
+            } catch (const sdbus::Error&) {
+                // The daemon drops it anyway when we leave the bus.
+            }
+        }
+    } catch (const sdbus::Error& e) {
+        rethrow(e);
+    }
+}
+
+void DbusTransport::events(const core::SocketFilter& filter, const EventCallback& onEvent) {
+    try {
+        ManagerProxy manager(*m_connection);
+        (void)manager.Version();  // fails early, with a clear message, when porteyed is not there
+        bool finished = false;
+        manager.onEvent = [&](const dbus::EventStruct& raw) {
+            if (finished) return;
+            const auto event = dbus::eventFromDbus(raw);
+            if (filter.matches(event.record) && !onEvent(event)) finished = true;
+        };
+        runUntil([&] { return finished; });
+    } catch (const sdbus::Error& e) {
+        rethrow(e);
+    }
+}
+
+}  // namespace porteye::cli

@@ -1,0 +1,37 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include "Transport.hpp"
+#include "dbus/BusConnection.hpp"
+
+#include <memory>
+
+namespace sdbus {
+class IConnection;
+}
+
+namespace porteye::cli {
+
+/// Talks to porteyed over D-Bus (the default transport) through the proxy
+/// generated from org.porteye.PortEye1.xml.
+class DbusTransport final : public ITransport {
+public:
+    /// Connects at once; throws CommandError(kExitUnavailable) when the bus cannot be reached.
+    explicit DbusTransport(const dbus::BusSpec& bus);
+    ~DbusTransport() override;
+
+    std::vector<core::SocketRecord> list(const core::SocketFilter& filter) override;
+    void watch(std::uint32_t pid, const WatchOptions& options, const WatchCallback& onChange) override;
+    std::vector<core::PortEvent> history(const core::HistoryFilter& filter) override;
+    DaemonStatus status() override;
+    void events(const core::SocketFilter& filter, const EventCallback& onEvent) override;
+
+private:
+    /// Dispatches bus messages until `done()` or a stop signal; true when stopped by a signal.
+    bool runUntil(const std::function<bool()>& done);
+
+    std::unique_ptr<sdbus::IConnection> m_connection;
+    std::string m_busName;
+};
+
+}  // namespace porteye::cli
