@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Installs what PortEye needs to build, test and run on Debian 12 (bookworm).
+# Used by the README's commands and by CI, so a fresh machine gets everything.
+set -euo pipefail
+
+packages=(
+  # build
+  build-essential cmake pkg-config
+  libsdbus-c++-dev libsdbus-c++-bin libsystemd-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
+  libcli11-dev
+  # tests and benchmarks
+  libgtest-dev libgmock-dev libbenchmark-dev
+  dbus-daemon dbus-bin libglib2.0-bin socat iproute2 util-linux procps lsof python3 python3-psutil
+  # packaging and the end-to-end test on a real systemd
+  systemd-container debootstrap fakeroot dpkg-dev lintian file
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  sudo=""
+  [[ $(id -u) -eq 0 ]] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

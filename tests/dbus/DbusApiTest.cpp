@@ -1,0 +1,271 @@
+// SPDX-License-Identifier: MIT
+// org.porteye.PortEye1 as outside clients see it: the real porteyed on a private
+// dbus-daemon (system-bus rules plus our policy), driven with busctl and porteyectl.
+#include "support/Subprocess.hpp"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <unistd.h>
+
+#include <memory>
+
+using namespace porteye::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+class DbusApiTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        bus = std::make_unique<PrivateBus>(policyFilePath());
+        daemon = std::make_unique<DaemonProcess>(
+            std::vector<std::string>{"--bus-address", bus->address(), "--interval", "0.1", "--socket", ""});
+        ASSERT_TRUE(daemon->ready()) << "porteyed never sent READY=1:\n" << daemon->process().err();
+    }
+
+    /// busctl against the private bus; JSON output so tests read values, not text.
+    RunResult busctl(std::vector<std::string> args, bool asNobody = false) {
+        std::vector<std::string> argv;
+        if (asNobody) argv = {"setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"};
+        argv.insert(argv.end(), {"busctl", "--address=" + bus->address(), "--json=short"});
+        argv.insert(argv.end(), args.begin(), args.end());
+        return run(argv);
+    }
+
+    RunResult callManager(const std::string& method, std::vector<std::string> args, bool asNobody = false) {
+        std::vector<std::string> argv{"call", "org.porteye.PortEye1", "/org/porteye/PortEye1", "org.porteye.PortEye1",
+                                      method};
+        argv.insert(argv.end(), args.begin(), args.end());
+        return busctl(argv, asNobody);
+    }
+
+    /// ListPorts' records as JSON arrays (busctl prints structs as arrays).
+    nlohmann::json listPorts(std::vector<std::string> filter = {"a{sv}", "0"}, bool asNobody = false) {
+        auto result = callManager("ListPorts", filter, asNobody);
+        EXPECT_EQ(result.exitCode, 0) << result.err;
+        return nlohmann::json::parse(result.out)["data"][0];
+    }
+
+    std::uint32_t property(const std::string& name) {
+        auto result = busctl({"get-property", "org.porteye.PortEye1", "/org/porteye/PortEye1", "org.porteye.PortEye1", name});
+        EXPECT_EQ(result.exitCode, 0) << result.err;
+        return nlohmann::json::parse(result.out)["data"].get<std::uint32_t>();
+    }
+
+    static bool hasPort(const nlohmann::json& records, std::uint16_t port, pid_t pid) {
+        for (const auto& r : records)
+            if (r[5] == port && r[0] == static_cast<std::uint32_t>(pid)) return true;
+        return false;
+    }
+
+    std::vector<std::string> porteyectl(std::vector<std::string> args) {
+        std::vector<std::string> argv{porteyectlPath(), "--bus-address", bus->address()};
+        argv.insert(argv.end(), args.begin(), args.end());
+        return argv;
+    }
+
+    std::unique_ptr<PrivateBus> bus;
+    std::unique_ptr<DaemonProcess> daemon;
+};
+
+}  // namespace
+
+TEST_F(DbusApiTest, ListPortsShowsAListenerWithItsOwnerAndFilters) {
+    PortHolder holder;
+    const auto port = holder.open();
+    ASSERT_TRUE(eventually([&] { return hasPort(listPorts(), port, holder.pid()); }, 5s));
+
+    const auto byPort = listPorts({"a{sv}", "1", "port", "q", std::to_string(port)});
+    ASSERT_EQ(byPort.size(), 1u);
+    const auto& r = byPort[0];
+    EXPECT_EQ(r[0], static_cast<std::uint32_t>(holder.pid()));
+    EXPECT_EQ(r[2], "tcp");
+    EXPECT_EQ(r[3], 4);
+    EXPECT_EQ(r[4], "127.0.0.1");
+    EXPECT_EQ(r[8], "LISTEN");
+    EXPECT_GT(r[9].get<std::uint64_t>(), 0u) << "inode";
+
+    const auto listening = listPorts({"a{sv}", "2", "state", "s", "listen", "pid", "u", std::to_string(holder.pid())});
+    EXPECT_EQ(listening.size(), 1u);
+    EXPECT_TRUE(listPorts({"a{sv}", "1", "state", "s", "SYN_SENT", "port", "q", std::to_string(port)}).empty());
+}
+
+TEST_F(DbusApiTest, SignalsArriveForOpenAndCloseAndHistoryKeepsBoth) {
+    Subprocess monitor({"busctl", "--address=" + bus->address(), "--json=short", "monitor", "org.porteye.PortEye1"});
+    ASSERT_TRUE(monitor.waitForOutput("", 100ms));
+    // busctl monitor needs a moment to become a monitor; a poll of the bus tells when it answers.
+    ASSERT_TRUE(eventually([&] { return run({"busctl", "--address=" + bus->address(), "list"}).out.find("busctl") != std::string::npos; }, 5s));
+
+    PortHolder holder;
+    const auto port = holder.open();
+    const auto portText = std::to_string(port);
+    auto sawSignal = [&](const std::string& member) {
+        return [&, member](const std::string& out) {
+            std::istringstream lines(out);
+            for (std::string line; std::getline(lines, line);) {
+                if (line.find("\"" + member + "\"") == std::string::npos) continue;
+                auto j = nlohmann::json::parse(line, nullptr, false);
+                if (j.is_discarded()) continue;
+                const auto& event = j["payload"]["data"][0];
+                if (event[3][5] == port && event[3][0] == static_cast<std::uint32_t>(holder.pid())) return true;
+            }
+            return false;
+        };
+    };
+    EXPECT_TRUE(monitor.waitForOutput(sawSignal("PortAdded"), 5s)) << monitor.out();
+    holder.close();
+    EXPECT_TRUE(monitor.waitForOutput(sawSignal("PortRemoved"), 5s)) << monitor.out();
+
+    auto history = callManager("GetHistory", {"a{sv}", "1", "port", "q", portText});
+    ASSERT_EQ(history.exitCode, 0) << history.err;
+    const auto events = nlohmann::json::parse(history.out)["data"][0];
+    ASSERT_EQ(events.size(), 2u) << history.out;
+    EXPECT_EQ(events[0][1], "added");
+    EXPECT_EQ(events[1][1], "removed");
+    EXPECT_LT(events[0][0].get<std::uint64_t>(), events[1][0].get<std::uint64_t>()) << "sequence grows";
+
+    auto removedOnly = callManager("GetHistory", {"a{sv}", "2", "port", "q", portText, "action", "s", "removed"});
+    EXPECT_EQ(nlohmann::json::parse(removedOnly.out)["data"][0].size(), 1u);
+    auto limited = callManager("GetHistory", {"a{sv}", "2", "port", "q", portText, "limit", "u", "1"});
+    const auto newest = nlohmann::json::parse(limited.out)["data"][0];
+    ASSERT_EQ(newest.size(), 1u);
+    EXPECT_EQ(newest[0][1], "removed") << "limit keeps the newest";
+}
+
+TEST_F(DbusApiTest, PropertiesDescribeTheDaemon) {
+    auto version = busctl({"get-property", "org.porteye.PortEye1", "/org/porteye/PortEye1", "org.porteye.PortEye1", "Version"});
+    ASSERT_EQ(version.exitCode, 0) << version.err;
+    EXPECT_FALSE(nlohmann::json::parse(version.out)["data"].get<std::string>().empty());
+    EXPECT_EQ(property("HistoryCapacity"), 10000u);
+    EXPECT_EQ(property("ActiveWatches"), 0u);
+    auto interval = busctl({"get-property", "org.porteye.PortEye1", "/org/porteye/PortEye1", "org.porteye.PortEye1", "PollInterval"});
+    EXPECT_DOUBLE_EQ(nlohmann::json::parse(interval.out)["data"].get<double>(), 0.1);
+}
+
+TEST_F(DbusApiTest, BadCallsGetNamedErrorsAndTheDaemonKeepsServing) {
+    // A wrong signature is refused by the bus library before our code runs.
+    auto wrongSignature = callManager("ListPorts", {"s", "hello"});
+    EXPECT_NE(wrongSignature.exitCode, 0);
+    EXPECT_NE(wrongSignature.err.find("nvalid"), std::string::npos) << wrongSignature.err;
+
+    // gdbus prints the error name, as any client library sees it.
+    struct Case {
+        std::string method;
+        std::vector<std::string> args;  // GVariant text
+        std::string error;
+    };
+    const std::string pid = std::to_string(getpid());
+    const std::vector<Case> cases = {
+        {"ListPorts", {"{'port': <'eighty'>}"}, "InvalidArgument"},
+        {"ListPorts", {"{'port': <uint32 70000>}"}, "InvalidArgument"},
+        {"ListPorts", {"{'colour': <'red'>}"}, "InvalidArgument"},
+        {"ListPorts", {"{'state': <'SLEEPING'>}"}, "InvalidArgument"},
+        {"ListPorts", {"{'pid': <['1', 'x']>}"}, "InvalidArgument"},
+        {"GetHistory", {"{'limit': <uint32 4000000000>}"}, "InvalidArgument"},
+        {"GetHistory", {"{'action': <'opened'>}"}, "InvalidArgument"},
+        {"GetHistory", {"{'since': <'last tuesday'>}"}, "InvalidArgument"},
+        {"Watch", {"4000000000", "{}"}, "NoSuchProcess"},
+        {"Watch", {"0", "{}"}, "InvalidArgument"},
+        {"Watch", {pid, "{'interval': <0.001>}"}, "InvalidArgument"},
+        {"Watch", {pid, "{'interval': <1e308>}"}, "InvalidArgument"},
+        {"Watch", {pid, "{'children': <'yes'>}"}, "InvalidArgument"},
+        {"Unwatch", {"/org/porteye/PortEye1/watch/999"}, "NoSuchWatch"},
+        {"Unwatch", {"/elsewhere"}, "NoSuchWatch"},
+    };
+    for (const auto& c : cases) {
+        std::vector<std::string> argv{"gdbus", "call", "--address", bus->address(), "--dest", "org.porteye.PortEye1",
+                                      "--object-path", "/org/porteye/PortEye1", "--method",
+                                      "org.porteye.PortEye1." + c.method};
+        argv.insert(argv.end(), c.args.begin(), c.args.end());
+        auto result = run(argv);
+        EXPECT_NE(result.exitCode, 0) << c.method << " " << c.args[0];
+        EXPECT_NE(result.err.find("org.porteye.PortEye1.Error." + c.error), std::string::npos)
+            << c.method << " " << c.args[0] << ": " << result.err;
+    }
+
+    EXPECT_FALSE(daemon->process().wait(0ms)) << "porteyed must survive bad calls";
+    EXPECT_EQ(callManager("ListPorts", {"a{sv}", "0"}).exitCode, 0);
+}
+
+TEST_F(DbusApiTest, WatchStreamsSeedLinesThroughPorteyectl) {
+    PortHolder holder;
+    Subprocess watch(porteyectl({"watch", std::to_string(holder.pid()), "--interval", "0.1"}));
+    const std::string header = "Monitoring active ports for PID " + std::to_string(holder.pid()) +
+                               " every 0.1 second(s). Press Ctrl+C to stop.\n";
+    ASSERT_TRUE(watch.waitForOutput(header, 5s)) << watch.err();
+    ASSERT_TRUE(eventually([&] { return property("ActiveWatches") == 1; }, 5s));
+
+    const auto port = holder.open();
+    const auto p = std::to_string(port);
+    EXPECT_TRUE(watch.waitForOutput("New ports opened: {" + p + "}\nActive ports: {" + p + "}\n", 5s)) << watch.out();
+    holder.close();
+    EXPECT_TRUE(watch.waitForOutput("Ports closed: {" + p + "}\nActive ports: set()\n", 5s)) << watch.out();
+    holder.exit();
+    auto status = watch.wait(5s);
+    ASSERT_TRUE(status) << "watch should end when the process exits";
+    EXPECT_EQ(*status, 4) << "documented status for an exited process";
+    EXPECT_NE(watch.err().find("exited"), std::string::npos) << watch.err();
+    EXPECT_TRUE(eventually([&] { return property("ActiveWatches") == 0; }, 5s));
+}
+
+TEST_F(DbusApiTest, TwoWatchersOfOneProcessBothSeeTheChange) {
+    PortHolder holder;
+    Subprocess first(porteyectl({"watch", std::to_string(holder.pid()), "--interval", "0.1", "--json"}));
+    Subprocess second(porteyectl({"watch", std::to_string(holder.pid()), "--interval", "0.2"}));
+    ASSERT_TRUE(eventually([&] { return property("ActiveWatches") == 2; }, 5s));
+    const auto port = holder.open();
+    const auto p = std::to_string(port);
+    EXPECT_TRUE(first.waitForOutput("\"new_ports\":[" + p + "]", 5s)) << first.out();
+    EXPECT_TRUE(second.waitForOutput("New ports opened: {" + p + "}", 5s)) << second.out();
+    EXPECT_EQ(first.stop(SIGINT), 0) << "Ctrl+C ends a watch with status 0";
+    EXPECT_EQ(second.stop(SIGTERM), 0);
+}
+
+TEST_F(DbusApiTest, WatchIsDroppedWhenItsClientLeavesTheBus) {
+    PortHolder holder;
+    {
+        Subprocess watch(porteyectl({"watch", std::to_string(holder.pid()), "--interval", "0.1"}));
+        ASSERT_TRUE(eventually([&] { return property("ActiveWatches") == 1; }, 5s));
+        watch.stop(SIGKILL);  // no chance to Unwatch: only NameOwnerChanged can tell the daemon
+    }
+    EXPECT_TRUE(eventually([&] { return property("ActiveWatches") == 0; }, 5s));
+}
+
+TEST_F(DbusApiTest, WatchOfMissingProcessFailsWithDocumentedStatus) {
+    auto result = run(porteyectl({"watch", "4000000000", "--interval", "0.1"}));
+    EXPECT_EQ(result.exitCode, 3) << result.err;
+    EXPECT_NE(result.err.find("4000000000"), std::string::npos) << result.err;
+}
+
+TEST_F(DbusApiTest, PolicyKeepsNonRootFromOwningTheNameAndShowsThemOnlyTheirSockets) {
+    auto own = busctl({"call", "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", "RequestName",
+                       "su", "org.porteye.PortEye1", "0"},
+                      /*asNobody=*/true);
+    EXPECT_NE(own.exitCode, 0);
+    EXPECT_NE(own.err.find("ccess"), std::string::npos) << own.err;  // "Access denied"
+
+    PortHolder rootHolder;
+    const auto rootPort = rootHolder.open();
+    ASSERT_TRUE(eventually([&] { return hasPort(listPorts(), rootPort, rootHolder.pid()); }, 5s));
+    const auto seenByNobody = listPorts({"a{sv}", "0"}, /*asNobody=*/true);
+    EXPECT_FALSE(hasPort(seenByNobody, rootPort, rootHolder.pid())) << "root's socket leaked to nobody";
+    for (const auto& r : seenByNobody) EXPECT_EQ(r[10], 65534) << "nobody sees only uid 65534's sockets";
+
+    auto watchRoot = callManager("Watch", {"u", std::to_string(rootHolder.pid()), "a{sv}", "0"}, /*asNobody=*/true);
+    EXPECT_NE(watchRoot.exitCode, 0);
+    EXPECT_NE(watchRoot.err.find("another user"), std::string::npos) << watchRoot.err;
+}
+
+TEST_F(DbusApiTest, SecondInstanceSaysAlreadyRunning) {
+    auto second = run({porteyedPath(), "--bus-address", bus->address(), "--socket", ""}, {}, 10s);
+    EXPECT_EQ(second.exitCode, 1);
+    EXPECT_NE(second.err.find("already running"), std::string::npos) << second.err;
+}
+
+TEST_F(DbusApiTest, SigtermStopsCleanly) {
+    EXPECT_EQ(daemon->process().stop(SIGTERM), 0) << daemon->process().err();
+    bool stopping = false;
+    for (const auto& n : daemon->notifications()) stopping |= n.find("STOPPING=1") != std::string::npos;
+    EXPECT_TRUE(stopping);
+}

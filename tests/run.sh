@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# The one command that runs every test: installs dependencies, builds with
+# warnings as errors, runs all CTest tests (unit, integration, D-Bus, control
+# socket, end-to-end on systemd), then the unit and integration tests again
+# under AddressSanitizer + UndefinedBehaviorSanitizer.
+#   PORTEYE_SKIP_E2E=1      skip the systemd-nspawn end-to-end test
+#   PORTEYE_SKIP_SANITIZERS=1  skip the sanitizer pass
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+packaging/install-deps.sh
+
+jobs=$(nproc)
+cmake -S . -B build-test -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPORTEYE_WERROR=ON >/dev/null
+cmake --build build-test -j"$jobs"
+
+exclude=()
+[[ "${PORTEYE_SKIP_E2E:-0}" == 1 ]] && exclude=(-LE e2e)
+(cd build-test && ctest --output-on-failure -j"$jobs" --timeout 600 "${exclude[@]}")
+
+if [[ "${PORTEYE_SKIP_SANITIZERS:-0}" != 1 ]]; then
+  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DPORTEYE_WERROR=ON \
+        -DPORTEYE_SANITIZE=address,undefined -DPORTEYE_BUILD_BENCHMARKS=OFF >/dev/null
+  cmake --build build-asan -j"$jobs"
+  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+  (cd build-asan && ctest --output-on-failure -j"$jobs" --timeout 600 -LE e2e)
+fi

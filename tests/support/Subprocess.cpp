@@ -1,0 +1,313 @@
+// SPDX-License-Identifier: MIT
+#include "support/Subprocess.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+namespace porteye::testing {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+int remainingMs(Clock::time_point deadline) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    return left < 0 ? 0 : static_cast<int>(left);
+}
+
+}  // namespace
+
+Subprocess::Subprocess(std::vector<std::string> argv, std::map<std::string, std::string> env) {
+    int out[2];
+    int err[2];
+    if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
+    m_pid = fork();
+    if (m_pid < 0) throw std::runtime_error("fork failed");
+    if (m_pid == 0) {
+        dup2(out[1], 1);
+        dup2(err[1], 2);
+        // Children get a clean signal state whatever the test runner blocked.
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, nullptr);
+        for (const auto& [key, value] : env) setenv(key.c_str(), value.c_str(), 1);
+        std::vector<char*> args;
+        for (auto& a : argv) args.push_back(a.data());
+        args.push_back(nullptr);
+        execvp(args[0], args.data());
+        std::fprintf(stderr, "exec %s: %s\n", args[0], std::strerror(errno));
+        _exit(127);
+    }
+    ::close(out[1]);
+    ::close(err[1]);
+    m_outFd = out[0];
+    m_errFd = err[0];
+}
+
+Subprocess::~Subprocess() {
+    if (!m_status) stop(SIGKILL, std::chrono::seconds(5));
+    if (m_outFd >= 0) ::close(m_outFd);
+    if (m_errFd >= 0) ::close(m_errFd);
+}
+
+void Subprocess::drain(int timeoutMs) {
+    pollfd fds[2] = {{m_outFd, POLLIN, 0}, {m_errFd, POLLIN, 0}};
+    if (poll(fds, 2, timeoutMs) <= 0) return;
+    char buf[4096];
+    for (int i = 0; i < 2; ++i) {
+        if (!(fds[i].revents & (POLLIN | POLLHUP))) continue;
+        const ssize_t n = read(fds[i].fd, buf, sizeof buf);
+        if (n > 0) (i == 0 ? m_out : m_err).append(buf, static_cast<std::size_t>(n));
+        else if (n == 0) fds[i].fd = -1;
+    }
+}
+
+bool Subprocess::waitForOutput(const std::function<bool(const std::string&)>& predicate,
+                               std::chrono::milliseconds timeout) {
+    const auto deadline = Clock::now() + timeout;
+    while (!predicate(m_out)) {
+        if (Clock::now() >= deadline) return false;
+        drain(std::min(remainingMs(deadline), 50));
+        if (!m_status) {
+            int status = 0;
+            if (waitpid(m_pid, &status, WNOHANG) == m_pid) {
+                m_status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+                drain(0);
+                drain(0);
+                return predicate(m_out);
+            }
+        }
+    }
+    return true;
+}
+
+bool Subprocess::waitForOutput(const std::string& needle, std::chrono::milliseconds timeout) {
+    return waitForOutput([&](const std::string& out) { return out.find(needle) != std::string::npos; }, timeout);
+}
+
+std::optional<int> Subprocess::wait(std::chrono::milliseconds timeout) {
+    const auto deadline = Clock::now() + timeout;
+    while (!m_status) {
+        int status = 0;
+        const pid_t r = waitpid(m_pid, &status, WNOHANG);
+        if (r == m_pid) {
+            m_status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+            break;
+        }
+        if (Clock::now() >= deadline) return std::nullopt;
+        drain(20);
+    }
+    for (int i = 0; i < 4; ++i) drain(0);
+    return m_status;
+}
+
+int Subprocess::stop(int signal, std::chrono::milliseconds timeout) {
+    if (m_status) return *m_status;
+    kill(m_pid, signal);
+    if (auto status = wait(timeout)) return *status;
+    kill(m_pid, SIGKILL);
+    return wait(std::chrono::seconds(5)).value_or(-1);
+}
+
+RunResult run(std::vector<std::string> argv, std::map<std::string, std::string> env, std::chrono::milliseconds timeout) {
+    Subprocess process(std::move(argv), std::move(env));
+    RunResult result;
+    auto status = process.wait(timeout);
+    result.exitCode = status ? *status : process.stop(SIGKILL);
+    result.out = process.out();
+    result.err = process.err();
+    return result;
+}
+
+bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
+    const auto deadline = Clock::now() + timeout;
+    while (!condition()) {
+        if (Clock::now() >= deadline) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return true;
+}
+
+TempDir::TempDir() {
+    char pattern[] = "/tmp/porteye-test-XXXXXX";
+    if (mkdtemp(pattern) == nullptr) throw std::runtime_error("mkdtemp failed");
+    m_path = pattern;
+}
+
+TempDir::~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(m_path, ec);
+}
+
+PrivateBus::PrivateBus(const std::string& policyFile) {
+    // Debian's system.conf, minus what would touch the host: its own socket, no
+    // service activation, no pid file, no user switch, no host policy includes.
+    std::ifstream in("/usr/share/dbus-1/system.conf");
+    std::stringstream buffer;
+    buffer << in.rdbuf();
+    std::string conf = buffer.str();
+    const auto socket = m_dir.path() + "/bus";
+    conf = std::regex_replace(conf, std::regex("<listen>[^<]*</listen>"), "<listen>unix:path=" + socket + "</listen>");
+    for (const char* tag : {"servicedir", "pidfile", "user", "includedir", "servicehelper"})
+        conf = std::regex_replace(conf, std::regex(std::string("<") + tag + ">[^<]*</" + tag + ">"), "");
+    conf = std::regex_replace(conf, std::regex("<standard_system_servicedirs */>"), "");
+    conf = std::regex_replace(conf, std::regex("<include [^>]*>[^<]*</include>"), "");
+    conf = std::regex_replace(conf, std::regex("<syslog */>"), "");
+    const auto policyDir = m_dir.path() + "/system.d";
+    std::filesystem::create_directories(policyDir);
+    if (!policyFile.empty())
+        std::filesystem::copy_file(policyFile, policyDir + "/" + std::filesystem::path(policyFile).filename().string());
+    conf = std::regex_replace(conf, std::regex("</busconfig>"), "<includedir>" + policyDir + "</includedir></busconfig>");
+    std::ofstream(m_dir.path() + "/system.conf") << conf;
+    // Let unprivileged test clients (setpriv nobody) reach the socket.
+    std::filesystem::permissions(m_dir.path(), std::filesystem::perms::all);
+
+    auto result = run({"dbus-daemon", "--config-file=" + m_dir.path() + "/system.conf", "--fork", "--print-address=1",
+                       "--print-pid=1"});
+    std::istringstream lines(result.out);
+    std::string pidLine;
+    std::getline(lines, m_address);
+    std::getline(lines, pidLine);
+    if (result.exitCode != 0 || m_address.empty() || pidLine.empty())
+        throw std::runtime_error("cannot start dbus-daemon: " + result.err);
+    m_pid = static_cast<pid_t>(std::stol(pidLine));
+}
+
+PrivateBus::~PrivateBus() {
+    if (m_pid > 0) kill(m_pid, SIGTERM);
+}
+
+PortHolder::PortHolder() {
+    int commands[2];
+    int replies[2];
+    if (pipe2(commands, O_CLOEXEC) != 0 || pipe2(replies, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
+    m_pid = fork();
+    if (m_pid == 0) {
+        ::close(commands[1]);
+        ::close(replies[0]);
+        std::vector<int> listeners;
+        char command = 0;
+        while (read(commands[0], &command, 1) == 1) {
+            if (command == 'o') {
+                std::uint16_t port = 0;
+                if (read(commands[0], &port, sizeof port) != sizeof port) break;
+                int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                int one = 1;
+                setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+                sockaddr_in addr{};
+                addr.sin_family = AF_INET;
+                addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+                addr.sin_port = htons(port);
+                std::uint16_t bound = 0;
+                if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 && listen(fd, 16) == 0) {
+                    socklen_t len = sizeof addr;
+                    getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+                    bound = ntohs(addr.sin_port);
+                    listeners.push_back(fd);
+                }
+                if (write(replies[1], &bound, sizeof bound) != sizeof bound) break;
+            } else if (command == 'c') {
+                if (!listeners.empty()) {
+                    ::close(listeners.back());
+                    listeners.pop_back();
+                }
+                char ok = 1;
+                if (write(replies[1], &ok, 1) != 1) break;
+            } else {
+                break;
+            }
+        }
+        _exit(0);
+    }
+    ::close(commands[0]);
+    ::close(replies[1]);
+    m_commands = commands[1];
+    m_replies = replies[0];
+}
+
+PortHolder::~PortHolder() { exit(); }
+
+std::uint16_t PortHolder::open(std::uint16_t port) {
+    char command = 'o';
+    std::uint16_t bound = 0;
+    if (write(m_commands, &command, 1) != 1 || write(m_commands, &port, sizeof port) != sizeof port ||
+        read(m_replies, &bound, sizeof bound) != sizeof bound || bound == 0)
+        throw std::runtime_error("port holder could not open a listener");
+    return bound;
+}
+
+void PortHolder::close() {
+    char command = 'c';
+    char ok = 0;
+    if (write(m_commands, &command, 1) != 1 || read(m_replies, &ok, 1) != 1)
+        throw std::runtime_error("port holder did not answer");
+}
+
+void PortHolder::exit() {
+    if (m_pid <= 0) return;
+    char command = 'q';
+    (void)!write(m_commands, &command, 1);
+    ::close(m_commands);
+    ::close(m_replies);
+    waitpid(m_pid, nullptr, 0);
+    m_pid = -1;
+}
+
+std::string porteyedPath() { return std::string(PORTEYE_BINARY_DIR) + "/daemon/porteyed"; }
+std::string porteyectlPath() { return std::string(PORTEYE_BINARY_DIR) + "/client/porteyectl"; }
+std::string policyFilePath() { return std::string(PORTEYE_SOURCE_DIR) + "/dbus/org.porteye.PortEye1.conf"; }
+
+DaemonProcess::DaemonProcess(std::vector<std::string> args, std::map<std::string, std::string> env) {
+    // Stand in for systemd's notify socket: READY=1 tells us when clients may call.
+    m_notifyFd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    const auto path = m_dir.path() + "/notify";
+    std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+    if (bind(m_notifyFd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+        throw std::runtime_error("cannot bind the notify socket");
+    env["NOTIFY_SOCKET"] = path;
+    args.insert(args.begin(), porteyedPath());
+    m_process = std::make_unique<Subprocess>(std::move(args), std::move(env));
+    const auto deadline = Clock::now() + std::chrono::seconds(15);
+    while (!m_ready && Clock::now() < deadline) {
+        for (const auto& n : notifications())
+            if (n.find("READY=1") != std::string::npos) m_ready = true;
+        if (!m_ready && m_process->wait(std::chrono::milliseconds(10))) break;
+    }
+}
+
+DaemonProcess::~DaemonProcess() {
+    m_process.reset();
+    if (m_notifyFd >= 0) ::close(m_notifyFd);
+}
+
+std::vector<std::string> DaemonProcess::notifications() {
+    char buf[4096];
+    for (;;) {
+        pollfd fd{m_notifyFd, POLLIN, 0};
+        if (poll(&fd, 1, 0) <= 0) break;
+        const ssize_t n = recv(m_notifyFd, buf, sizeof buf, 0);
+        if (n <= 0) break;
+        m_notifications.emplace_back(buf, static_cast<std::size_t>(n));
+    }
+    return m_notifications;
+}
+
+}  // namespace porteye::testing

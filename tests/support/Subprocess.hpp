@@ -1,0 +1,130 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <sys/types.h>
+#include <vector>
+
+namespace porteye::testing {
+
+struct RunResult {
+    int exitCode = -1;  ///< -1 when killed by a signal or timed out
+    std::string out;
+    std::string err;
+};
+
+/// A real program run as a child process, its stdout and stderr captured.
+class Subprocess {
+public:
+    /// Starts argv[0] (searched in PATH) with extra environment variables.
+    Subprocess(std::vector<std::string> argv, std::map<std::string, std::string> env = {});
+    ~Subprocess();
+    Subprocess(const Subprocess&) = delete;
+    Subprocess& operator=(const Subprocess&) = delete;
+
+    pid_t pid() const { return m_pid; }
+    /// Reads stdout until `predicate(allOutputSoFar)` holds or the timeout passes.
+    bool waitForOutput(const std::function<bool(const std::string&)>& predicate, std::chrono::milliseconds timeout);
+    bool waitForOutput(const std::string& needle, std::chrono::milliseconds timeout);
+    /// Sends a signal and waits for the exit; returns the exit status (-1 if killed by a signal).
+    int stop(int signal = 15, std::chrono::milliseconds timeout = std::chrono::seconds(10));
+    /// Waits for the exit without signalling.
+    std::optional<int> wait(std::chrono::milliseconds timeout);
+    const std::string& out() const { return m_out; }
+    const std::string& err() const { return m_err; }
+
+private:
+    void drain(int timeoutMs);
+
+    pid_t m_pid = -1;
+    int m_outFd = -1;
+    int m_errFd = -1;
+    std::string m_out;
+    std::string m_err;
+    std::optional<int> m_status;
+};
+
+/// Runs a command to completion (killed after the timeout).
+RunResult run(std::vector<std::string> argv, std::map<std::string, std::string> env = {},
+              std::chrono::milliseconds timeout = std::chrono::seconds(20));
+
+/// Polls `condition` every few milliseconds until it holds or the timeout passes.
+bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+/// A temporary directory removed (recursively) on destruction.
+class TempDir {
+public:
+    TempDir();
+    ~TempDir();
+    const std::string& path() const { return m_path; }
+
+private:
+    std::string m_path;
+};
+
+/// A private dbus-daemon with system-bus semantics (Debian's system.conf, our
+/// policy file included), never the host's bus. Killed on destruction.
+class PrivateBus {
+public:
+    /// `policyFile` is copied into the bus's include dir when non-empty.
+    explicit PrivateBus(const std::string& policyFile = {});
+    ~PrivateBus();
+    const std::string& address() const { return m_address; }
+
+private:
+    TempDir m_dir;
+    std::string m_address;
+    pid_t m_pid = -1;
+};
+
+/// A forked child that opens and closes a TCP listener on command, so tests
+/// control exactly when "another process" changes its ports.
+class PortHolder {
+public:
+    PortHolder();
+    ~PortHolder();
+    pid_t pid() const { return m_pid; }
+    /// Opens a listener on 127.0.0.1 (port 0 = any) and returns its port.
+    std::uint16_t open(std::uint16_t port = 0);
+    /// Closes the most recent listener.
+    void close();
+    /// Makes the child exit and reaps it.
+    void exit();
+
+private:
+    pid_t m_pid = -1;
+    int m_commands = -1;
+    int m_replies = -1;
+};
+
+/// The daemon binary and the client binary from this build.
+std::string porteyedPath();
+std::string porteyectlPath();
+/// The shipped policy file.
+std::string policyFilePath();
+
+/// A real porteyed started on a bus and/or socket, waited for through sd_notify READY=1.
+class DaemonProcess {
+public:
+    DaemonProcess(std::vector<std::string> args, std::map<std::string, std::string> env = {});
+    ~DaemonProcess();
+    Subprocess& process() { return *m_process; }
+    bool ready() const { return m_ready; }
+    /// Every sd_notify datagram received so far, in order.
+    std::vector<std::string> notifications();
+
+private:
+    TempDir m_dir;
+    int m_notifyFd = -1;
+    std::vector<std::string> m_notifications;
+    std::unique_ptr<Subprocess> m_process;
+    bool m_ready = false;
+};
+
+}  // namespace porteye::testing
