@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "core/PortMonitor.hpp"
 
+#include <unordered_set>
+
 namespace porteye::core {
 
 PortMonitor::PortMonitor(ISocketSource& source, IProcessTable& processes, IClock& clock, MonitorOptions options)
@@ -34,19 +36,36 @@ PollResult PortMonitor::poll() {
 
     const bool silent = !m_baselineTaken && !m_options.reportInitial;
     m_baselineTaken = true;
-    std::vector<PortEvent> events;
-    if (!silent && !changes.empty()) {
-        events = stampEvents(changes, m_clock.now(), m_nextSequence);
-        for (const auto& event : events) m_history.append(event);
-        m_stats.events += events.size();
-        for (const auto& listener : m_listeners) listener(events);
-    }
+    if (!silent) publish(changes);
 
     result.sockets = m_snapshot.size();
     result.added = silent ? 0 : changes.added.size();
     result.removed = silent ? 0 : changes.removed.size();
     result.duration = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
     return result;
+}
+
+void PortMonitor::publish(const SnapshotChanges& changes) {
+    if (changes.empty()) return;
+    const auto events = stampEvents(changes, m_clock.now(), m_nextSequence);
+    for (const auto& event : events) m_history.append(event);
+    m_stats.events += events.size();
+    for (const auto& listener : m_listeners) listener(events);
+}
+
+std::size_t PortMonitor::applyDestroyed(const std::vector<SocketRecord>& destroyed) {
+    if (destroyed.empty() || !m_baselineTaken) return 0;
+    std::unordered_set<std::uint64_t> cookies;
+    for (const auto& d : destroyed)
+        if (d.cookie != 0) cookies.insert(d.cookie);
+    SnapshotChanges changes;
+    std::erase_if(m_snapshot, [&](const SocketRecord& r) {
+        if (!cookies.contains(r.cookie)) return false;
+        changes.removed.push_back(r);
+        return true;
+    });
+    publish(changes);
+    return changes.removed.size();
 }
 
 std::vector<SocketRecord> PortMonitor::list(const SocketFilter& filter) const {

@@ -55,6 +55,12 @@ public:
     /// One whole cycle. A failed dump is reported in the result and counted; nothing is thrown.
     PollResult poll();
 
+    /// Reports sockets the kernel announced as destroyed (sock_diag destroy
+    /// multicast) without waiting for the next poll. Matched by cookie, since
+    /// destroy messages carry no inode; unknown cookies are ignored. The next
+    /// poll's diff does not report them again. Returns how many events it made.
+    std::size_t applyDestroyed(const std::vector<SocketRecord>& destroyed);
+
     /// Called after each poll that produced events, in sequence order.
     void addListener(Listener listener) { m_listeners.push_back(std::move(listener)); }
 
@@ -75,6 +81,8 @@ public:
     IClock& clock() { return m_clock; }
 
 private:
+    void publish(const SnapshotChanges& changes);
+
     ISocketSource& m_source;
     IProcessTable& m_processes;
     IClock& m_clock;

@@ -154,3 +154,28 @@ TEST_F(PortMonitorTest, FullRescanRefreshesOwnersAfterParentExits) {
     ASSERT_EQ(monitor.snapshot().size(), 1u);
     EXPECT_EQ(monitor.snapshot()[0].pid, 11u);
 }
+
+TEST_F(PortMonitorTest, DestroyedSocketIsReportedAtOnceAndNotAgainByTheNextPoll) {
+    source.sockets = {tcpSocket(100, 8080), tcpSocket(101, 9090)};
+    processes.add(10, "parent", {100, 101});
+    processes.add(11, "child", {100});
+    PortMonitor monitor(source, processes, clock);
+    std::vector<PortEvent> seen;
+    monitor.addListener([&](const auto& events) { seen.insert(seen.end(), events.begin(), events.end()); });
+    monitor.poll();
+
+    auto destroyed = tcpSocket(100, 8080);
+    destroyed.inode = 0;  // destroy messages carry the cookie, not the inode
+    EXPECT_EQ(monitor.applyDestroyed({destroyed}), 2u) << "one removal per owner";
+    ASSERT_EQ(seen.size(), 2u);
+    EXPECT_EQ(seen[0].action, Action::Removed);
+    EXPECT_EQ(seen[0].record.localPort, 8080);
+    EXPECT_EQ(monitor.snapshot().size(), 1u);
+
+    source.sockets = {tcpSocket(101, 9090)};
+    EXPECT_EQ(monitor.poll().removed, 0u) << "the poll must not report the same close twice";
+    EXPECT_EQ(seen.size(), 2u);
+
+    auto unknown = tcpSocket(555, 1);
+    EXPECT_EQ(monitor.applyDestroyed({unknown}), 0u);
+}
