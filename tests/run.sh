@@ -3,7 +3,8 @@
 # The one command that runs every test: installs dependencies, builds with
 # warnings as errors, runs all CTest tests (unit, integration, D-Bus, control
 # socket, end-to-end on systemd), then the unit and integration tests again
-# under AddressSanitizer + UndefinedBehaviorSanitizer.
+# under AddressSanitizer + UndefinedBehaviorSanitizer, and the threaded
+# in-process monitor under ThreadSanitizer.
 #   PORTEYE_SKIP_E2E=1      skip the systemd-nspawn end-to-end test
 #   PORTEYE_SKIP_SANITIZERS=1  skip the sanitizer pass
 set -euo pipefail
@@ -26,4 +27,10 @@ if [[ "${PORTEYE_SKIP_SANITIZERS:-0}" != 1 ]]; then
   cmake --build build-asan -j"$jobs"
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
   (cd build-asan && ctest --output-on-failure -j"$jobs" --timeout 600 -LE e2e)
+
+  # ThreadedMonitor is the one component with threads: ThreadSanitizer checks it.
+  cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DPORTEYE_WERROR=ON \
+        -DPORTEYE_SANITIZE=thread -DPORTEYE_BUILD_BENCHMARKS=OFF >/dev/null
+  cmake --build build-tsan -j"$jobs" --target porteye_integration_tests
+  TSAN_OPTIONS=halt_on_error=1 build-tsan/tests/porteye_integration_tests --gtest_filter='ThreadedMonitor.*'
 fi
