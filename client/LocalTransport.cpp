@@ -60,10 +60,14 @@ void LocalTransport::watch(std::uint32_t pid, const WatchOptions& options, const
     core::PidPortTracker tracker(pid, options.includeChildren, processes, clock, options.filter);
     const auto request = requestFor(options.filter);
     const auto interval = toTimespec(options.interval);
-    for (;;) {
-        auto dump = source.dump(request);
+    core::DumpResult dump;
+    const core::DumpProvider dumpNow = [&]() -> const std::vector<core::SocketRecord>* {
+        dump = source.dump(request);
         if (!dump.ok()) throw CommandError(kExitFailure, "cannot read the socket table: " + dump.message);
-        auto change = tracker.update(dump.sockets);
+        return &dump.sockets;
+    };
+    for (;;) {
+        auto change = tracker.step(dumpNow);
         if ((change.changed() || change.processExited) && !onChange(change)) return;
         if (change.processExited || waitForStop(interval)) return;
     }

@@ -2,19 +2,24 @@
 #include "core/PidPortTracker.hpp"
 
 #include <algorithm>
-#include <unordered_map>
+#include <unordered_set>
 
 namespace porteye::core {
 
 PidPortTracker::PidPortTracker(std::uint32_t pid, bool includeChildren, IProcessTable& processes, IClock& clock,
-                               SocketFilter filter)
-    : m_pid(pid), m_includeChildren(includeChildren), m_processes(processes), m_clock(clock), m_filter(std::move(filter)) {
+                               SocketFilter filter, TrackerOptions options)
+    : m_pid(pid),
+      m_includeChildren(includeChildren),
+      m_processes(processes),
+      m_clock(clock),
+      m_filter(std::move(filter)),
+      m_options(options) {
     m_filter.pid.reset();  // the tracker decides which pids belong to it
 }
 
-PortChange PidPortTracker::update(const std::vector<SocketRecord>& dump) {
+PortChange PidPortTracker::step(const DumpProvider& dump) {
+    ++m_steps;
     PortChange change;
-    std::unordered_map<std::uint64_t, std::vector<const ProcessInfo*>> owners;
     std::vector<ProcessSockets> held;
 
     std::vector<std::uint32_t> pending{m_pid};
@@ -35,20 +40,45 @@ PortChange PidPortTracker::update(const std::vector<SocketRecord>& dump) {
     }
     if (change.processExited) held.clear();  // children of a dead PID are no longer its ports
 
-    for (const auto& process : held)
-        for (std::uint64_t inode : process.inodes) owners[inode].push_back(&process.info);
+    std::unordered_set<std::uint64_t> inodes;
+    for (const auto& process : held) inodes.insert(process.inodes.begin(), process.inodes.end());
+
+    bool needDump = m_steps == 1 || m_steps - m_lastDumpStep >= m_options.refreshEvery;
+    for (std::uint64_t inode : inodes) {
+        if (needDump) break;
+        if (m_placed.contains(inode)) continue;
+        auto young = m_unplaced.find(inode);
+        needDump = young == m_unplaced.end() || young->second < m_options.recheckYoungFor;
+    }
+    if (inodes.empty()) needDump = false;  // nothing to place: the dump could only tell us nothing
+
+    const std::vector<SocketRecord>* table = needDump ? dump() : nullptr;
+    if (needDump && table == nullptr) return {};  // no table this step: report nothing rather than guess
+    if (table != nullptr) {
+        ++m_dumpsUsed;
+        m_lastDumpStep = m_steps;
+        m_placed.clear();
+        for (const auto& socket : *table)
+            if (socket.inode != 0 && inodes.contains(socket.inode)) m_placed.emplace(socket.inode, socket);
+    }
+    std::erase_if(m_placed, [&](const auto& entry) { return !inodes.contains(entry.first); });
+    std::unordered_map<std::uint64_t, std::uint32_t> unplaced;
+    for (std::uint64_t inode : inodes) {
+        if (m_placed.contains(inode)) continue;
+        auto previous = m_unplaced.find(inode);
+        unplaced[inode] = previous == m_unplaced.end() ? 0 : previous->second + 1;
+    }
+    m_unplaced = std::move(unplaced);
 
     Snapshot next;
-    if (!owners.empty()) {
-        for (const auto& socket : dump) {
-            auto it = owners.find(socket.inode);
-            if (socket.inode == 0 || it == owners.end()) continue;
-            for (const ProcessInfo* owner : it->second) {
-                SocketRecord r = socket;
-                r.pid = owner->pid;
-                r.process = owner->name;
-                if (m_filter.matches(r)) next.push_back(std::move(r));
-            }
+    for (const auto& process : held) {
+        for (std::uint64_t inode : process.inodes) {
+            auto placed = m_placed.find(inode);
+            if (placed == m_placed.end()) continue;
+            SocketRecord r = placed->second;
+            r.pid = process.info.pid;
+            r.process = process.info.name;
+            if (m_filter.matches(r)) next.push_back(std::move(r));
         }
     }
     normalizeSnapshot(next);

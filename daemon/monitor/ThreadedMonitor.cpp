@@ -97,8 +97,11 @@ void ThreadedMonitor::run() {
                     if (!change.active.contains(p)) change.closed.insert(p);
                 change.events = std::move(hostEvents);
             } else {
-                auto dump = m_source->dump({});
-                if (dump.ok()) change = tracker->update(dump.sockets);
+                core::DumpResult dump;
+                change = tracker->step([&]() -> const std::vector<core::SocketRecord>* {
+                    dump = m_source->dump({});
+                    return dump.ok() ? &dump.sockets : nullptr;
+                });
             }
         } catch (const std::exception&) {
             // A failed tick is skipped; the next one retries.

@@ -117,8 +117,13 @@ std::optional<PortService::Clock::time_point> PortService::runDueWatches(Clock::
     for (const auto& [id, w] : m_watches)
         if (w.due <= now) due.push_back(id);
     if (!due.empty()) {
-        // One dump serves every watch due in this tick, however many there are.
-        core::DumpResult dump = m_source.dump({});
+        // Watches ask for the socket table only when their fd tables show
+        // something new; one dump then serves every watch due in this tick.
+        std::optional<core::DumpResult> dump;
+        const core::DumpProvider sharedDump = [&]() -> const std::vector<core::SocketRecord>* {
+            if (!dump) dump = m_source.dump({});
+            return dump->ok() ? &dump->sockets : nullptr;
+        };
         for (WatchId id : due) {
             auto it = m_watches.find(id);
             if (it == m_watches.end()) continue;  // removed by an earlier sink in this tick
@@ -126,8 +131,7 @@ std::optional<PortService::Clock::time_point> PortService::runDueWatches(Clock::
             const auto period = std::chrono::duration_cast<Clock::duration>(
                 std::chrono::duration<double>(w.info.intervalSeconds));
             w.due = std::max(w.due + period, now);
-            if (!dump.ok()) continue;
-            core::PortChange change = w.tracker->update(dump.sockets);
+            core::PortChange change = w.tracker->step(sharedDump);
             // Sinks may remove watches (a client gone), so look the watch up again after each call.
             if ((change.changed() || change.processExited) && w.sink.onChange) {
                 auto onChange = w.sink.onChange;  // a copy: the sink may remove this very watch

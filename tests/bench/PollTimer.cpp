@@ -167,17 +167,24 @@ int main(int argc, char** argv) {
             }
         }
         firstUs = nowUs() - t0;
+        // What a watch really does per interval: read the PID's fd table and
+        // dump the host only when that shows a socket it has not placed yet.
         for (int i = 0; i < iterations; ++i) {
             const double c0 = cpuUs();
             t0 = nowUs();
-            auto dump = source.dump(request);
-            const double t1 = nowUs();
-            auto change = tracker.update(dump.sockets);
+            double dumpUs = 0;
+            core::DumpResult dump;
+            auto change = tracker.step([&]() -> const std::vector<core::SocketRecord>* {
+                const double d0 = nowUs();
+                dump = source.dump(request);
+                dumpUs = nowUs() - d0;
+                sockets = dump.sockets.size();
+                return dump.ok() ? &dump.sockets : nullptr;
+            });
             times.push_back(nowUs() - t0);
-            dumps.push_back(t1 - t0);
+            dumps.push_back(dumpUs);
             cpu.push_back(cpuUs() - c0);
-            sockets = dump.sockets.size();
-            if (!dump.ok() || change.processExited) {
+            if (change.processExited) {
                 std::cerr << "pid step failed\n";
                 return 1;
             }

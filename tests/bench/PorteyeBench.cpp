@@ -254,7 +254,8 @@ void BM_FindOwnersFullWalk(benchmark::State& state) {
 }
 BENCHMARK(BM_FindOwnersFullWalk)->Unit(benchmark::kMicrosecond);
 
-/// One per-PID watch step, as ProcessPortMonitor's interval: dump + /proc/<pid>/fd + join.
+/// One per-PID watch step with a dump every time (the tracker's worst case, a
+/// process that keeps opening sockets): dump + /proc/<pid>/fd + join.
 void BM_PidTrackerUpdate(benchmark::State& state) {
     std::uint32_t pid = static_cast<std::uint32_t>(::getpid());
     if (const char* env = std::getenv("PORTEYE_BENCH_PID")) pid = static_cast<std::uint32_t>(std::strtoul(env, nullptr, 10));
@@ -281,6 +282,26 @@ void BM_PidTrackerUpdate(benchmark::State& state) {
     state.counters["sockets"] = static_cast<double>(sockets);
 }
 BENCHMARK(BM_PidTrackerUpdate)->Unit(benchmark::kMicrosecond);
+
+/// One per-PID watch step of a quiet process: the tracker reads /proc/<pid>/fd
+/// and dumps the host only when that shows a socket it has not placed yet.
+void BM_PidTrackerQuietStep(benchmark::State& state) {
+    std::uint32_t pid = static_cast<std::uint32_t>(::getpid());
+    if (const char* env = std::getenv("PORTEYE_BENCH_PID")) pid = static_cast<std::uint32_t>(std::strtoul(env, nullptr, 10));
+    sys::NetlinkSocketSource source;
+    sys::ProcProcessTable table;
+    core::SystemClock clock;
+    core::PidPortTracker tracker(pid, false, table, clock);
+    core::DumpResult dump;
+    const core::DumpProvider provider = [&]() -> const std::vector<core::SocketRecord>* {
+        dump = source.dump({});
+        return dump.ok() ? &dump.sockets : nullptr;
+    };
+    for (auto _ : state) benchmark::DoNotOptimize(tracker.step(provider));
+    state.counters["pid_sockets"] = static_cast<double>(tracker.current().size());
+    state.counters["dumps"] = static_cast<double>(tracker.dumpsUsed());
+}
+BENCHMARK(BM_PidTrackerQuietStep)->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 

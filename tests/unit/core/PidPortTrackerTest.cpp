@@ -73,3 +73,62 @@ TEST_F(PidPortTrackerTest, StateFilterNarrowsCountedSockets) {
     std::vector<SocketRecord> dump = {tcpSocket(1, 8080), tcpSocket(2, 40000, TcpState::Established, 80)};
     EXPECT_EQ(tracker.update(dump).active, (std::set<std::uint16_t>{8080}));
 }
+
+TEST_F(PidPortTrackerTest, QuietProcessIsTrackedWithoutDumpingTheHost) {
+    processes.add(5, "app", {1, 2});
+    PidPortTracker tracker(5, false, processes, clock);
+    std::vector<SocketRecord> dump = {tcpSocket(1, 8080), tcpSocket(2, 40000, TcpState::Established, 80)};
+    int dumps = 0;
+    auto provider = [&]() -> const std::vector<SocketRecord>* {
+        ++dumps;
+        return &dump;
+    };
+    EXPECT_EQ(tracker.step(provider).active, (std::set<std::uint16_t>{8080, 40000}));
+    for (int i = 0; i < 5; ++i) EXPECT_FALSE(tracker.step(provider).changed());
+    EXPECT_EQ(dumps, 1) << "same fds, same sockets: no dump needed";
+
+    processes.processes[5].inodes = {1};  // the connection's fd was closed
+    auto closed = tracker.step(provider);
+    EXPECT_EQ(closed.closed, (std::set<std::uint16_t>{40000}));
+    EXPECT_EQ(dumps, 1) << "a socket that left the fd table needs no dump either";
+
+    processes.processes[5].inodes = {1, 3};
+    dump.push_back(tcpSocket(3, 9090));
+    EXPECT_EQ(tracker.step(provider).opened, (std::set<std::uint16_t>{9090}));
+    EXPECT_EQ(dumps, 2) << "a new inode is placed with one dump";
+}
+
+TEST_F(PidPortTrackerTest, InodeMissingFromTheDumpIsRecheckedWhileYoungThenPeriodically) {
+    processes.add(5, "app", {1, 7});  // 7: a unix socket or a TCP socket not bound yet
+    TrackerOptions options;
+    options.refreshEvery = 6;
+    options.recheckYoungFor = 2;
+    PidPortTracker tracker(5, false, processes, clock, {}, options);
+    std::vector<SocketRecord> dump = {tcpSocket(1, 8080)};
+    int dumps = 0;
+    auto provider = [&]() -> const std::vector<SocketRecord>* {
+        ++dumps;
+        return &dump;
+    };
+    tracker.step(provider);  // first step: dump, 7 unplaced (age 0)
+    tracker.step(provider);  // age 0 < 2: dump again
+    tracker.step(provider);  // age 1 < 2: dump again
+    tracker.step(provider);  // age 2: settled, no dump
+    tracker.step(provider);
+    EXPECT_EQ(dumps, 3);
+    dump.push_back(tcpSocket(7, 7070));  // it bound without its inode changing
+    auto change = tracker.step(provider);  // 6 steps after the last dump? not yet (last dump at step 3)
+    for (int i = 0; i < 4 && !change.opened.contains(7070); ++i) change = tracker.step(provider);
+    EXPECT_TRUE(change.opened.contains(7070)) << "the periodic refresh finds it";
+}
+
+TEST_F(PidPortTrackerTest, FailedDumpReportsNothingInsteadOfClosingEverything) {
+    processes.add(5, "app", {1});
+    PidPortTracker tracker(5, false, processes, clock);
+    std::vector<SocketRecord> dump = {tcpSocket(1, 8080)};
+    tracker.update(dump);
+    processes.processes[5].inodes = {1, 2};
+    auto change = tracker.step([]() -> const std::vector<SocketRecord>* { return nullptr; });
+    EXPECT_FALSE(change.changed());
+    EXPECT_EQ(tracker.current().size(), 1u);
+}
