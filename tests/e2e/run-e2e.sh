@@ -1,0 +1,426 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# End-to-end test of the Debian package on a real systemd: builds the .deb with
+# cpack from a build directory, boots a cached Debian 12 root with
+# systemd-nspawn --boot, installs the package with dpkg -i and checks what a
+# new user would do: enable --now, D-Bus, porteyectl watch/list, the journal,
+# the watchdog, stop and removal.
+#
+# Usage: tests/e2e/run-e2e.sh BUILD_DIR        (or PORTEYE_BUILD_DIR=BUILD_DIR)
+# Environment:
+#   PORTEYE_E2E_CACHE   where the debootstrapped root is kept (default /var/cache/porteye-e2e)
+#   PORTEYE_E2E_MIRROR  Debian mirror (default: the URIs: line of /etc/apt/sources.list.d/debian.sources)
+#   PORTEYE_E2E_KEEP=1  keep the temporary directory (logs) after the run
+# Needs root, systemd-nspawn (systemd-container), debootstrap and cpack.
+# Prints PASS/FAIL per check and "N passed, M failed"; exits 0 only when all
+# passed, 77 (skipped) when it cannot run here.
+set -euo pipefail
+
+readonly SUITE=bookworm
+readonly PORT_WATCH=4711    # the watched socat listens here
+readonly PORT_NOBODY=4712   # nobody's own listener, visible to nobody
+readonly BASE_PACKAGES=(systemd systemd-sysv dbus libsystemd0 libsdbus-c++1 libspdlog1.10 iproute2 procps socat)
+
+build_dir=${1:-${PORTEYE_BUILD_DIR:-}}
+cache=${PORTEYE_E2E_CACHE:-/var/cache/porteye-e2e}
+
+log() { printf '%s\n' "$*" >&2; }
+skip() {
+    log "SKIP: $*"
+    exit 77
+}
+
+[[ -n $build_dir ]] || {
+    log "usage: $0 BUILD_DIR   (or set PORTEYE_BUILD_DIR)"
+    exit 2
+}
+[[ -f $build_dir/CMakeCache.txt ]] || {
+    log "$build_dir is not a CMake build directory"
+    exit 2
+}
+build_dir=$(cd "$build_dir" && pwd)
+[[ $(id -u) -eq 0 ]] || skip "needs root (debootstrap, systemd-nspawn)"
+for tool in systemd-nspawn debootstrap cpack nsenter flock dpkg-deb apt-cache; do
+    command -v "$tool" >/dev/null || skip "$tool is not installed (packaging/install-deps.sh installs it)"
+done
+
+passed=0
+failed=0
+work=$(mktemp -d /tmp/porteye-e2e.XXXXXX)
+nspawn_pid=""
+cgroup_dirs=()
+container_pid=""
+
+pass() {
+    passed=$((passed + 1))
+    printf 'PASS: %s\n' "$1"
+}
+fail() {
+    failed=$((failed + 1))
+    printf 'FAIL: %s\n' "$1"
+    [[ -n ${2:-} && -s $2 ]] && sed 's/^/    | /' "$2" | tail -n 25
+    return 0
+}
+summary() {
+    printf '%d passed, %d failed\n' "$passed" "$failed"
+}
+# Ends the run early when a step that later checks depend on fails.
+abort() {
+    fail "$@"
+    summary
+    exit 1
+}
+
+# ---- cleanup: always power the container off and remove its cgroups --------
+cleanup() {
+    local rc=$?
+    set +e
+    if [[ -n $nspawn_pid ]] && kill -0 "$nspawn_pid" 2>/dev/null; then
+        container_pid=$(pgrep -P "$nspawn_pid" -x systemd | head -n 1)
+        if [[ -n $container_pid ]]; then
+            timeout 10 nsenter -t "$container_pid" -a systemctl poweroff --no-block >/dev/null 2>&1
+        fi
+        for _ in $(seq 100); do
+            kill -0 "$nspawn_pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        if kill -0 "$nspawn_pid" 2>/dev/null; then
+            log "container did not power off; killing systemd-nspawn ($nspawn_pid)"
+            kill -TERM "$nspawn_pid" 2>/dev/null
+            sleep 2
+            kill -KILL "$nspawn_pid" 2>/dev/null
+        fi
+        wait "$nspawn_pid" 2>/dev/null
+    fi
+    # Whatever is left in our cgroups was started by this run: kill it by PID, then
+    # remove the cgroups depth-first (nspawn leaves payload/ and supervisor/ there).
+    local dir pids
+    for dir in "${cgroup_dirs[@]}"; do
+        [[ -d $dir ]] || continue
+        pids=$(find "$dir" -name cgroup.procs -exec cat {} + 2>/dev/null)
+        # shellcheck disable=SC2086 # one PID per word
+        [[ -n $pids ]] && kill -KILL $pids 2>/dev/null && sleep 0.5
+        find "$dir" -depth -type d -exec rmdir {} \; 2>/dev/null
+        [[ -d $dir ]] && log "could not remove cgroup $dir"
+    done
+    if [[ ${PORTEYE_E2E_KEEP:-0} == 1 ]]; then
+        log "kept $work"
+    else
+        rm -rf "$work"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---- 1. the package, from cpack of the build directory ----------------------
+log "building the package from $build_dir"
+mkdir -p "$work/deb"
+if ! cmake --build "$build_dir" >"$work/build.log" 2>&1; then
+    abort "build $build_dir" "$work/build.log"
+fi
+if ! (cd "$build_dir" && cpack -G DEB -B "$work/deb") >"$work/cpack.log" 2>&1; then
+    abort "cpack -G DEB" "$work/cpack.log"
+fi
+shopt -s nullglob
+debs=("$work"/deb/porteye_*.deb)
+shopt -u nullglob
+((${#debs[@]} == 1)) || abort "cpack produced exactly one porteye_*.deb" "$work/cpack.log"
+deb=${debs[0]}
+pass "cpack -G DEB produced $(basename "$deb")"
+
+# ---- 2. a cached Debian root with the package's dependencies ----------------
+mirror=${PORTEYE_E2E_MIRROR:-$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)}
+mirror=${mirror:-http://deb.debian.org/debian}
+
+# Runtime dependencies of the .deb, first alternative, versions dropped; virtual
+# names (libspdlog1.10-fmt9) resolved to a package that provides them.
+resolve_package() {
+    local name=$1 provider
+    if apt-cache show --no-all-versions "$name" 2>/dev/null | grep '^Package:' >/dev/null; then  # no -q: SIGPIPE + pipefail
+        echo "$name"
+        return
+    fi
+    provider=$(apt-cache showpkg "$name" 2>/dev/null |
+        awk '/^Reverse Provides:/ {found=1; next} found && NF {print $1; exit}')
+    echo "${provider:-$name}"
+}
+packages=("${BASE_PACKAGES[@]}")
+while read -r dep; do
+    [[ -n $dep ]] && packages+=("$(resolve_package "$dep")")
+done < <(dpkg-deb -f "$deb" Depends | tr ',' '\n' | sed -e 's/|.*//' -e 's/(.*)//' -e 's/:.*//' -e 's/[[:space:]]//g')
+mapfile -t packages < <(printf '%s\n' "${packages[@]}" | sort -u)
+include=$(IFS=,; echo "${packages[*]}")
+key=$(printf '%s\n' "$SUITE" "$mirror" "$include" | sha256sum | cut -c1-12)
+rootfs=$cache/$SUITE-$key
+
+mkdir -p "$cache"
+exec 9>"$cache/.lock"
+flock 9
+if [[ ! -x $rootfs/lib/systemd/systemd ]]; then
+    log "debootstrap $SUITE into $rootfs (packages: $include; about a minute)"
+    rm -rf "$rootfs.tmp"
+    if ! debootstrap --variant=minbase --include="$include" "$SUITE" "$rootfs.tmp" "$mirror" \
+        >"$work/debootstrap.log" 2>&1; then
+        rm -rf "$rootfs.tmp"
+        abort "debootstrap $SUITE ($mirror)" "$work/debootstrap.log"
+    fi
+    # A machine-id makes journald keep the journal; the overlay keeps runs apart.
+    systemd-machine-id-setup --root="$rootfs.tmp" >/dev/null 2>&1 || true
+    mv "$rootfs.tmp" "$rootfs"
+fi
+flock -u 9
+pass "Debian $SUITE root ready ($rootfs)"
+
+# ---- 3. systemd-nspawn, always from a dedicated cgroup ----------------------
+# nspawn without a host systemd (--register=no --keep-unit) makes payload/ and
+# supervisor/ cgroups under its own: give each run of it a fresh parent cgroup.
+# new_cgroups NAME: creates NAME in every cgroup hierarchy nspawn uses and
+# prints them (space-separated); cleanup removes them.
+new_cgroups() {
+    local hierarchy dirs=()
+    for hierarchy in /sys/fs/cgroup /sys/fs/cgroup/unified /sys/fs/cgroup/systemd; do
+        # Only real cgroup mounts (v2 at the root, or the hybrid unified and name=systemd ones).
+        [[ -f $hierarchy/cgroup.procs ]] || continue
+        mkdir "$hierarchy/$1"
+        dirs+=("$hierarchy/$1")
+    done
+    echo "${dirs[*]}"
+}
+# nspawn_in CGROUP_DIRS ARGS...: execs systemd-nspawn with ARGS from those cgroups.
+nspawn_in() {
+    local dir
+    for dir in $1; do echo "$BASHPID" >"$dir/cgroup.procs"; done
+    shift
+    exec systemd-nspawn -q -D "$rootfs" --register=no --keep-unit --volatile=overlay \
+        --private-network --bind-ro="$work/deb:/opt/payload" "$@"
+}
+
+# 3a. Without systemd as PID 1 (a chroot, an image build): the maintainer
+# scripts must create the account and touch nothing else.
+cg_plain=$(new_cgroups "porteye-e2e-$$-plain")
+read -ra dirs <<<"$cg_plain"
+cgroup_dirs+=("${dirs[@]}")
+if (nspawn_in "$cg_plain" --pipe sh -ec "
+    dpkg -i /opt/payload/$(basename "$deb")
+    getent passwd porteye
+    dpkg -r porteye
+    dpkg --purge porteye
+    ! test -e /etc/porteye/porteyed.conf") >"$work/plain.log" 2>&1 </dev/null; then
+    pass "dpkg -i / -r / --purge without systemd as PID 1"
+else
+    fail "dpkg -i / -r / --purge without systemd as PID 1" "$work/plain.log"
+fi
+
+# 3b. Boot it.
+cg_name=porteye-e2e-$$
+cg_boot=$(new_cgroups "$cg_name")
+read -ra dirs <<<"$cg_boot"
+cgroup_dirs+=("${dirs[@]}")
+(nspawn_in "$cg_boot" --boot --console=read-only --machine="$cg_name") >"$work/console.log" 2>&1 </dev/null &
+nspawn_pid=$!
+
+# Runs a command inside the container (all its namespaces), as root.
+in_ct() {
+    nsenter -t "$container_pid" -a "$@"
+}
+
+booted=0
+for _ in $(seq 300); do
+    kill -0 "$nspawn_pid" 2>/dev/null || break
+    container_pid=$(pgrep -P "$nspawn_pid" -x systemd | head -n 1 || true)
+    if [[ -n $container_pid ]]; then
+        state=$(in_ct systemctl is-system-running --wait 2>/dev/null || true)
+        if [[ $state == running || $state == degraded ]]; then
+            booted=1
+            break
+        fi
+    fi
+    sleep 0.1
+done
+((booted)) || abort "container booted" "$work/console.log"
+pass "container booted with systemd ($state)"
+if [[ $state == degraded ]]; then
+    in_ct systemctl --failed --no-legend >&2 || true
+fi
+
+# check NAME CMD...: runs CMD on the host (use in_ct for the container).
+check() {
+    local name=$1
+    shift
+    if "$@" >"$work/check.log" 2>&1; then
+        pass "$name"
+    else
+        fail "$name" "$work/check.log"
+    fi
+}
+
+# ---- 4. install and start, as a new user would ------------------------------
+if ! in_ct dpkg -i "/opt/payload/$(basename "$deb")" >"$work/dpkg.log" 2>&1; then
+    abort "dpkg -i $(basename "$deb")" "$work/dpkg.log"
+fi
+pass "dpkg -i $(basename "$deb")"
+check "user and group porteye created" in_ct sh -c 'getent passwd porteye && getent group porteye'
+
+if ! in_ct systemctl enable --now porteyed >"$work/enable.log" 2>&1; then
+    in_ct journalctl -u porteyed --no-pager -n 30 >>"$work/enable.log" 2>&1 || true
+    abort "systemctl enable --now porteyed" "$work/enable.log"
+fi
+started_at=$(date +%s)
+pass "systemctl enable --now porteyed"
+check "porteyed is active" in_ct systemctl is-active --quiet porteyed.service
+check "porteyed.socket is active" in_ct systemctl is-active --quiet porteyed.socket
+main_pid=$(in_ct systemctl show -p MainPID --value porteyed.service)
+
+caps_ok() {
+    local user caps
+    user=$(in_ct ps -o user= -p "$main_pid" | tr -d ' ')
+    # shellcheck disable=SC2016 # awk's $2
+    caps=$(in_ct awk '/^CapEff:/ {print $2}' "/proc/$main_pid/status")
+    echo "user=$user CapEff=$caps (want porteye, 0000000000080004 = cap_dac_read_search,cap_sys_ptrace)"
+    [[ $user == porteye && $caps == 0000000000080004 ]]
+}
+check "porteyed runs as porteye with CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE only" caps_ok
+
+# ---- 5. D-Bus ----------------------------------------------------------------
+check "busctl --system call ... ListPorts a{sv} 0" in_ct busctl --system call org.porteye.PortEye1 \
+    /org/porteye/PortEye1 org.porteye.PortEye1 ListPorts 'a{sv}' 0
+
+# ---- 6. porteyectl watch sees a port opened and closed ----------------------
+# The watched PID starts without a port and execs socat, which listens: the
+# watch must report it opened; killing socat must report it closed (and exit 4).
+in_ct sh -c "nohup sh -c 'sleep 1.5; exec socat TCP-LISTEN:$PORT_WATCH,fork,reuseaddr /dev/null' \
+    >/dev/null 2>&1 </dev/null & echo \$! >/run/e2e-socat.pid"
+socat_pid=$(in_ct cat /run/e2e-socat.pid)
+in_ct sh -c "timeout 20 porteyectl watch $socat_pid --interval 0.2 >/run/e2e-watch.out 2>/run/e2e-watch.err; \
+    echo \$? >/run/e2e-watch.rc" &
+watch_job=$!
+wait_for_listen() {
+    for _ in $(seq 100); do
+        in_ct ss -Htln "sport = :$PORT_WATCH" | grep -q . && return 0
+        sleep 0.1
+    done
+    return 1
+}
+check "socat (PID $socat_pid) listens on port $PORT_WATCH" wait_for_listen
+sleep 1
+in_ct kill "$socat_pid" || true
+wait "$watch_job" || true
+in_ct cat /run/e2e-watch.out /run/e2e-watch.err >"$work/watch.log" 2>&1 || true
+watch_rc=$(in_ct cat /run/e2e-watch.rc 2>/dev/null || echo none)
+watch_line() {
+    grep -qxF "$1" "$work/watch.log" || {
+        cat "$work/watch.log"
+        return 1
+    }
+}
+check "watch header line" watch_line "Monitoring active ports for PID $socat_pid every 0.2 second(s). Press Ctrl+C to stop."
+check "watch: New ports opened: {$PORT_WATCH}" watch_line "New ports opened: {$PORT_WATCH}"
+check "watch: Active ports: {$PORT_WATCH}" watch_line "Active ports: {$PORT_WATCH}"
+check "watch: Ports closed: {$PORT_WATCH}" watch_line "Ports closed: {$PORT_WATCH}"
+check "watch exits 4 when the process exits (got $watch_rc)" test "$watch_rc" = 4
+
+# ---- 7. porteyectl list as an unprivileged user -----------------------------
+in_ct sh -c "nohup setpriv --reuid=nobody --regid=nogroup --clear-groups \
+    socat TCP-LISTEN:$PORT_NOBODY,fork,reuseaddr /dev/null >/dev/null 2>&1 </dev/null &"
+in_ct sh -c "nohup socat TCP-LISTEN:$PORT_WATCH,fork,reuseaddr /dev/null >/dev/null 2>&1 </dev/null &"
+sleep 1.5 # one poll interval (1 s) and some
+as_nobody() {
+    in_ct setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"
+}
+as_nobody porteyectl list --json >"$work/list-nobody.json" 2>"$work/list-nobody.err" && list_rc=0 || list_rc=$?
+list_ok() {
+    cat "$work/list-nobody.err" "$work/list-nobody.json"
+    [[ $list_rc == 0 ]] && grep -q '^[[{]' "$work/list-nobody.json"
+}
+check "porteyectl list --json as nobody (exit $list_rc)" list_ok
+check "nobody sees its own listener on port $PORT_NOBODY" \
+    grep -Eq "\"local_port\": *$PORT_NOBODY\b" "$work/list-nobody.json"
+check "nobody does not see root's listener on port $PORT_WATCH" \
+    sh -c "! grep -Eq '\"local_port\": *$PORT_WATCH\b' '$work/list-nobody.json'"
+check "porteyectl --socket status as nobody (control socket)" as_nobody porteyectl --socket status
+
+# ---- 8. the journal and the watchdog ----------------------------------------
+journal_ok() {
+    in_ct journalctl -u porteyed.service --no-pager -o cat >"$work/journal.log" 2>&1
+    cat "$work/journal.log"
+    [[ $(grep -c . "$work/journal.log") -gt 0 ]]
+}
+check "journalctl -u porteyed has lines" journal_ok
+
+# systemd warns about unknown or unsupported settings at load and at start.
+unit_warnings_ok() {
+    in_ct journalctl -b --no-pager -o cat -p warning | grep -i 'porteye' | grep -v 'triggering units are still active' &&
+        return 1
+    return 0
+}
+check "no systemd warnings about the porteye units" unit_warnings_ok
+
+exposure_ok() {
+    local score
+    in_ct systemd-analyze security --no-pager porteyed.service >"$work/security.log" 2>&1 || true
+    score=$(sed -n 's/.*Overall exposure level for porteyed.service: \([0-9.]*\).*/\1/p' "$work/security.log")
+    grep -v '^✓' "$work/security.log"
+    [[ -n $score ]] && awk -v s="$score" 'BEGIN { exit !(s <= 2.0) }'
+}
+check "systemd-analyze security porteyed.service: exposure <= 2.0" exposure_ok
+
+watchdog_usec=$(in_ct systemctl show -p WatchdogUSec --value porteyed.service)
+check "WatchdogSec is set ($watchdog_usec)" test -n "$watchdog_usec" -a "$watchdog_usec" != 0 -a "$watchdog_usec" != infinity
+wd_usec=$(in_ct busctl --system get-property org.freedesktop.systemd1 \
+    /org/freedesktop/systemd1/unit/porteyed_2eservice org.freedesktop.systemd1.Service WatchdogUSec |
+    awk '{print $2}')
+wd_seconds=$((${wd_usec:-20000000} / 1000000))
+elapsed=$(($(date +%s) - started_at))
+if ((elapsed <= wd_seconds + 2)); then
+    log "waiting $((wd_seconds + 3 - elapsed)) s so that more than WatchdogSec (${wd_seconds}s) has passed"
+    sleep $((wd_seconds + 3 - elapsed))
+fi
+watchdog_ok() {
+    local restarts pid
+    restarts=$(in_ct systemctl show -p NRestarts --value porteyed.service)
+    pid=$(in_ct systemctl show -p MainPID --value porteyed.service)
+    echo "NRestarts=$restarts MainPID=$pid (was $main_pid)"
+    [[ $restarts == 0 && $pid == "$main_pid" ]] && in_ct systemctl is-active --quiet porteyed.service
+}
+check "watchdog keeps it alive > WatchdogSec (NRestarts=0, same PID)" watchdog_ok
+
+# ---- 9. stop, activation, removal -------------------------------------------
+stop_ok() {
+    in_ct systemctl stop porteyed.service || return 1
+    local result state
+    result=$(in_ct systemctl show -p Result --value porteyed.service)
+    state=$(in_ct systemctl show -p ActiveState --value porteyed.service)
+    echo "Result=$result ActiveState=$state"
+    [[ $result == success && $state == inactive ]]
+}
+check "systemctl stop porteyed: Result=success" stop_ok
+
+socket_activation_ok() {
+    as_nobody porteyectl --socket status || return 1
+    in_ct systemctl is-active --quiet porteyed.service
+}
+check "a client on the control socket starts porteyed (socket activation)" socket_activation_ok
+
+bus_activation_ok() {
+    in_ct systemctl stop porteyed.socket porteyed.service || return 1
+    in_ct busctl --system call org.porteye.PortEye1 /org/porteye/PortEye1 org.porteye.PortEye1 \
+        ListPorts 'a{sv}' 0 >/dev/null || return 1
+    in_ct systemctl is-active --quiet porteyed.service
+}
+check "a D-Bus call starts porteyed (bus activation)" bus_activation_ok
+
+removal_ok() {
+    in_ct systemctl start porteyed.socket porteyed.service || return 1
+    in_ct dpkg -r porteye || return 1
+    local service socket
+    service=$(in_ct systemctl is-active porteyed.service || true)
+    socket=$(in_ct systemctl is-active porteyed.socket || true)
+    echo "porteyed.service: $service, porteyed.socket: $socket"
+    [[ $service != active && $socket != active ]] || return 1
+    ! in_ct pgrep -x porteyed
+}
+check "dpkg -r porteye stops the service and its socket" removal_ok
+
+summary
+((failed == 0))
