@@ -20,10 +20,11 @@ int runList(ITransport& transport, const core::SocketFilter& filter, const Outpu
     return kExitOk;
 }
 
-int runWatch(ITransport& transport, std::uint32_t pid, const WatchOptions& options, const std::string& intervalText,
+int runWatch(ITransport& transport, std::uint32_t pid, WatchOptions options, const std::string& intervalText,
              const OutputOptions& output, std::ostream& out, std::ostream& err) {
     const auto interval = formatInterval(intervalText).value_or(intervalText);
-    if (!output.json) printWatchHeader(out, pid, interval);
+    // The header promises a watch: print it only once the PID has been checked.
+    if (!output.json) options.onStarted = [&] { printWatchHeader(out, pid, interval); };
     bool exited = false;
     core::SystemClock clock;
     transport.watch(pid, options, [&](const core::PortChange& change) {

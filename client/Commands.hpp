@@ -18,7 +18,7 @@ int runList(ITransport& transport, const core::SocketFilter& filter, const Outpu
 
 /// `porteyectl watch PID`: the seed's lines, or one JSON object per change.
 /// `intervalText` is the interval as the user typed it (printed back as Python would).
-int runWatch(ITransport& transport, std::uint32_t pid, const WatchOptions& options, const std::string& intervalText,
+int runWatch(ITransport& transport, std::uint32_t pid, WatchOptions options, const std::string& intervalText,
              const OutputOptions& output, std::ostream& out, std::ostream& err);
 
 /// `porteyectl history`: a table or a JSON array of events, oldest first.

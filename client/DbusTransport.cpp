@@ -166,6 +166,7 @@ void DbusTransport::watch(std::uint32_t pid, const WatchOptions& options, const 
         protocol::WatchParams params{options.interval.count(), options.includeChildren, options.filter};
         const sdbus::ObjectPath path = manager.Watch(pid, dbus::optionsFromJson(protocol::toJson(params)));
         WatchProxy watch(*m_connection, path);
+        if (options.onStarted) options.onStarted();
         bool finished = false;
         watch.onChange = [&](const core::PortChange& change) {
             if (finished) return;

@@ -58,6 +58,7 @@ void LocalTransport::watch(std::uint32_t pid, const WatchOptions& options, const
     if (!processes.exists(pid)) throw CommandError(kExitNoSuchProcess, "no process with PID " + std::to_string(pid));
 
     core::PidPortTracker tracker(pid, options.includeChildren, processes, clock, options.filter);
+    if (options.onStarted) options.onStarted();
     const auto request = requestFor(options.filter);
     const auto interval = toTimespec(options.interval);
     core::DumpResult dump;

@@ -30,6 +30,8 @@ struct WatchOptions {
     std::chrono::duration<double> interval{1.0};
     bool includeChildren = false;
     core::SocketFilter filter;  ///< narrows which sockets count (state, protocol)
+    /// Called once the watch is established (the PID checked), before any change.
+    std::function<void()> onStarted;
 };
 
 /// Called for every change of a watch; return false to stop watching.

@@ -2,14 +2,17 @@
 #include "Daemon.hpp"
 
 #include "core/PortMonitor.hpp"
+#include "control/ControlServer.hpp"
 #include "dbus/BusConnection.hpp"
 #include "dbus/DbusFrontend.hpp"
 #include "dbus/DbusTypes.hpp"
 #include "service/PortService.hpp"
+#include "sys/DestroyListener.hpp"
 #include "sys/NetlinkSocketSource.hpp"
 #include "sys/ProcProcessTable.hpp"
 
 #include <grp.h>
+#include <sys/epoll.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/sinks/systemd_sink.h>
 #include <spdlog/spdlog.h>
@@ -72,8 +75,11 @@ private:
     static int onBusPrepare(sd_event_source*, void* self);
     static int onBusIo(sd_event_source*, int, std::uint32_t, void* self);
     static int onBusTimer(sd_event_source*, std::uint64_t, void* self);
+    static int onDestroyed(sd_event_source*, int, std::uint32_t, void* self);
 
     bool setupBus();
+    void setupDestroyListener();
+    bool setupControl();
     void pollOnce();
     void armWatchTimer();
     void processBus();
@@ -88,22 +94,27 @@ private:
     sd_event_source* m_watchTimer = nullptr;
     sd_event_source* m_busIo = nullptr;
     sd_event_source* m_busTimer = nullptr;
+    sd_event_source* m_destroyIo = nullptr;
 
     std::unique_ptr<sys::NetlinkSocketSource> m_source;
     std::unique_ptr<sys::ProcProcessTable> m_processes;
+    std::unique_ptr<sys::DestroyListener> m_destroyListener;
+    std::vector<core::SocketRecord> m_destroyed;
     core::SystemClock m_clock;
     std::unique_ptr<core::PortMonitor> m_monitor;
     std::unique_ptr<service::PortService> m_service;
     std::unique_ptr<sdbus::IConnection> m_bus;
     std::unique_ptr<dbus::DbusFrontend> m_dbus;
+    std::unique_ptr<control::ControlServer> m_control;
     std::uint64_t m_lastLoggedFailures = 0;
     int m_exitCode = 0;
 };
 
 DaemonLoop::~DaemonLoop() {
     // Front-ends go before the connection they use, sources before the loop.
+    m_control.reset();
     m_dbus.reset();
-    for (auto* source : {m_pollTimer, m_watchTimer, m_busIo, m_busTimer})
+    for (auto* source : {m_pollTimer, m_watchTimer, m_busIo, m_busTimer, m_destroyIo})
         if (source) sd_event_source_disable_unref(source);
     m_bus.reset();
     if (m_event) sd_event_unref(m_event);
@@ -144,6 +155,7 @@ int DaemonLoop::run() {
     pollOnce();
 
     if (!m_config.noBus && !setupBus()) return m_exitCode;
+    if (!setupControl()) return m_exitCode;
 
     std::uint64_t now = 0;
     sd_event_now(m_event, CLOCK_MONOTONIC, &now);
@@ -151,6 +163,7 @@ int DaemonLoop::run() {
                       onPollTimer, this);
     sd_event_add_time(m_event, &m_watchTimer, CLOCK_MONOTONIC, UINT64_MAX, 0, onWatchTimer, this);
     sd_event_source_set_enabled(m_watchTimer, SD_EVENT_OFF);
+    setupDestroyListener();
     sd_event_set_watchdog(m_event, 1);  // sends WATCHDOG=1 itself when WATCHDOG_USEC is set
 
     spdlog::info("porteyed {} ready: {} sockets, polling every {}s{}", PORTEYE_VERSION, m_monitor->snapshot().size(),
@@ -194,6 +207,53 @@ bool DaemonLoop::setupBus() {
     return true;
 }
 
+bool DaemonLoop::setupControl() {
+    control::ControlOptions options;
+    options.path = m_config.socketPath;
+    // A socket passed by systemd (porteyed.socket) takes precedence over --socket.
+    const int passed = sd_listen_fds(1);
+    if (passed > 1) spdlog::warn("systemd passed {} sockets; serving the first as the control socket", passed);
+    if (passed >= 1) options.listenFd = SD_LISTEN_FDS_START;
+    else if (m_config.socketPath.empty()) return true;
+    try {
+        m_control = std::make_unique<control::ControlServer>(m_event, *m_service, options, [this] { armWatchTimer(); });
+        m_control->start();
+    } catch (const std::exception& e) {
+        spdlog::critical("cannot serve the control socket: {}", e.what());
+        m_control.reset();
+        m_exitCode = 1;
+        return false;
+    }
+    return true;
+}
+
+void DaemonLoop::setupDestroyListener() {
+    // Closed sockets are announced by the kernel at once; without this they
+    // show up at the next poll, which is still correct, just later.
+    try {
+        m_destroyListener = std::make_unique<sys::DestroyListener>();
+    } catch (const std::exception& e) {
+        spdlog::warn("no sock_diag destroy notifications ({}); closes are reported at the next poll", e.what());
+        return;
+    }
+    sd_event_add_io(m_event, &m_destroyIo, m_destroyListener->fd(), EPOLLIN, onDestroyed, this);
+}
+
+int DaemonLoop::onDestroyed(sd_event_source*, int, std::uint32_t, void* self) {
+    auto* loop = static_cast<DaemonLoop*>(self);
+    loop->m_destroyed.clear();
+    const auto result = loop->m_destroyListener->drain(loop->m_destroyed);
+    try {
+        loop->m_monitor->applyDestroyed(loop->m_destroyed);
+        // The kernel dropped notifications: only a full dump can tell what closed.
+        if (result.overrun) loop->pollOnce();
+    } catch (const std::exception& e) {
+        spdlog::error("handling destroyed sockets failed: {}", e.what());
+    }
+    if (result.error != 0 && !result.overrun) spdlog::debug("destroy listener: {}", result.message);
+    return 0;
+}
+
 void DaemonLoop::pollOnce() {
     const auto result = m_service->pollHost();
     const auto& stats = m_monitor->stats();
@@ -216,6 +276,7 @@ void DaemonLoop::onEvents(const std::vector<core::PortEvent>& events) {
         spdlog::info("{}", describe(e));
     }
     if (m_dbus) m_dbus->emitEvents(events);
+    if (m_control) m_control->publishEvents(events);
     notifyStatus();
 }
 

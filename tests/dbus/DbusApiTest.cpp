@@ -269,3 +269,25 @@ TEST_F(DbusApiTest, SigtermStopsCleanly) {
     for (const auto& n : daemon->notifications()) stopping |= n.find("STOPPING=1") != std::string::npos;
     EXPECT_TRUE(stopping);
 }
+
+TEST(DbusPromptness, CloseIsReportedWithoutWaitingForThePoll) {
+    PrivateBus bus(policyFilePath());
+    PortHolder holder;
+    const auto port = holder.open();
+    // A 60 s poll: only the kernel's destroy notification can report the close in time.
+    DaemonProcess daemon({"--bus-address", bus.address(), "--interval", "60", "--socket", ""});
+    ASSERT_TRUE(daemon.ready()) << daemon.process().err();
+    Subprocess monitor({"busctl", "--address=" + bus.address(), "--json=short", "monitor", "org.porteye.PortEye1"});
+    ASSERT_TRUE(eventually([&] { return run({"busctl", "--address=" + bus.address(), "list"}).out.find("busctl") != std::string::npos; }, 5s));
+
+    const auto started = std::chrono::steady_clock::now();
+    holder.close();
+    EXPECT_TRUE(monitor.waitForOutput(
+        [&](const std::string& out) {
+            return out.find("\"PortRemoved\"") != std::string::npos &&
+                   out.find("," + std::to_string(port) + ",") != std::string::npos;
+        },
+        5s))
+        << monitor.out();
+    EXPECT_LT(std::chrono::steady_clock::now() - started, 30s) << "reported by the destroy listener, not a poll";
+}

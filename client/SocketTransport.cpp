@@ -1,0 +1,256 @@
+// SPDX-License-Identifier: MIT
+#include "SocketTransport.hpp"
+
+#include "ExitCode.hpp"
+#include "protocol/Json.hpp"
+#include "protocol/JsonRpc.hpp"
+
+#include <poll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+
+namespace porteye::cli {
+namespace {
+
+namespace rpc = protocol::rpc;
+using nlohmann::json;
+
+constexpr int kReplyTimeoutMs = 30'000;
+constexpr std::size_t kReadChunk = 64 * 1024;
+
+/// A signalfd for the stop signals main() blocked, so streams end cleanly on Ctrl+C/SIGTERM.
+class StopSignalFd {
+public:
+    StopSignalFd() : m_fd(signalfd(-1, &stopSignals(), SFD_CLOEXEC | SFD_NONBLOCK)) {
+        if (m_fd < 0) throw CommandError(kExitFailure, std::string("signalfd failed: ") + std::strerror(errno));
+    }
+    ~StopSignalFd() { ::close(m_fd); }
+    StopSignalFd(const StopSignalFd&) = delete;
+    StopSignalFd& operator=(const StopSignalFd&) = delete;
+    int get() const { return m_fd; }
+
+private:
+    int m_fd;
+};
+
+[[noreturn]] void throwRpcError(int code, const std::string& message) {
+    switch (code) {
+        case rpc::kNoSuchProcess: throw CommandError(kExitNoSuchProcess, message);
+        case rpc::kAccessDenied: throw CommandError(kExitAccessDenied, message);
+        // As over D-Bus: the daemon rejected what the user typed.
+        case rpc::kInvalidParams: throw CommandError(kExitUsage, message);
+        default: throw CommandError(kExitFailure, message + " (JSON-RPC error " + std::to_string(code) + ")");
+    }
+}
+
+template <typename F>
+auto decoding(F&& body) {
+    try {
+        return body();
+    } catch (const protocol::InvalidArgument& e) {
+        throw CommandError(kExitFailure, std::string("porteyed sent a malformed reply: ") + e.what());
+    } catch (const json::exception& e) {
+        throw CommandError(kExitFailure, std::string("porteyed sent a malformed reply: ") + e.what());
+    }
+}
+
+std::uint64_t idField(const json& params, const char* key) {
+    if (!params.is_object() || !params.contains(key) || !params[key].is_number_unsigned()) return 0;
+    return params[key].get<std::uint64_t>();
+}
+
+}  // namespace
+
+SocketTransport::SocketTransport(std::string path) : m_path(std::move(path)) {}
+
+SocketTransport::~SocketTransport() {
+    if (m_fd >= 0) ::close(m_fd);
+}
+
+void SocketTransport::connectIfNeeded() {
+    if (m_fd >= 0) return;
+    auto unreachable = [&](const std::string& reason) {
+        return CommandError(kExitUnavailable, "cannot reach porteyed at " + m_path + " (" + reason +
+                                                  "). Start it with `systemctl start porteyed`, or use --local to "
+                                                  "read the kernel directly.");
+    };
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    if (m_path.empty() || m_path.size() >= sizeof(addr.sun_path)) throw unreachable("the socket path is too long");
+    std::memcpy(addr.sun_path, m_path.c_str(), m_path.size() + 1);
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) throw unreachable(std::strerror(errno));
+    if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) < 0) {
+        const int error = errno;
+        ::close(fd);
+        throw unreachable(std::strerror(error));
+    }
+    m_fd = fd;
+}
+
+void SocketTransport::sendLine(const std::string& line) {
+    std::size_t sent = 0;
+    while (sent < line.size()) {
+        const ssize_t n = ::send(m_fd, line.data() + sent, line.size() - sent, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            throw CommandError(kExitUnavailable,
+                               "lost the connection to porteyed at " + m_path + " (" + std::strerror(errno) + ")");
+        }
+        sent += static_cast<std::size_t>(n);
+    }
+}
+
+std::optional<rpc::Message> SocketTransport::next(int stopFd, int timeoutMs) {
+    using Clock = std::chrono::steady_clock;
+    const auto deadline = Clock::now() + std::chrono::milliseconds(timeoutMs);
+    for (;;) {
+        const auto newline = m_buffer.find('\n', m_scanned);
+        if (newline != std::string::npos) {
+            std::string line = m_buffer.substr(0, newline);
+            m_buffer.erase(0, newline + 1);
+            m_scanned = 0;
+            if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+            return decoding([&] { return rpc::parseMessage(line); });
+        }
+        m_scanned = m_buffer.size();
+
+        int wait = -1;
+        if (timeoutMs >= 0) {
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+            if (left <= 0)
+                throw CommandError(kExitFailure, "porteyed at " + m_path + " did not answer within " +
+                                                     std::to_string(timeoutMs / 1000) + " seconds");
+            wait = static_cast<int>(left);
+        }
+        pollfd fds[2] = {{m_fd, POLLIN, 0}, {stopFd, POLLIN, 0}};
+        const int r = ::poll(fds, stopFd >= 0 ? 2 : 1, wait);
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            throw CommandError(kExitFailure, std::string("poll failed: ") + std::strerror(errno));
+        }
+        if (stopFd >= 0 && (fds[1].revents & POLLIN)) {
+            signalfd_siginfo info{};
+            if (::read(stopFd, &info, sizeof(info)) < 0) {}  // consumed: the stop is handled here
+            return std::nullopt;
+        }
+        if (fds[0].revents == 0) continue;
+        char chunk[kReadChunk];
+        const ssize_t n = ::recv(m_fd, chunk, sizeof(chunk), MSG_DONTWAIT);
+        if (n < 0) {
+            if (errno == EINTR || errno == EAGAIN) continue;
+            throw CommandError(kExitUnavailable,
+                               "lost the connection to porteyed at " + m_path + " (" + std::strerror(errno) + ")");
+        }
+        if (n == 0) throw CommandError(kExitUnavailable, "porteyed at " + m_path + " closed the connection");
+        m_buffer.append(chunk, static_cast<std::size_t>(n));
+    }
+}
+
+json SocketTransport::call(const std::string& method, const json& params) {
+    connectIfNeeded();
+    const std::uint64_t id = m_nextId++;
+    sendLine(rpc::toLine(rpc::request(id, method, params)));
+    StopSignalFd stop;
+    for (;;) {
+        auto message = next(stop.get(), kReplyTimeoutMs);
+        if (!message) throw CommandError(kExitFailure, "interrupted while waiting for porteyed");
+        if (!message->method.empty()) continue;  // a notification of an earlier stream
+        if (message->id && *message->id != id) continue;
+        // A reply with a null id is an error about the connection itself (e.g. too many clients).
+        if (message->errorCode) throwRpcError(*message->errorCode, message->errorMessage);
+        if (!message->id) throw CommandError(kExitFailure, "porteyed sent a reply without an id");
+        return std::move(message->result);
+    }
+}
+
+std::vector<core::SocketRecord> SocketTransport::list(const core::SocketFilter& filter) {
+    const json reply = call("list", protocol::toJson(filter));
+    return decoding([&] {
+        if (!reply.is_array()) throw protocol::InvalidArgument("list did not return an array");
+        std::vector<core::SocketRecord> out;
+        out.reserve(reply.size());
+        for (const auto& r : reply) out.push_back(protocol::recordFromJson(r));
+        return out;
+    });
+}
+
+std::vector<core::PortEvent> SocketTransport::history(const core::HistoryFilter& filter) {
+    const json reply = call("history", protocol::toJson(filter));
+    return decoding([&] {
+        if (!reply.is_array()) throw protocol::InvalidArgument("history did not return an array");
+        std::vector<core::PortEvent> out;
+        out.reserve(reply.size());
+        for (const auto& e : reply) out.push_back(protocol::eventFromJson(e));
+        return out;
+    });
+}
+
+DaemonStatus SocketTransport::status() {
+    const json reply = call("status", nullptr);
+    return decoding([&] {
+        DaemonStatus s;
+        s.version = reply.at("version").get<std::string>();
+        s.pollIntervalSeconds = reply.at("poll_interval").get<double>();
+        s.sockets = reply.at("sockets").get<std::uint64_t>();
+        s.historySize = reply.at("history_size").get<std::uint64_t>();
+        s.historyCapacity = reply.at("history_capacity").get<std::uint64_t>();
+        s.historyDropped = reply.at("history_dropped").get<std::uint64_t>();
+        s.nextSequence = reply.at("next_sequence").get<std::uint64_t>();
+        s.watches = reply.at("watches").get<std::uint64_t>();
+        return s;
+    });
+}
+
+void SocketTransport::watch(std::uint32_t pid, const WatchOptions& options, const WatchCallback& onChange) {
+    StopSignalFd stop;
+    json params = protocol::toJson(protocol::WatchParams{options.interval.count(), options.includeChildren, options.filter});
+    params["pid"] = pid;
+    const json reply = call("watch", params);
+    const std::uint64_t id = decoding([&] { return reply.at("watch").get<std::uint64_t>(); });
+    if (options.onStarted) options.onStarted();
+    for (;;) {
+        auto message = next(stop.get(), -1);
+        if (!message) break;  // stop signal
+        if (message->method == "watch.changed" && idField(message->params, "watch") == id) {
+            const auto change = decoding([&] { return rpc::portChangeFromJson(message->params); });
+            if (!onChange(change)) break;
+            if (change.processExited) return;  // the daemon ends the watch itself
+        } else if (message->method == "watch.exited" && idField(message->params, "watch") == id) {
+            core::PortChange change;
+            change.processExited = true;
+            onChange(change);
+            return;
+        }
+    }
+    // Stopped: end the watch now (a notification, so nothing to wait for). Closing the
+    // connection would end it too, so a failure here does not matter.
+    try {
+        sendLine(rpc::toLine(rpc::notification("unwatch", {{"watch", id}})));
+    } catch (const CommandError&) {
+    }
+}
+
+void SocketTransport::events(const core::SocketFilter& filter, const EventCallback& onEvent) {
+    StopSignalFd stop;
+    const json reply = call("events", protocol::toJson(filter));
+    const std::uint64_t id = decoding([&] { return reply.at("subscription").get<std::uint64_t>(); });
+    for (;;) {
+        auto message = next(stop.get(), -1);
+        if (!message) break;
+        if (message->method != "event" || idField(message->params, "subscription") != id) continue;
+        if (!onEvent(decoding([&] { return protocol::eventFromJson(message->params); }))) break;
+    }
+    try {
+        sendLine(rpc::toLine(rpc::notification("unsubscribe", {{"subscription", id}})));
+    } catch (const CommandError&) {
+    }
+}
+
+}  // namespace porteye::cli

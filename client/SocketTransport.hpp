@@ -1,0 +1,48 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include "Transport.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace porteye::protocol::rpc {
+struct Message;
+}
+
+namespace porteye::cli {
+
+/// Talks to porteyed over its Unix control socket (newline-delimited JSON-RPC 2.0,
+/// docs/control-socket.md). Connects on first use and keeps the connection.
+class SocketTransport final : public ITransport {
+public:
+    explicit SocketTransport(std::string path);
+    ~SocketTransport() override;
+    SocketTransport(const SocketTransport&) = delete;
+    SocketTransport& operator=(const SocketTransport&) = delete;
+
+    std::vector<core::SocketRecord> list(const core::SocketFilter& filter) override;
+    void watch(std::uint32_t pid, const WatchOptions& options, const WatchCallback& onChange) override;
+    std::vector<core::PortEvent> history(const core::HistoryFilter& filter) override;
+    DaemonStatus status() override;
+    void events(const core::SocketFilter& filter, const EventCallback& onEvent) override;
+
+private:
+    void connectIfNeeded();
+    void sendLine(const std::string& line);
+    /// Sends a request and waits for its reply; throws CommandError for error replies.
+    nlohmann::json call(const std::string& method, const nlohmann::json& params);
+    /// The next message from porteyed; nullopt when a stop signal arrived on `stopFd` (if >= 0).
+    std::optional<protocol::rpc::Message> next(int stopFd, int timeoutMs);
+
+    std::string m_path;
+    int m_fd = -1;
+    std::string m_buffer;
+    std::size_t m_scanned = 0;
+    std::uint64_t m_nextId = 1;
+};
+
+}  // namespace porteye::cli

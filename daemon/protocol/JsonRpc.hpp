@@ -1,0 +1,54 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include "core/PidPortTracker.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+/// JSON-RPC 2.0 framing shared by the control socket server and porteyectl's
+/// socket transport: one JSON object per line, see docs/control-socket.md.
+namespace porteye::protocol::rpc {
+
+// Standard JSON-RPC 2.0 codes.
+constexpr int kParseError = -32700;
+constexpr int kInvalidRequest = -32600;
+constexpr int kMethodNotFound = -32601;
+constexpr int kInvalidParams = -32602;
+// Server codes, one per service::ErrorCode (the same names as the D-Bus errors).
+constexpr int kFailed = -32000;
+constexpr int kNoSuchProcess = -32001;
+constexpr int kAccessDenied = -32002;
+constexpr int kNoSuchWatch = -32003;
+constexpr int kLimitExceeded = -32004;
+
+/// {"jsonrpc":"2.0","id":id,"method":method[,"params":params]} (params left out when null).
+nlohmann::json request(std::uint64_t id, const std::string& method, const nlohmann::json& params = nullptr);
+/// A request without id: the server sends no reply.
+nlohmann::json notification(const std::string& method, const nlohmann::json& params = nullptr);
+nlohmann::json result(const nlohmann::json& id, const nlohmann::json& value);
+nlohmann::json error(const nlohmann::json& id, int code, const std::string& message);
+
+/// One line as it goes on the wire: compact JSON and '\n'. Invalid UTF-8 is replaced, never thrown on.
+std::string toLine(const nlohmann::json& message);
+
+/// A decoded server message: a reply to a request (id set) or a notification (method set).
+struct Message {
+    std::optional<std::uint64_t> id;  ///< replies to our (numeric) ids
+    std::string method;               ///< notifications
+    nlohmann::json params;            ///< notification params
+    nlohmann::json result;            ///< reply result
+    std::optional<int> errorCode;     ///< reply error
+    std::string errorMessage;
+};
+
+/// Parses one line from the server; throws InvalidArgument when it is not a JSON-RPC 2.0 message.
+Message parseMessage(const std::string& line);
+
+/// The reverse of toJson(pid, change, time): {"new_ports", "closed_ports", "active_ports", "events"[, "exited"]}.
+core::PortChange portChangeFromJson(const nlohmann::json& j);
+
+}  // namespace porteye::protocol::rpc
