@@ -63,16 +63,7 @@ int runHistory(ITransport& transport, const core::HistoryFilter& filter, const O
 int runStatus(ITransport& transport, const OutputOptions& output, std::ostream& out) {
     const auto s = transport.status();
     if (output.json) {
-        out << nlohmann::json{{"version", s.version},
-                              {"poll_interval", s.pollIntervalSeconds},
-                              {"sockets", s.sockets},
-                              {"history_size", s.historySize},
-                              {"history_capacity", s.historyCapacity},
-                              {"history_dropped", s.historyDropped},
-                              {"next_sequence", s.nextSequence},
-                              {"watches", s.watches}}
-                   .dump(2)
-            << '\n';
+        out << protocol::toJson(s).dump(2) << '\n';
         return kExitOk;
     }
     out << "porteyed " << s.version << '\n'

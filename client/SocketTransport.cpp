@@ -194,18 +194,7 @@ std::vector<core::PortEvent> SocketTransport::history(const core::HistoryFilter&
 
 DaemonStatus SocketTransport::status() {
     const json reply = call("status", nullptr);
-    return decoding([&] {
-        DaemonStatus s;
-        s.version = reply.at("version").get<std::string>();
-        s.pollIntervalSeconds = reply.at("poll_interval").get<double>();
-        s.sockets = reply.at("sockets").get<std::uint64_t>();
-        s.historySize = reply.at("history_size").get<std::uint64_t>();
-        s.historyCapacity = reply.at("history_capacity").get<std::uint64_t>();
-        s.historyDropped = reply.at("history_dropped").get<std::uint64_t>();
-        s.nextSequence = reply.at("next_sequence").get<std::uint64_t>();
-        s.watches = reply.at("watches").get<std::uint64_t>();
-        return s;
-    });
+    return decoding([&] { return protocol::statusFromJson(reply); });
 }
 
 void SocketTransport::watch(std::uint32_t pid, const WatchOptions& options, const WatchCallback& onChange) {

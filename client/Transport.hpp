@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include "core/DaemonStatus.hpp"
 #include "core/Filters.hpp"
 #include "core/PidPortTracker.hpp"
 #include "core/PortEvent.hpp"
@@ -39,17 +40,7 @@ using WatchCallback = std::function<bool(const core::PortChange& change)>;
 /// Called for host-wide events; return false to stop.
 using EventCallback = std::function<bool(const core::PortEvent& event)>;
 
-/// What `porteyectl status` shows; field names follow the D-Bus properties.
-struct DaemonStatus {
-    std::string version;
-    double pollIntervalSeconds = 0;
-    std::uint64_t sockets = 0;
-    std::uint64_t historySize = 0;
-    std::uint64_t historyCapacity = 0;
-    std::uint64_t historyDropped = 0;
-    std::uint64_t nextSequence = 0;
-    std::uint64_t watches = 0;
-};
+using DaemonStatus = core::DaemonStatus;
 
 /// How porteyectl reaches the data: the kernel directly (--local), D-Bus or the
 /// Unix socket. Commands only see this interface.

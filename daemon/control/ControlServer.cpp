@@ -416,17 +416,11 @@ json ControlServer::dispatch(Client& client, const std::string& method, const js
     if (method == "status") {
         if (!params.is_null() && !params.empty()) throw protocol::InvalidArgument("status takes no parameters");
         const auto s = m_service.status();
-        return json{{"version", s.version},
-                    {"poll_interval", s.pollIntervalSeconds},
-                    {"sockets", s.sockets},
-                    {"history_size", s.historySize},
-                    {"history_capacity", s.historyCapacity},
-                    {"history_dropped", s.historyDropped},
-                    {"next_sequence", s.nextSequence},
-                    {"watches", s.watches},
-                    {"polls", s.polls},
-                    {"failed_polls", s.failedPolls},
-                    {"protocol_version", protocol::kProtocolVersion}};
+        json reply = protocol::toJson(s);
+        reply["polls"] = s.polls;  // always present here, even at 0
+        reply["failed_polls"] = s.failedPolls;
+        reply["protocol_version"] = protocol::kProtocolVersion;
+        return reply;
     }
     if (method == "list") {
         json out = json::array();

@@ -172,6 +172,41 @@ core::HistoryFilter historyFilterFromJson(const json& j) {
     return f;
 }
 
+json toJson(const core::DaemonStatus& s) {
+    json j{{"version", s.version},
+           {"poll_interval", s.pollIntervalSeconds},
+           {"sockets", s.sockets},
+           {"history_size", s.historySize},
+           {"history_capacity", s.historyCapacity},
+           {"history_dropped", s.historyDropped},
+           {"next_sequence", s.nextSequence},
+           {"watches", s.watches}};
+    if (s.polls != 0) j["polls"] = s.polls;
+    if (s.failedPolls != 0) j["failed_polls"] = s.failedPolls;
+    return j;
+}
+
+core::DaemonStatus statusFromJson(const json& j) {
+    try {
+        core::DaemonStatus s;
+        s.version = stringField(j, "version");
+        const json& interval = j.at("poll_interval");
+        if (!interval.is_number()) throw InvalidArgument("'poll_interval' must be a number");
+        s.pollIntervalSeconds = interval.get<double>();
+        s.sockets = unsignedField<std::uint64_t>(j, "sockets");
+        s.historySize = unsignedField<std::uint64_t>(j, "history_size");
+        s.historyCapacity = unsignedField<std::uint64_t>(j, "history_capacity");
+        s.historyDropped = unsignedField<std::uint64_t>(j, "history_dropped");
+        s.nextSequence = unsignedField<std::uint64_t>(j, "next_sequence");
+        s.watches = unsignedField<std::uint64_t>(j, "watches");
+        if (j.contains("polls")) s.polls = unsignedField<std::uint64_t>(j, "polls");
+        if (j.contains("failed_polls")) s.failedPolls = unsignedField<std::uint64_t>(j, "failed_polls");
+        return s;
+    } catch (const json::exception& e) {
+        throw InvalidArgument(std::string("bad status: ") + e.what());
+    }
+}
+
 json toJson(const core::SocketFilter& f) {
     json j = json::object();
     if (f.pid) j["pid"] = *f.pid;

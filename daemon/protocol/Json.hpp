@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include "core/DaemonStatus.hpp"
 #include "core/Filters.hpp"
 #include "core/PidPortTracker.hpp"
 #include "core/PortEvent.hpp"
@@ -46,6 +47,11 @@ struct WatchParams {
     core::SocketFilter filter;
 };
 WatchParams watchParamsFromJson(const nlohmann::json& j);
+
+/// `status`: {version, poll_interval, sockets, history_size, history_capacity,
+/// history_dropped, next_sequence, watches}; polls and failed_polls when non-zero.
+nlohmann::json toJson(const core::DaemonStatus& status);
+core::DaemonStatus statusFromJson(const nlohmann::json& j);
 
 /// The reverse of the parsers above, for clients building requests (unset fields are left out).
 nlohmann::json toJson(const core::SocketFilter& filter);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include "core/DaemonStatus.hpp"
 #include "core/Filters.hpp"
 #include "core/PidPortTracker.hpp"
 #include "core/PortMonitor.hpp"
@@ -71,18 +72,7 @@ struct ServiceOptions {
     std::size_t maxWatchesPerCaller = 1024;
 };
 
-struct ServiceStatus {
-    std::string version;
-    double pollIntervalSeconds = 0;
-    std::size_t sockets = 0;
-    std::size_t historySize = 0;
-    std::size_t historyCapacity = 0;
-    std::uint64_t historyDropped = 0;
-    std::uint64_t nextSequence = 0;
-    std::size_t watches = 0;
-    std::uint64_t polls = 0;
-    std::uint64_t failedPolls = 0;
-};
+using ServiceStatus = core::DaemonStatus;
 
 /// The one service every front-end (D-Bus, Unix socket) translates to: queries
 /// with the access rule applied, and per-PID watches. Single-threaded: the
