@@ -84,10 +84,11 @@ core::DumpResult NetlinkSocketSource::dump(const core::DumpRequest& request) {
             }
         }
         int error = 0;
-        if (request.ipv4) {
+        if (request.ipv4 && request.ipv6) {
+            error = dumpFamily(AF_UNSPEC, request.states, result.sockets, result.message);
+        } else if (request.ipv4) {
             error = dumpFamily(AF_INET, request.states, result.sockets, result.message);
-        }
-        if (error == 0 && request.ipv6) {
+        } else if (request.ipv6) {
             error = dumpFamily(AF_INET6, request.states, result.sockets, result.message);
         }
         if (error != 0) {
@@ -112,7 +113,9 @@ core::DumpResult NetlinkSocketSource::dump(const core::DumpRequest& request) {
 int NetlinkSocketSource::dumpFamily(int family, core::StateMask states, std::vector<core::SocketRecord>& out,
                                     std::string& message) {
     const std::uint32_t sequence = nextSequence();
-    const auto requestBytes = buildSockDiagDumpRequest(family, IPPROTO_TCP, states, sequence);
+    // Both families at once go through the legacy request: one hash walk instead of two.
+    const auto requestBytes = family == AF_UNSPEC ? buildLegacyTcpDumpRequest(states, sequence)
+                                                  : buildSockDiagDumpRequest(family, IPPROTO_TCP, states, sequence);
 
     sockaddr_nl kernel{};
     kernel.nl_family = AF_NETLINK;

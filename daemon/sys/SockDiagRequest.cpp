@@ -5,6 +5,8 @@
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
 
+#include <sys/socket.h>
+
 #include <cstring>
 
 namespace porteye::sys {
@@ -26,6 +28,26 @@ std::vector<std::byte> buildSockDiagDumpRequest(int family, int protocol, core::
     request.sdiag_protocol = static_cast<std::uint8_t>(protocol);
     // No extensions: the base message has everything a SocketRecord needs, and
     // INET_DIAG_INFO would roughly triple the reply size.
+    request.idiag_ext = 0;
+    request.idiag_states = states;
+
+    std::vector<std::byte> bytes(kLength);
+    std::memcpy(bytes.data(), &header, sizeof(header));
+    std::memcpy(bytes.data() + sizeof(nlmsghdr), &request, sizeof(request));
+    return bytes;
+}
+
+std::vector<std::byte> buildLegacyTcpDumpRequest(core::StateMask states, std::uint32_t sequence) {
+    static_assert(sizeof(inet_diag_req) % 4 == 0);
+    constexpr std::size_t kLength = sizeof(nlmsghdr) + sizeof(inet_diag_req);
+    nlmsghdr header{};
+    header.nlmsg_len = static_cast<std::uint32_t>(kLength);
+    header.nlmsg_type = TCPDIAG_GETSOCK;
+    header.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+    header.nlmsg_seq = sequence;
+
+    inet_diag_req request{};
+    request.idiag_family = AF_INET;  // ignored by the kernel's compat dump, which walks every family
     request.idiag_ext = 0;
     request.idiag_states = states;
 

@@ -526,6 +526,21 @@ TEST(SockDiagRequest, BuildsDumpRequest) {
     EXPECT_EQ(req.idiag_states, 0x1ffeU);
 }
 
+TEST(SockDiagRequest, BuildsLegacyRequestCoveringBothFamiliesInOneWalk) {
+    const auto bytes = buildLegacyTcpDumpRequest(0x400, 9);
+    ASSERT_EQ(bytes.size(), sizeof(nlmsghdr) + sizeof(inet_diag_req));
+    nlmsghdr h{};
+    std::memcpy(&h, bytes.data(), sizeof(h));
+    EXPECT_EQ(h.nlmsg_len, bytes.size());
+    EXPECT_EQ(h.nlmsg_type, TCPDIAG_GETSOCK);
+    EXPECT_EQ(h.nlmsg_flags, NLM_F_REQUEST | NLM_F_DUMP);
+    EXPECT_EQ(h.nlmsg_seq, 9U);
+    inet_diag_req req{};
+    std::memcpy(&req, bytes.data() + sizeof(nlmsghdr), sizeof(req));
+    EXPECT_EQ(req.idiag_states, 0x400U);
+    EXPECT_EQ(req.idiag_ext, 0);
+}
+
 // --- Robustness: deterministic mutation of recorded fixtures ---
 
 TEST(SockDiagParserRobustness, SurvivesTwentyThousandMutations) {
