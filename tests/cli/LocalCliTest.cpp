@@ -232,3 +232,17 @@ TEST(Cli, BadArgumentsGiveUsageStatus) {
     EXPECT_EQ(run({porteyectlPath(), "list", "--state", "SLEEPING", "--local"}).exitCode, 2);
     EXPECT_EQ(run({porteyectlPath(), "frobnicate"}).exitCode, 2);
 }
+
+TEST(Cli, ColoursOnlyOnATerminalAndNeverWithNoColor) {
+    PortHolder holder;
+    const auto port = std::to_string(holder.open());
+    // script(1) gives porteyectl a real terminal as stdout.
+    const std::string command = porteyectlPath() + " list --local --listening --port " + port;
+    auto onTty = run({"script", "-qec", command, "/dev/null"});
+    ASSERT_EQ(onTty.exitCode, 0) << onTty.err;
+    EXPECT_NE(onTty.out.find("\033["), std::string::npos) << "a terminal gets colours";
+    auto noColor = run({"script", "-qec", command, "/dev/null"}, {{"NO_COLOR", "1"}});
+    ASSERT_EQ(noColor.exitCode, 0) << noColor.err;
+    EXPECT_EQ(noColor.out.find("\033["), std::string::npos) << "NO_COLOR wins over the terminal";
+    EXPECT_NE(noColor.out.find(":" + port), std::string::npos) << noColor.out;
+}
