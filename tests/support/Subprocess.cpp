@@ -7,19 +7,21 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <regex>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
+#include <utility>
 
 namespace porteye::testing {
 namespace {
@@ -31,12 +33,41 @@ int remainingMs(Clock::time_point deadline) {
     return left < 0 ? 0 : static_cast<int>(left);
 }
 
+/// Replaces every element that starts with `open` and ends at the next `close` (the whole of
+/// `open` when `close` is empty) by `replacement`. Plain string search: the few tags of
+/// dbus-daemon's system.conf need no regex (and std::regex trips -Wmaybe-uninitialized under ASan).
+void replaceElements(std::string& text, const std::string& open, const std::string& close,
+                     const std::string& replacement) {
+    for (std::size_t from = 0; (from = text.find(open, from)) != std::string::npos;) {
+        std::size_t end = from + open.size();
+        if (!close.empty()) {
+            end = text.find(close, end);
+            if (end == std::string::npos) return;
+            end += close.size();
+        }
+        text.replace(from, end - from, replacement);
+        from += replacement.size();
+    }
+}
+
 }  // namespace
 
-Subprocess::Subprocess(std::vector<std::string> argv, std::map<std::string, std::string> env) {
+Subprocess::Subprocess(std::vector<std::string> argv, std::map<std::string, std::string> env,
+                       const std::string& outputPrefix) {
     int out[2];
     int err[2];
-    if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
+    if (outputPrefix.empty()) {
+        if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
+    } else {
+        // [0] is our reading end, [1] the child's writing end, as with the pipes.
+        m_toFiles = true;
+        for (auto [fds, suffix] : {std::pair{out, ".out"}, std::pair{err, ".err"}}) {
+            const auto path = outputPrefix + suffix;
+            fds[1] = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+            fds[0] = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+            if (fds[0] < 0 || fds[1] < 0) throw std::runtime_error("cannot create " + path);
+        }
+    }
     m_pid = fork();
     if (m_pid < 0) throw std::runtime_error("fork failed");
     if (m_pid == 0) {
@@ -67,6 +98,20 @@ Subprocess::~Subprocess() {
 }
 
 void Subprocess::drain(int timeoutMs) {
+    if (m_toFiles) {
+        // A regular file is always "readable": read to its current end, and wait a little when
+        // there was nothing new, as poll() would on a pipe.
+        char buf[4096];
+        bool got = false;
+        for (auto [fd, text] : {std::pair{m_outFd, &m_out}, std::pair{m_errFd, &m_err}}) {
+            for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;) {
+                text->append(buf, static_cast<std::size_t>(n));
+                got = true;
+            }
+        }
+        if (!got && timeoutMs > 0) std::this_thread::sleep_for(std::chrono::milliseconds(std::min(timeoutMs, 10)));
+        return;
+    }
     pollfd fds[2] = {{m_outFd, POLLIN, 0}, {m_errFd, POLLIN, 0}};
     if (poll(fds, 2, timeoutMs) <= 0) return;
     char buf[4096];
@@ -76,6 +121,10 @@ void Subprocess::drain(int timeoutMs) {
         if (n > 0) (i == 0 ? m_out : m_err).append(buf, static_cast<std::size_t>(n));
         else if (n == 0) fds[i].fd = -1;
     }
+}
+
+void Subprocess::collect() {
+    for (int i = 0; i < 4; ++i) drain(0);
 }
 
 bool Subprocess::waitForOutput(const std::function<bool(const std::string&)>& predicate,
@@ -144,10 +193,11 @@ bool eventually(const std::function<bool()>& condition, std::chrono::millisecond
     return true;
 }
 
-TempDir::TempDir() {
+TempDir::TempDir(mode_t mode) {
     char pattern[] = "/tmp/porteye-test-XXXXXX";
     if (mkdtemp(pattern) == nullptr) throw std::runtime_error("mkdtemp failed");
     m_path = pattern;
+    if (mode != 0700 && ::chmod(m_path.c_str(), mode) != 0) throw std::runtime_error("chmod " + m_path + " failed");
 }
 
 TempDir::~TempDir() {
@@ -163,17 +213,17 @@ PrivateBus::PrivateBus(const std::string& policyFile) {
     buffer << in.rdbuf();
     std::string conf = buffer.str();
     const auto socket = m_dir.path() + "/bus";
-    conf = std::regex_replace(conf, std::regex("<listen>[^<]*</listen>"), "<listen>unix:path=" + socket + "</listen>");
-    for (const char* tag : {"servicedir", "pidfile", "user", "includedir", "servicehelper"})
-        conf = std::regex_replace(conf, std::regex(std::string("<") + tag + ">[^<]*</" + tag + ">"), "");
-    conf = std::regex_replace(conf, std::regex("<standard_system_servicedirs */>"), "");
-    conf = std::regex_replace(conf, std::regex("<include [^>]*>[^<]*</include>"), "");
-    conf = std::regex_replace(conf, std::regex("<syslog */>"), "");
+    replaceElements(conf, "<listen>", "</listen>", "<listen>unix:path=" + socket + "</listen>");
+    for (const std::string tag : {"servicedir", "pidfile", "user", "includedir", "servicehelper"})
+        replaceElements(conf, "<" + tag + ">", "</" + tag + ">", "");
+    replaceElements(conf, "<standard_system_servicedirs", "/>", "");
+    replaceElements(conf, "<include ", "</include>", "");
+    replaceElements(conf, "<syslog", "/>", "");
     const auto policyDir = m_dir.path() + "/system.d";
     std::filesystem::create_directories(policyDir);
     if (!policyFile.empty())
         std::filesystem::copy_file(policyFile, policyDir + "/" + std::filesystem::path(policyFile).filename().string());
-    conf = std::regex_replace(conf, std::regex("</busconfig>"), "<includedir>" + policyDir + "</includedir></busconfig>");
+    replaceElements(conf, "</busconfig>", "", "<includedir>" + policyDir + "</includedir></busconfig>");
     std::ofstream(m_dir.path() + "/system.conf") << conf;
     // Let unprivileged test clients (setpriv nobody) reach the socket.
     std::filesystem::permissions(m_dir.path(), std::filesystem::perms::all);
@@ -280,11 +330,23 @@ DaemonProcess::DaemonProcess(std::vector<std::string> args, std::map<std::string
     addr.sun_family = AF_UNIX;
     const auto path = m_dir.path() + "/notify";
     std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
-    if (bind(m_notifyFd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+    if (bind(m_notifyFd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+        ::close(m_notifyFd);
         throw std::runtime_error("cannot bind the notify socket");
+    }
     env["NOTIFY_SOCKET"] = path;
-    args.insert(args.begin(), porteyedPath());
-    m_process = std::make_unique<Subprocess>(std::move(args), std::move(env));
+    std::vector<std::string> argv{porteyedPath()};
+    for (auto& a : args) argv.push_back(std::move(a));
+    try {
+        m_process = std::make_unique<Subprocess>(std::move(argv), std::move(env), m_dir.path() + "/porteyed");
+    } catch (...) {
+        ::close(m_notifyFd);
+        throw;
+    }
+    // Read the notify socket all the time, as systemd does: porteyed sends STATUS= after every
+    // batch of changes, and sd_notify() blocks once a datagram socket holds
+    // net.unix.max_dgram_qlen (often 10) unread messages, which would freeze the daemon.
+    m_reader = std::thread([this] { readNotifications(); });
     const auto deadline = Clock::now() + std::chrono::seconds(15);
     while (!m_ready && Clock::now() < deadline) {
         for (const auto& n : notifications())
@@ -295,18 +357,32 @@ DaemonProcess::DaemonProcess(std::vector<std::string> args, std::map<std::string
 
 DaemonProcess::~DaemonProcess() {
     m_process.reset();
-    if (m_notifyFd >= 0) ::close(m_notifyFd);
+    m_stopReading = true;
+    m_reader.join();
+    ::close(m_notifyFd);
+}
+
+int DaemonProcess::stop(int signal) { return m_process->stop(signal); }
+
+std::string DaemonProcess::log() {
+    m_process->collect();
+    return m_process->err() + m_process->out();
+}
+
+void DaemonProcess::readNotifications() {
+    char buf[4096];
+    while (!m_stopReading) {
+        pollfd fd{m_notifyFd, POLLIN, 0};
+        if (poll(&fd, 1, 20) <= 0) continue;
+        const ssize_t n = recv(m_notifyFd, buf, sizeof buf, MSG_DONTWAIT);
+        if (n <= 0) continue;
+        std::lock_guard lock(m_mutex);
+        m_notifications.emplace_back(buf, static_cast<std::size_t>(n));
+    }
 }
 
 std::vector<std::string> DaemonProcess::notifications() {
-    char buf[4096];
-    for (;;) {
-        pollfd fd{m_notifyFd, POLLIN, 0};
-        if (poll(&fd, 1, 0) <= 0) break;
-        const ssize_t n = recv(m_notifyFd, buf, sizeof buf, 0);
-        if (n <= 0) break;
-        m_notifications.emplace_back(buf, static_cast<std::size_t>(n));
-    }
+    std::lock_guard lock(m_mutex);
     return m_notifications;
 }
 

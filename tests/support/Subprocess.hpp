@@ -1,14 +1,17 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <sys/types.h>
+#include <thread>
 #include <vector>
 
 namespace porteye::testing {
@@ -22,8 +25,11 @@ struct RunResult {
 /// A real program run as a child process, its stdout and stderr captured.
 class Subprocess {
 public:
-    /// Starts argv[0] (searched in PATH) with extra environment variables.
-    Subprocess(std::vector<std::string> argv, std::map<std::string, std::string> env = {});
+    /// Starts argv[0] (searched in PATH) with extra environment variables. With `outputPrefix`,
+    /// stdout and stderr go to the files PREFIX.out and PREFIX.err instead of pipes, so a chatty
+    /// long-running child (a daemon) never blocks on a full pipe; out() and err() still read them.
+    Subprocess(std::vector<std::string> argv, std::map<std::string, std::string> env = {},
+               const std::string& outputPrefix = {});
     ~Subprocess();
     Subprocess(const Subprocess&) = delete;
     Subprocess& operator=(const Subprocess&) = delete;
@@ -36,6 +42,8 @@ public:
     int stop(int signal = 15, std::chrono::milliseconds timeout = std::chrono::seconds(10));
     /// Waits for the exit without signalling.
     std::optional<int> wait(std::chrono::milliseconds timeout);
+    /// Reads whatever output is available now, without waiting.
+    void collect();
     const std::string& out() const { return m_out; }
     const std::string& err() const { return m_err; }
 
@@ -45,6 +53,7 @@ private:
     pid_t m_pid = -1;
     int m_outFd = -1;
     int m_errFd = -1;
+    bool m_toFiles = false;
     std::string m_out;
     std::string m_err;
     std::optional<int> m_status;
@@ -60,7 +69,8 @@ bool eventually(const std::function<bool()>& condition, std::chrono::millisecond
 /// A temporary directory removed (recursively) on destruction.
 class TempDir {
 public:
-    TempDir();
+    /// `mode` 0755 lets unprivileged test clients reach what is inside (mkdtemp makes it 0700).
+    explicit TempDir(mode_t mode = 0700);
     ~TempDir();
     const std::string& path() const { return m_path; }
 
@@ -110,19 +120,34 @@ std::string porteyectlPath();
 std::string policyFilePath();
 
 /// A real porteyed started on a bus and/or socket, waited for through sd_notify READY=1.
+/// Its output goes to files in its own temporary directory (see Subprocess), so however much
+/// it logs it never blocks on a pipe nobody reads.
 class DaemonProcess {
 public:
     DaemonProcess(std::vector<std::string> args, std::map<std::string, std::string> env = {});
     ~DaemonProcess();
+    DaemonProcess(const DaemonProcess&) = delete;
+    DaemonProcess& operator=(const DaemonProcess&) = delete;
     Subprocess& process() { return *m_process; }
     bool ready() const { return m_ready; }
-    /// Every sd_notify datagram received so far, in order.
+    /// Every sd_notify datagram received so far, in order (a background thread keeps reading them).
     std::vector<std::string> notifications();
+    /// Sends `signal` (SIGTERM by default) and returns the exit status (-1 if killed by a signal).
+    int stop(int signal = 15);
+    /// Everything the daemon wrote so far, stderr (its log) first, then stdout.
+    std::string log();
+    /// The daemon's private temporary directory (notify socket and output files live here).
+    const std::string& dir() const { return m_dir.path(); }
 
 private:
+    void readNotifications();
+
     TempDir m_dir;
     int m_notifyFd = -1;
-    std::vector<std::string> m_notifications;
+    std::mutex m_mutex;
+    std::vector<std::string> m_notifications;  ///< guarded by m_mutex
+    std::atomic<bool> m_stopReading{false};
+    std::thread m_reader;  ///< drains the notify socket for the daemon's whole life
     std::unique_ptr<Subprocess> m_process;
     bool m_ready = false;
 };

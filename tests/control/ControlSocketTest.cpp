@@ -1,0 +1,431 @@
+// SPDX-License-Identifier: MIT
+// The control socket of the real porteyed, started as a subprocess with --no-bus.
+// The host is shared: only sockets and processes made here are asserted on.
+#include "protocol/JsonRpc.hpp"
+#include "support/RpcClient.hpp"
+#include "support/Subprocess.hpp"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <grp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace porteye::control {
+namespace {
+
+using nlohmann::json;
+using porteye::testing::DaemonProcess;
+using porteye::testing::errorCode;
+using porteye::testing::PortHolder;
+using porteye::testing::RpcClient;
+using porteye::testing::TempDir;
+using Clock = std::chrono::steady_clock;
+constexpr auto kTimeout = std::chrono::seconds(20);
+constexpr std::size_t kMaxClients = 256;  // ControlServer's documented limit
+
+/// porteyed serving only the control socket at `path`, polling every 0.1 s.
+std::vector<std::string> socketOnly(const std::string& path) {
+    return {"--no-bus", "--socket", path, "--interval", "0.1", "--config", "/dev/null", "--log-level", "debug"};
+}
+
+/// Repeats `call` until its result satisfies `done` (the daemon polls every 0.1 s).
+json eventually(RpcClient& client, const std::string& method, const json& params,
+                const std::function<bool(const json&)>& done) {
+    json reply;
+    if (porteye::testing::eventually(
+            [&] {
+                reply = client.call(method, params);
+                return reply.contains("result") && done(reply["result"]);
+            },
+            kTimeout))
+        return reply["result"];
+    ADD_FAILURE() << method << " never satisfied the condition; last reply: " << reply.dump();
+    return json();
+}
+
+/// Drains what the daemon sent and reports whether it then closed the connection.
+bool closedByPeer(int fd) {
+    char chunk[65536];
+    for (;;) {
+        pollfd pfd{fd, POLLIN, 0};
+        if (::poll(&pfd, 1, 10'000) <= 0) return false;
+        const ssize_t n = ::recv(fd, chunk, sizeof(chunk), 0);
+        if (n == 0) return true;
+        if (n < 0) return errno == ECONNRESET || errno == EPIPE;
+    }
+}
+
+bool containsPort(const json& ports, std::uint16_t port) {
+    for (const auto& p : ports)
+        if (p == port) return true;
+    return false;
+}
+
+class ControlSocket : public ::testing::Test {
+protected:
+    void SetUp() override {
+        m_daemon = std::make_unique<DaemonProcess>(socketOnly(m_path));
+        ASSERT_TRUE(m_daemon->ready()) << "porteyed never sent READY=1:\n" << m_daemon->log();
+    }
+    void TearDown() override {
+        EXPECT_EQ(m_daemon->stop(), 0) << m_daemon->log();
+        EXPECT_FALSE(std::filesystem::exists(m_path)) << "the socket file was not removed";
+    }
+    TempDir m_dir{0755};  // the unprivileged test client must reach the socket
+    const std::string m_path = m_dir.path() + "/s.sock";
+    std::unique_ptr<DaemonProcess> m_daemon;
+};
+
+TEST_F(ControlSocket, StatusReportsTheServiceFields) {
+    RpcClient client(m_path);
+    const json reply = client.call("status");
+    ASSERT_TRUE(reply.contains("result")) << reply.dump();
+    const json& s = reply["result"];
+    for (const char* key : {"version", "poll_interval", "sockets", "history_size", "history_capacity",
+                            "history_dropped", "next_sequence", "watches", "protocol_version"})
+        EXPECT_TRUE(s.contains(key)) << key;
+    EXPECT_EQ(reply["jsonrpc"], "2.0");
+    EXPECT_EQ(reply["id"], 1);
+    EXPECT_DOUBLE_EQ(s["poll_interval"].get<double>(), 0.1);
+    EXPECT_EQ(s["history_capacity"], 10000);
+    EXPECT_EQ(s["watches"], 0);
+    EXPECT_EQ(s["protocol_version"], 1);
+    EXPECT_FALSE(s["version"].get<std::string>().empty());
+}
+
+TEST_F(ControlSocket, ListShowsAListenerWithItsPidPortAndState) {
+    RpcClient client(m_path);
+    PortHolder holder;
+    const auto port = holder.open();
+    const auto pid = static_cast<std::uint32_t>(holder.pid());
+    const json found =
+        eventually(client, "list", {{"port", port}}, [](const json& r) { return r.is_array() && !r.empty(); });
+    ASSERT_EQ(found.size(), 1U) << found.dump();
+    EXPECT_EQ(found[0]["pid"], pid);
+    EXPECT_EQ(found[0]["local_port"], port);
+    EXPECT_EQ(found[0]["state"], "LISTEN");
+    EXPECT_EQ(found[0]["protocol"], "tcp");
+    EXPECT_EQ(found[0]["local_address"], "127.0.0.1");
+
+    // Filters narrow: by pid + listening, and a state that does not match.
+    const json mine = client.call("list", {{"pid", pid}, {"listening", true}});
+    ASSERT_TRUE(mine.contains("result"));
+    bool seen = false;
+    for (const auto& r : mine["result"]) seen = seen || r["local_port"] == port;
+    EXPECT_TRUE(seen);
+    const json none = client.call("list", {{"port", port}, {"state", "ESTABLISHED"}});
+    EXPECT_TRUE(none["result"].empty()) << none.dump();
+    // Omitted and null params mean "everything".
+    EXPECT_TRUE(client.call("list")["result"].is_array());
+    EXPECT_TRUE(client.call("list", json::object())["result"].is_array());
+}
+
+TEST_F(ControlSocket, HistoryShowsAddedThenRemovedAfterTheListenerCloses) {
+    RpcClient client(m_path);
+    PortHolder holder;
+    const auto port = holder.open();
+    eventually(client, "list", {{"port", port}}, [](const json& r) { return !r.empty(); });
+    holder.close();
+    const json events = eventually(client, "history", {{"port", port}}, [](const json& r) { return r.size() >= 2; });
+    ASSERT_EQ(events.size(), 2U) << events.dump();
+    EXPECT_EQ(events[0]["action"], "added");
+    EXPECT_EQ(events[1]["action"], "removed");
+    EXPECT_LT(events[0]["sequence"].get<std::uint64_t>(), events[1]["sequence"].get<std::uint64_t>());
+    EXPECT_EQ(events[0]["record"]["pid"], static_cast<std::uint32_t>(holder.pid()));
+    EXPECT_EQ(events[0]["record"]["local_port"], port);
+    const json removedOnly = client.call("history", {{"port", port}, {"action", "removed"}, {"limit", 10}});
+    ASSERT_EQ(removedOnly["result"].size(), 1U) << removedOnly.dump();
+}
+
+TEST_F(ControlSocket, WatchStreamsAChildsOpenedAndClosedPortsThenItsExit) {
+    PortHolder child;  // opens a listener, closes it and exits, each step on our command
+    ASSERT_GT(child.pid(), 0);
+    const auto pid = static_cast<std::uint32_t>(child.pid());
+    RpcClient client(m_path);
+    const json reply = client.call("watch", {{"pid", pid}, {"interval", 0.1}});
+    ASSERT_TRUE(reply.contains("result")) << reply.dump();
+    const auto id = reply["result"]["watch"].get<std::uint64_t>();
+    EXPECT_EQ(client.call("status")["result"]["watches"], 1);
+
+    const auto port = child.open();
+    auto opened = client.waitNotification("watch.changed", [&](const json& p) {
+        return p["watch"] == id && containsPort(p["new_ports"], port);
+    });
+    ASSERT_TRUE(opened) << "no watch.changed with new_ports " << port;
+    EXPECT_EQ((*opened)["pid"], pid);
+    EXPECT_TRUE(containsPort((*opened)["active_ports"], port));
+    EXPECT_FALSE((*opened)["timestamp"].get<std::string>().empty());
+    // The shared parser reads what the daemon wrote.
+    const auto change = protocol::rpc::portChangeFromJson(*opened);
+    EXPECT_TRUE(change.opened.contains(port));
+
+    child.close();
+    auto closed = client.waitNotification("watch.changed", [&](const json& p) {
+        return p["watch"] == id && containsPort(p["closed_ports"], port);
+    });
+    ASSERT_TRUE(closed) << "no watch.changed with closed_ports " << port;
+    EXPECT_FALSE(containsPort((*closed)["active_ports"], port));
+
+    child.exit();  // reaped: a zombie would still look alive in /proc
+    auto exited = client.waitNotification("watch.exited", [&](const json& p) { return p["watch"] == id; });
+    ASSERT_TRUE(exited) << "no watch.exited";
+    EXPECT_EQ((*exited)["pid"], pid);
+    EXPECT_EQ(client.call("status")["result"]["watches"], 0);
+    // The watch is gone: unwatch says so.
+    EXPECT_EQ(errorCode(client.call("unwatch", {{"watch", id}})), protocol::rpc::kNoSuchWatch);
+}
+
+TEST_F(ControlSocket, EventsStreamHostChangesMatchingTheFilter) {
+    PortHolder holder;
+    const auto pid = static_cast<std::uint32_t>(holder.pid());
+    RpcClient client(m_path);
+    const json reply = client.call("events", {{"pid", pid}, {"listening", true}});
+    ASSERT_TRUE(reply.contains("result")) << reply.dump();
+    const auto subscription = reply["result"]["subscription"].get<std::uint64_t>();
+    const auto port = holder.open();
+    auto event = client.waitNotification("event", [&](const json& p) {
+        return p["record"]["local_port"] == port && p["action"] == "added";
+    });
+    ASSERT_TRUE(event);
+    EXPECT_EQ((*event)["subscription"], subscription);
+    EXPECT_EQ((*event)["record"]["pid"], pid);
+    EXPECT_GT((*event)["sequence"].get<std::uint64_t>(), 0U);
+
+    EXPECT_EQ(client.call("unsubscribe", {{"subscription", subscription}})["result"], true);
+    EXPECT_EQ(errorCode(client.call("unsubscribe", {{"subscription", subscription}})), protocol::rpc::kNoSuchWatch);
+}
+
+TEST_F(ControlSocket, UnwatchEndsAWatchOnce) {
+    RpcClient client(m_path);
+    const json reply = client.call("watch", {{"pid", ::getpid()}});
+    ASSERT_TRUE(reply.contains("result")) << reply.dump();
+    const auto id = reply["result"]["watch"];
+    EXPECT_EQ(client.call("unwatch", {{"watch", id}})["result"], true);
+    EXPECT_EQ(errorCode(client.call("unwatch", {{"watch", id}})), protocol::rpc::kNoSuchWatch);
+    EXPECT_EQ(errorCode(client.call("watch", {{"pid", 0x7ffffff0}})), protocol::rpc::kNoSuchProcess);
+}
+
+TEST_F(ControlSocket, MalformedJsonGetsAParseErrorAndTheConnectionStaysUsable) {
+    RpcClient client(m_path);
+    ASSERT_TRUE(client.sendRaw("{\"jsonrpc\": \"2.0\", \"id\": 1, \"method\": \n"));
+    auto error = client.read();
+    ASSERT_TRUE(error);
+    EXPECT_EQ(errorCode(*error), protocol::rpc::kParseError) << error->dump();
+    EXPECT_EQ((*error)["id"], nullptr);
+    EXPECT_FALSE((*error)["error"]["message"].get<std::string>().empty());
+    ASSERT_TRUE(client.sendRaw(std::string("\xff\xfe garbage \x01\n")));
+    EXPECT_EQ(errorCode(*client.read()), protocol::rpc::kParseError);
+    ASSERT_TRUE(client.sendRaw("{\"jsonrpc\":\"2.0\",\"id\":1e999,\"method\":\"status\"}\n"));
+    EXPECT_EQ(errorCode(*client.read()), protocol::rpc::kParseError);
+    EXPECT_TRUE(client.call("status").contains("result"));
+}
+
+TEST_F(ControlSocket, UnknownMethodGetsMethodNotFound) {
+    RpcClient client(m_path);
+    const json reply = client.call("frobnicate");
+    EXPECT_EQ(errorCode(reply), protocol::rpc::kMethodNotFound) << reply.dump();
+    EXPECT_NE(reply["error"]["message"].get<std::string>().find("frobnicate"), std::string::npos);
+    EXPECT_EQ(reply["id"], 1);
+    EXPECT_TRUE(client.call("status").contains("result"));
+}
+
+TEST_F(ControlSocket, WrongParamTypesGetInvalidParams) {
+    RpcClient client(m_path);
+    constexpr int kInvalid = protocol::rpc::kInvalidParams;
+    EXPECT_EQ(errorCode(client.call("list", {{"pid", "one"}})), kInvalid);
+    EXPECT_EQ(errorCode(client.call("list", {{"port", 70000}})), kInvalid);
+    EXPECT_EQ(errorCode(client.call("list", {{"state", "SLEEPING"}})), kInvalid);
+    EXPECT_EQ(errorCode(client.call("list", {{"no_such_key", 1}})), kInvalid);
+    EXPECT_EQ(errorCode(client.call("list", json::array({1, 2}))), kInvalid);
+    EXPECT_EQ(errorCode(client.call("history", {{"limit", -1}})), kInvalid);
+    EXPECT_EQ(errorCode(client.call("history", {{"action", "opened"}})), kInvalid);
+    EXPECT_EQ(errorCode(client.call("watch")), kInvalid);
+    EXPECT_EQ(errorCode(client.call("watch", {{"pid", "abc"}})), kInvalid);
+    EXPECT_EQ(errorCode(client.call("watch", {{"pid", ::getpid()}, {"interval", "fast"}})), kInvalid);
+    EXPECT_EQ(errorCode(client.call("watch", {{"pid", ::getpid()}, {"interval", 0.0}})), kInvalid);  // service range
+    EXPECT_EQ(errorCode(client.call("unwatch", {{"watch", "w"}})), kInvalid);
+    EXPECT_EQ(errorCode(client.call("status", {{"verbose", true}})), kInvalid);
+    // Not JSON-RPC requests at all.
+    ASSERT_TRUE(client.sendRaw("{\"jsonrpc\":\"1.0\",\"id\":9,\"method\":\"status\"}\n"));
+    EXPECT_EQ(errorCode(*client.read()), protocol::rpc::kInvalidRequest);
+    ASSERT_TRUE(client.sendRaw("[{\"jsonrpc\":\"2.0\",\"id\":10,\"method\":\"status\"}]\n"));
+    const auto batch = client.read();
+    EXPECT_EQ(errorCode(*batch), protocol::rpc::kInvalidRequest);
+    EXPECT_NE((*batch)["error"]["message"].get<std::string>().find("batch"), std::string::npos);
+    ASSERT_TRUE(client.sendRaw("42\n"));
+    EXPECT_EQ(errorCode(*client.read()), protocol::rpc::kInvalidRequest);
+    EXPECT_TRUE(client.call("status").contains("result"));
+}
+
+TEST_F(ControlSocket, NotificationsGetNoReply) {
+    RpcClient client(m_path);
+    ASSERT_TRUE(client.sendRaw("{\"jsonrpc\":\"2.0\",\"method\":\"status\"}\n"
+                               "{\"jsonrpc\":\"2.0\",\"method\":\"no_such_method\"}\n"
+                               "{\"jsonrpc\":\"2.0\",\"id\":\"abc\",\"method\":\"status\"}\n"));
+    const auto reply = client.read();
+    ASSERT_TRUE(reply);
+    EXPECT_EQ((*reply)["id"], "abc") << reply->dump();
+}
+
+TEST_F(ControlSocket, OverlongLineGetsOneInvalidRequestAndTheConnectionStaysUsable) {
+    RpcClient client(m_path);
+    std::string line = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"list\",\"params\":{\"process\":\"";
+    line.append(100 * 1024, 'x');
+    line += "\"}}\n";
+    ASSERT_TRUE(client.sendRaw(line));
+    const auto error = client.read();
+    ASSERT_TRUE(error);
+    EXPECT_EQ(errorCode(*error), protocol::rpc::kInvalidRequest) << error->dump();
+    EXPECT_EQ((*error)["id"], nullptr);
+    // Exactly one error, then the next request is answered.
+    const json reply = client.call("status");
+    EXPECT_TRUE(reply.contains("result")) << reply.dump();
+    EXPECT_EQ(reply["id"], 1);
+}
+
+TEST_F(ControlSocket, ClientThatNeverReadsIsDroppedWhileOthersAreServed) {
+    RpcClient reader(m_path);
+    RpcClient sluggard(m_path);
+    ASSERT_TRUE(sluggard.call("events").contains("result"));
+    ASSERT_TRUE(sluggard.call("watch", {{"pid", ::getpid()}}).contains("result"));
+    EXPECT_EQ(reader.call("status")["result"]["watches"], 1);
+
+    timeval timeout{10, 0};
+    ::setsockopt(sluggard.fd(), SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
+    const std::string request = protocol::rpc::toLine(protocol::rpc::request(7, "list"));
+    std::string burst;
+    for (int i = 0; i < 100; ++i) burst += request;
+    bool dropped = false;
+    for (int i = 0; i < 20'000 && !dropped; ++i) {
+        if (!sluggard.sendRaw(burst)) dropped = true;
+        if (i % 50 == 0) {
+            ASSERT_TRUE(reader.call("status").contains("result")) << "the other client starved";
+        }
+    }
+    EXPECT_TRUE(dropped) << "a client that never reads was not dropped";
+    EXPECT_TRUE(closedByPeer(sluggard.fd()));
+    const json status = reader.call("status");
+    ASSERT_TRUE(status.contains("result"));
+    EXPECT_EQ(status["result"]["watches"], 0) << "the dropped client's watch was not removed";
+    EXPECT_NE(m_daemon->log().find("does not read"), std::string::npos) << m_daemon->log();
+}
+
+TEST_F(ControlSocket, ClientsBeyondTheLimitGetAnErrorAndTheDaemonKeepsServing) {
+    constexpr std::size_t kAttempts = 300;
+    std::vector<std::unique_ptr<RpcClient>> clients;
+    for (std::size_t i = 0; i < kAttempts; ++i) {
+        clients.push_back(std::make_unique<RpcClient>(m_path));
+        ASSERT_TRUE(clients.back()->connected()) << i;
+    }
+    std::size_t served = 0;
+    std::size_t refused = 0;
+    for (auto& client : clients) {
+        const json reply = client->call("status");
+        if (reply.contains("result")) {
+            ++served;
+        } else if (errorCode(reply) == protocol::rpc::kLimitExceeded) {
+            ++refused;
+        } else {
+            ADD_FAILURE() << reply.dump();
+        }
+    }
+    EXPECT_LE(served, kMaxClients);
+    EXPECT_GE(served, kMaxClients - 2);  // slack for a client the daemon has not reaped yet
+    EXPECT_EQ(served + refused, kAttempts);
+    clients.clear();
+    RpcClient after(m_path);
+    EXPECT_TRUE(after.call("status").contains("result"));
+}
+
+TEST_F(ControlSocket, UnprivilegedClientSeesOnlyItsOwnSocketsAndCannotWatchRoot) {
+    if (::getuid() != 0) GTEST_SKIP() << "needs root to drop to uid 65534";
+    PortHolder rootHolder;
+    const auto rootPort = rootHolder.open();
+    RpcClient root(m_path);
+    eventually(root, "list", {{"port", rootPort}}, [](const json& r) { return !r.empty(); });
+
+    const pid_t child = ::fork();
+    if (child == 0) {
+        // Exit codes name the failed check.
+        const auto check = [&]() -> int {
+            if (::setgroups(0, nullptr) != 0 || ::setgid(65534) != 0 || ::setuid(65534) != 0) return 10;
+            PortHolder own;  // its child inherits uid 65534
+            std::uint16_t ownPort = 0;
+            try {
+                ownPort = own.open();
+            } catch (const std::exception&) {
+                return 19;
+            }
+            RpcClient client(m_path);
+            if (!client.connected()) return 11;
+            bool sawOwn = false;
+            const auto deadline = Clock::now() + kTimeout;
+            while (!sawOwn && Clock::now() < deadline) {
+                const json reply = client.call("list");
+                if (!reply.contains("result")) return 12;
+                for (const auto& r : reply["result"]) {
+                    if (r["uid"] != 65534) return 13;
+                    if (r["local_port"] == rootPort) return 14;
+                    if (r["local_port"] == ownPort) sawOwn = true;
+                }
+                if (!sawOwn) ::usleep(20'000);
+            }
+            if (!sawOwn) return 15;
+            const json byPort = client.call("list", {{"port", rootPort}});
+            if (!byPort.contains("result") || !byPort["result"].empty()) return 16;
+            const json history = client.call("history", {{"port", rootPort}});
+            if (!history.contains("result") || !history["result"].empty()) return 17;
+            if (errorCode(client.call("watch", {{"pid", ::getppid()}})) != protocol::rpc::kAccessDenied) return 18;
+            return 0;
+        };
+        ::_exit(check());
+    }
+    ASSERT_GT(child, 0);
+    int status = 0;
+    ASSERT_EQ(::waitpid(child, &status, 0), child);
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 0) << "failed check " << WEXITSTATUS(status) << "\n" << m_daemon->log();
+}
+
+TEST(ControlSocketStartup, ReplacesAStaleSocketFileButNotALiveOne) {
+    TempDir dir;
+    const auto path = dir.path() + "/s.sock";
+    {
+        // A socket file nobody listens on, as a crashed daemon leaves behind.
+        const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+        sockaddr_un addr{};
+        addr.sun_family = AF_UNIX;
+        std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+        ASSERT_EQ(::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)), 0);
+        ::close(fd);
+    }
+    DaemonProcess first(socketOnly(path));
+    ASSERT_TRUE(first.ready()) << first.log();
+
+    // A second daemon on the same path must not steal it.
+    std::vector<std::string> args{porteye::testing::porteyedPath()};
+    for (auto& a : socketOnly(path)) args.push_back(std::move(a));
+    const auto second = porteye::testing::run(args, {}, kTimeout);
+    EXPECT_EQ(second.exitCode, 1);
+    EXPECT_NE(second.err.find("already serving"), std::string::npos) << second.err;
+    RpcClient client(path);
+    EXPECT_TRUE(client.call("status").contains("result"));
+    EXPECT_EQ(first.stop(), 0) << first.log();
+}
+
+}  // namespace
+}  // namespace porteye::control
