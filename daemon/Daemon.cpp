@@ -107,6 +107,7 @@ private:
     std::unique_ptr<dbus::DbusFrontend> m_dbus;
     std::unique_ptr<control::ControlServer> m_control;
     std::uint64_t m_lastLoggedFailures = 0;
+    std::uint64_t m_lastStatusUsec = 0;
     int m_exitCode = 0;
 };
 
@@ -277,10 +278,15 @@ void DaemonLoop::onEvents(const std::vector<core::PortEvent>& events) {
     }
     if (m_dbus) m_dbus->emitEvents(events);
     if (m_control) m_control->publishEvents(events);
-    notifyStatus();
 }
 
 void DaemonLoop::notifyStatus() {
+    // At most one STATUS= a second: a busy host changes constantly, and every
+    // datagram wakes systemd.
+    std::uint64_t now = 0;
+    sd_event_now(m_event, CLOCK_MONOTONIC, &now);
+    if (m_lastStatusUsec != 0 && now - m_lastStatusUsec < 1'000'000) return;
+    m_lastStatusUsec = now;
     const auto s = m_service->status();
     sd_notifyf(0, "STATUS=%zu sockets, %zu events in history, %zu watches", s.sockets, s.historySize, s.watches);
 }
@@ -356,6 +362,7 @@ int DaemonLoop::onPollTimer(sd_event_source* source, std::uint64_t usec, void* s
     auto* loop = static_cast<DaemonLoop*>(self);
     try {
         loop->pollOnce();
+        loop->notifyStatus();
     } catch (const std::exception& e) {
         spdlog::error("poll failed: {}", e.what());
     }

@@ -17,6 +17,18 @@ using namespace std::chrono_literals;
 
 namespace {
 
+/// Waits until a `busctl monitor` child really monitors: probes the daemon until the
+/// probe shows up in the monitor's output ("busctl list" showing it is not enough).
+bool monitorIsLive(Subprocess& monitor, const std::string& address) {
+    return eventually(
+        [&] {
+            run({"busctl", "--address=" + address, "get-property", "org.porteye.PortEye1", "/org/porteye/PortEye1",
+                 "org.porteye.PortEye1", "NextSequence"});
+            return monitor.waitForOutput("NextSequence", 200ms);
+        },
+        10s);
+}
+
 class DbusApiTest : public ::testing::Test {
 protected:
     void SetUp() override {
@@ -95,9 +107,7 @@ TEST_F(DbusApiTest, ListPortsShowsAListenerWithItsOwnerAndFilters) {
 
 TEST_F(DbusApiTest, SignalsArriveForOpenAndCloseAndHistoryKeepsBoth) {
     Subprocess monitor({"busctl", "--address=" + bus->address(), "--json=short", "monitor", "org.porteye.PortEye1"});
-    ASSERT_TRUE(monitor.waitForOutput("", 100ms));
-    // busctl monitor needs a moment to become a monitor; a poll of the bus tells when it answers.
-    ASSERT_TRUE(eventually([&] { return run({"busctl", "--address=" + bus->address(), "list"}).out.find("busctl") != std::string::npos; }, 5s));
+    ASSERT_TRUE(monitorIsLive(monitor, bus->address())) << monitor.err();
 
     PortHolder holder;
     const auto port = holder.open();
@@ -280,7 +290,7 @@ TEST(DbusPromptness, CloseIsReportedWithoutWaitingForThePoll) {
     DaemonProcess daemon({"--bus-address", bus.address(), "--interval", "60", "--socket", ""});
     ASSERT_TRUE(daemon.ready()) << daemon.process().err();
     Subprocess monitor({"busctl", "--address=" + bus.address(), "--json=short", "monitor", "org.porteye.PortEye1"});
-    ASSERT_TRUE(eventually([&] { return run({"busctl", "--address=" + bus.address(), "list"}).out.find("busctl") != std::string::npos; }, 5s));
+    ASSERT_TRUE(monitorIsLive(monitor, bus.address())) << monitor.err();
 
     const auto started = std::chrono::steady_clock::now();
     holder.close();
