@@ -27,9 +27,8 @@ PollResult PortMonitor::poll() {
         result.sockets = m_snapshot.size();
         return result;
     }
-    m_lastDump = std::move(dump.sockets);
-
-    Snapshot next = m_resolver.resolve(m_lastDump);
+    result.kernelSockets = dump.sockets.size();
+    Snapshot next = m_resolver.resolve(dump.sockets);
     normalizeSnapshot(next);
     SnapshotChanges changes = diffSnapshots(m_snapshot, next);
     m_snapshot = std::move(next);

@@ -31,7 +31,8 @@ struct MonitorOptions {
 struct PollResult {
     bool ok = true;
     std::string error;  ///< why the dump failed; the previous snapshot is kept
-    std::size_t sockets = 0;
+    std::size_t sockets = 0;        ///< records in the snapshot (one per socket and owner)
+    std::size_t kernelSockets = 0;  ///< sockets in the dump
     std::size_t added = 0;
     std::size_t removed = 0;
     std::chrono::microseconds duration{0};
@@ -75,8 +76,6 @@ public:
     std::optional<ProcessInfo> process(std::uint32_t pid) const { return m_resolver.process(pid); }
     const MonitorStats& stats() const { return m_stats; }
     const ResolverStats& resolverStats() const { return m_resolver.stats(); }
-    /// The raw sockets of the last successful dump (owners empty), for per-PID trackers.
-    const std::vector<SocketRecord>& lastDump() const { return m_lastDump; }
     IProcessTable& processTable() { return m_processes; }
     IClock& clock() { return m_clock; }
 
@@ -90,7 +89,6 @@ private:
     OwnerResolver m_resolver;
     History m_history;
     Snapshot m_snapshot;
-    std::vector<SocketRecord> m_lastDump;
     std::vector<Listener> m_listeners;
     std::uint64_t m_nextSequence = 1;
     bool m_baselineTaken = false;

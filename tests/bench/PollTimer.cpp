@@ -126,8 +126,8 @@ int main(int argc, char** argv) {
                 std::cerr << "poll failed: " << result.error << '\n';
                 return 1;
             }
+            sockets = result.kernelSockets;
         }
-        sockets = monitor.lastDump().size();
         records = monitor.snapshot().size();
         resolver = monitor.resolverStats();
     } else if (mode == "cold") {
@@ -144,7 +144,7 @@ int main(int argc, char** argv) {
                 std::cerr << "poll failed: " << result.error << '\n';
                 return 1;
             }
-            sockets = monitor.lastDump().size();
+            sockets = result.kernelSockets;
             records = monitor.snapshot().size();
             resolver = monitor.resolverStats();
         }

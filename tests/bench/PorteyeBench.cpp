@@ -195,7 +195,7 @@ void BM_PollSteady(benchmark::State& state) {
             state.SkipWithError(result.error.c_str());
             break;
         }
-        sockets = monitor.lastDump().size();
+        sockets = result.kernelSockets;
     }
     state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * sockets));
     state.counters["sockets"] = static_cast<double>(sockets);
@@ -218,7 +218,7 @@ void BM_PollCold(benchmark::State& state) {
             state.SkipWithError(result.error.c_str());
             break;
         }
-        sockets = monitor.lastDump().size();
+        sockets = result.kernelSockets;
         fds = monitor.resolverStats().walk.fdsRead;
     }
     state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * sockets));
