@@ -370,3 +370,11 @@ TEST_F(DbusApiTest, EventsStreamsHostChangesThroughPorteyectl) {
     EXPECT_TRUE(got) << events.out() << events.err();
     EXPECT_EQ(events.stop(SIGINT), 0);
 }
+
+TEST_F(DbusApiTest, EventsOnDbusTellsAnUnprivilegedUserWhyNotInsteadOfWaitingForever) {
+    auto result = run({"setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", porteyectlPath(),
+                       "--bus-address", bus->address(), "events"},
+                      {}, 10s);
+    EXPECT_EQ(result.exitCode, 6) << result.err;
+    EXPECT_NE(result.err.find("--socket"), std::string::npos) << result.err;
+}
