@@ -244,9 +244,9 @@ print()
 print(f"**Per PID** (pid {target} holding {farm['target_sockets']} sockets; ratio vs one porteye PidPortTracker step)\n")
 print("| what | how measured | runs | median | min | vs porteye PID step |")
 print("|---|---|---|---|---|---|")
-print(row("(f) porteye PidPortTracker step", f, f_med, "in-process: dump + /proc/PID/fd + join"))
+print(row("(f) porteye PidPortTracker step", f, f_med, "in-process: /proc/PID/fd + join; dump only for new sockets"))
 fd = ms(pidstep["dump_us"])
-print(f"| (f') of which the sock_diag dump | in-process | {len(fd)} | {fmt(statistics.median(fd))} | {fmt(min(fd))} | "
+print(f"| (f') of which sock_diag dumps | in-process | {len(fd)} | {fmt(statistics.median(fd))} | {fmt(min(fd))} | "
       f"{100 * statistics.median(fd) / f_med:.0f}% of (f) |")
 print(row("(g) lsof -nP -a -p PID -iTCP", lsof_pid, f_med, "process wall time"))
 if ps_pid:
