@@ -37,18 +37,31 @@ core::DumpRequest requestFor(const core::SocketFilter& filter) {
     return request;
 }
 
-}  // namespace
+/// The real system inputs and a host-wide monitor over them, as porteyed has.
+struct LocalMonitor {
+    explicit LocalMonitor(const core::SocketFilter& filter) : monitor(source, processes, clock, optionsFor(filter)) {}
+    void poll() {
+        const auto result = monitor.poll();
+        if (!result.ok) throw CommandError(kExitFailure, "cannot read the socket table: " + result.error);
+    }
+    static core::MonitorOptions optionsFor(const core::SocketFilter& filter) {
+        core::MonitorOptions options;
+        options.request = requestFor(filter);
+        return options;
+    }
 
-std::vector<core::SocketRecord> LocalTransport::list(const core::SocketFilter& filter) {
     sys::NetlinkSocketSource source;
     sys::ProcProcessTable processes;
     core::SystemClock clock;
-    core::MonitorOptions options;
-    options.request = requestFor(filter);
-    core::PortMonitor monitor(source, processes, clock, options);
-    auto result = monitor.poll();
-    if (!result.ok) throw CommandError(kExitFailure, "cannot read the socket table: " + result.error);
-    return monitor.list(filter);
+    core::PortMonitor monitor;
+};
+
+}  // namespace
+
+std::vector<core::SocketRecord> LocalTransport::list(const core::SocketFilter& filter) {
+    LocalMonitor local(filter);
+    local.poll();
+    return local.monitor.list(filter);
 }
 
 void LocalTransport::watch(std::uint32_t pid, const WatchOptions& options, const WatchCallback& onChange) {
@@ -83,21 +96,15 @@ DaemonStatus LocalTransport::status() {
 }
 
 void LocalTransport::events(const core::SocketFilter& filter, const EventCallback& onEvent) {
-    sys::NetlinkSocketSource source;
-    sys::ProcProcessTable processes;
-    core::SystemClock clock;
-    core::MonitorOptions options;
-    options.request = requestFor(filter);
-    core::PortMonitor monitor(source, processes, clock, options);
+    LocalMonitor local(filter);
     bool keepGoing = true;
-    monitor.addListener([&](const std::vector<core::PortEvent>& events) {
+    local.monitor.addListener([&](const std::vector<core::PortEvent>& events) {
         for (const auto& e : events)
             if (keepGoing && filter.matches(e.record)) keepGoing = onEvent(e);
     });
     const auto interval = toTimespec(m_eventsInterval);
     while (keepGoing) {
-        auto result = monitor.poll();
-        if (!result.ok) throw CommandError(kExitFailure, "cannot read the socket table: " + result.error);
+        local.poll();
         if (waitForStop(interval)) return;
     }
 }
