@@ -7,7 +7,7 @@
 namespace porteye::service {
 
 PortService::PortService(core::PortMonitor& monitor, core::ISocketSource& source, ServiceOptions options)
-    : m_monitor(monitor), m_source(source), m_options(std::move(options)) {}
+    : m_monitor(monitor), m_source(source), m_watchProcesses(monitor.processTable()), m_options(std::move(options)) {}
 
 bool PortService::seesEverything(const Caller& caller) const {
     if (caller.uid == 0) return true;
@@ -75,7 +75,7 @@ WatchId PortService::addWatch(const Caller& caller, const WatchRequest& request,
     Watch watch;
     watch.info = WatchInfo{id, request.pid, request.intervalSeconds, request.includeChildren, caller.id};
     watch.tracker = std::make_unique<core::PidPortTracker>(request.pid, request.includeChildren,
-                                                           m_monitor.processTable(), m_monitor.clock(), filter);
+                                                           m_watchProcesses, m_monitor.clock(), filter);
     watch.sink = std::move(sink);
     watch.due = Clock::now();
     m_watches.emplace(id, std::move(watch));
@@ -117,6 +117,7 @@ std::optional<PortService::Clock::time_point> PortService::runDueWatches(Clock::
     for (const auto& [id, w] : m_watches)
         if (w.due <= now) due.push_back(id);
     if (!due.empty()) {
+        m_watchProcesses.newTick();
         // Watches ask for the socket table only when their fd tables show
         // something new; one dump then serves every watch due in this tick.
         std::optional<core::DumpResult> dump;

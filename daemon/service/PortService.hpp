@@ -5,6 +5,7 @@
 #include "core/Filters.hpp"
 #include "core/PidPortTracker.hpp"
 #include "core/PortMonitor.hpp"
+#include "core/TickCachedProcessTable.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -124,6 +125,7 @@ private:
 
     core::PortMonitor& m_monitor;
     core::ISocketSource& m_source;
+    core::TickCachedProcessTable m_watchProcesses;  // what watches read, shared within one tick
     ServiceOptions m_options;
     std::map<WatchId, Watch> m_watches;
     WatchId m_nextWatchId = 1;

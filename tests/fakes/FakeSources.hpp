@@ -53,6 +53,7 @@ public:
         return scan;
     }
     std::optional<core::ProcessSockets> socketsOf(std::uint32_t pid, core::WalkStats*) override {
+        ++fdTableReads;
         auto it = processes.find(pid);
         if (it == processes.end()) return std::nullopt;
         return core::ProcessSockets{it->second.info, it->second.inodes};
@@ -71,6 +72,7 @@ public:
 
     std::map<std::uint32_t, Process> processes;
     int walks = 0;
+    int fdTableReads = 0;
 };
 
 class FakeClock final : public core::IClock {

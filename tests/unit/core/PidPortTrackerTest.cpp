@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "core/PidPortTracker.hpp"
+#include "core/TickCachedProcessTable.hpp"
 #include "fakes/FakeSources.hpp"
 
 #include <gtest/gtest.h>
@@ -131,4 +132,21 @@ TEST_F(PidPortTrackerTest, FailedDumpReportsNothingInsteadOfClosingEverything) {
     auto change = tracker.step([]() -> const std::vector<SocketRecord>* { return nullptr; });
     EXPECT_FALSE(change.changed());
     EXPECT_EQ(tracker.current().size(), 1u);
+}
+
+TEST_F(PidPortTrackerTest, WatchersOfOneProcessShareItsFdTableReadWithinATick) {
+    processes.add(5, "app", {1});
+    TickCachedProcessTable cached(processes);
+    std::vector<SocketRecord> dump = {tcpSocket(1, 8080)};
+    std::vector<std::unique_ptr<PidPortTracker>> trackers;
+    for (int i = 0; i < 100; ++i) trackers.push_back(std::make_unique<PidPortTracker>(5, false, cached, clock));
+
+    cached.newTick();
+    for (auto& t : trackers) EXPECT_EQ(t->update(dump).active, (std::set<std::uint16_t>{8080}));
+    EXPECT_EQ(processes.fdTableReads, 1);
+
+    processes.processes[5].inodes = {};
+    cached.newTick();
+    for (auto& t : trackers) EXPECT_EQ(t->update(dump).closed, (std::set<std::uint16_t>{8080}));
+    EXPECT_EQ(processes.fdTableReads, 2) << "a new tick reads the table afresh";
 }
