@@ -13,6 +13,8 @@
 
 #include <grp.h>
 #include <sys/epoll.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/sinks/systemd_sink.h>
 #include <spdlog/spdlog.h>
@@ -23,6 +25,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <memory>
 
 namespace porteye {
@@ -76,9 +79,12 @@ private:
     static int onBusIo(sd_event_source*, int, std::uint32_t, void* self);
     static int onBusTimer(sd_event_source*, std::uint64_t, void* self);
     static int onDestroyed(sd_event_source*, int, std::uint32_t, void* self);
+    static int onWatchedProcessExit(sd_event_source*, int, std::uint32_t, void* userdata);
 
     bool setupBus();
     void setupDestroyListener();
+    void followWatchedProcess(service::WatchId id, std::uint32_t pid);
+    void forgetWatchedProcess(service::WatchId id);
     bool setupControl();
     void pollOnce();
     void armWatchTimer();
@@ -100,6 +106,14 @@ private:
     std::unique_ptr<sys::ProcProcessTable> m_processes;
     std::unique_ptr<sys::DestroyListener> m_destroyListener;
     std::vector<core::SocketRecord> m_destroyed;
+    /// A pidfd per watched process: readable the moment it exits.
+    struct ExitWatch {
+        DaemonLoop* loop = nullptr;
+        service::WatchId id = 0;
+        int pidfd = -1;
+        sd_event_source* source = nullptr;
+    };
+    std::map<service::WatchId, std::unique_ptr<ExitWatch>> m_exitWatches;
     core::SystemClock m_clock;
     std::unique_ptr<core::PortMonitor> m_monitor;
     std::unique_ptr<service::PortService> m_service;
@@ -115,6 +129,8 @@ DaemonLoop::~DaemonLoop() {
     // Front-ends go before the connection they use, sources before the loop.
     m_control.reset();
     m_dbus.reset();
+    if (m_service) m_service->setWatchLifecycle({});
+    while (!m_exitWatches.empty()) forgetWatchedProcess(m_exitWatches.begin()->first);
     for (auto* source : {m_pollTimer, m_watchTimer, m_busIo, m_busTimer, m_destroyIo})
         if (source) sd_event_source_disable_unref(source);
     m_bus.reset();
@@ -151,6 +167,8 @@ int DaemonLoop::run() {
     serviceOptions.privilegedGid = privilegedGroup();
     m_service = std::make_unique<service::PortService>(*m_monitor, *m_source, serviceOptions);
     m_monitor->addListener([this](const std::vector<core::PortEvent>& events) { onEvents(events); });
+    m_service->setWatchLifecycle({[this](service::WatchId id, std::uint32_t pid) { followWatchedProcess(id, pid); },
+                                  [this](service::WatchId id) { forgetWatchedProcess(id); }});
 
     // The first snapshot is the baseline; READY=1 promises clients a populated table.
     pollOnce();
@@ -252,6 +270,49 @@ int DaemonLoop::onDestroyed(sd_event_source*, int, std::uint32_t, void* self) {
         spdlog::error("handling destroyed sockets failed: {}", e.what());
     }
     if (result.error != 0 && !result.overrun) spdlog::debug("destroy listener: {}", result.message);
+    return 0;
+}
+
+void DaemonLoop::followWatchedProcess(service::WatchId id, std::uint32_t pid) {
+    // Without a pidfd (old kernel, seccomp) the exit is still seen at the watch's next step.
+    const int pidfd = static_cast<int>(syscall(SYS_pidfd_open, static_cast<pid_t>(pid), 0));
+    if (pidfd < 0) {
+        spdlog::debug("watch {}: no pidfd for PID {}: {}", id, pid, std::strerror(errno));
+        return;
+    }
+    auto watch = std::make_unique<ExitWatch>();
+    watch->loop = this;
+    watch->id = id;
+    watch->pidfd = pidfd;
+    if (sd_event_add_io(m_event, &watch->source, pidfd, EPOLLIN, onWatchedProcessExit, watch.get()) < 0) {
+        close(pidfd);
+        return;
+    }
+    m_exitWatches[id] = std::move(watch);
+}
+
+void DaemonLoop::forgetWatchedProcess(service::WatchId id) {
+    auto it = m_exitWatches.find(id);
+    if (it == m_exitWatches.end()) return;
+    sd_event_source_disable_unref(it->second->source);
+    close(it->second->pidfd);
+    m_exitWatches.erase(it);
+}
+
+int DaemonLoop::onWatchedProcessExit(sd_event_source* source, int, std::uint32_t, void* userdata) {
+    auto* watch = static_cast<ExitWatch*>(userdata);
+    DaemonLoop* loop = watch->loop;
+    const auto id = watch->id;
+    // Stepping the watch reports the closed ports and the exit, and removes the
+    // watch, which frees `watch` (and this source) through forgetWatchedProcess.
+    sd_event_source_set_enabled(source, SD_EVENT_OFF);
+    try {
+        loop->m_service->stepWatch(id);
+    } catch (const std::exception& e) {
+        spdlog::error("watch {} step failed: {}", id, e.what());
+    }
+    if (loop->m_dbus) loop->m_dbus->collectGarbage();
+    loop->armWatchTimer();
     return 0;
 }
 

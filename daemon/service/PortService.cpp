@@ -79,6 +79,7 @@ WatchId PortService::addWatch(const Caller& caller, const WatchRequest& request,
     watch.sink = std::move(sink);
     watch.due = Clock::now();
     m_watches.emplace(id, std::move(watch));
+    if (m_lifecycle.added) m_lifecycle.added(id, request.pid);
     return id;
 }
 
@@ -86,11 +87,20 @@ void PortService::removeWatch(const Caller& caller, WatchId id) {
     auto it = m_watches.find(id);
     if (it == m_watches.end() || (it->second.info.owner != caller.id && caller.uid != 0))
         throw ServiceError(ErrorCode::NoSuchWatch, "no such watch");
-    m_watches.erase(it);
+    erase(it);
 }
 
 std::size_t PortService::removeWatchesOf(const std::string& owner) {
-    return std::erase_if(m_watches, [&](const auto& w) { return w.second.info.owner == owner; });
+    std::size_t removed = 0;
+    for (auto it = m_watches.begin(); it != m_watches.end();) {
+        auto next = std::next(it);
+        if (it->second.info.owner == owner) {
+            erase(it);
+            ++removed;
+        }
+        it = next;
+    }
+    return removed;
 }
 
 std::vector<WatchInfo> PortService::watches() const {
@@ -116,40 +126,53 @@ std::optional<PortService::Clock::time_point> PortService::runDueWatches(Clock::
     std::vector<WatchId> due;
     for (const auto& [id, w] : m_watches)
         if (w.due <= now) due.push_back(id);
-    if (!due.empty()) {
-        m_watchProcesses.newTick();
-        // Watches ask for the socket table only when their fd tables show
-        // something new; one dump then serves every watch due in this tick.
-        std::optional<core::DumpResult> dump;
-        const core::DumpProvider sharedDump = [&]() -> const std::vector<core::SocketRecord>* {
-            if (!dump) dump = m_source.dump({});
-            return dump->ok() ? &dump->sockets : nullptr;
-        };
-        for (WatchId id : due) {
-            auto it = m_watches.find(id);
-            if (it == m_watches.end()) continue;  // removed by an earlier sink in this tick
-            Watch& w = it->second;
-            const auto period = std::chrono::duration_cast<Clock::duration>(
-                std::chrono::duration<double>(w.info.intervalSeconds));
-            w.due = std::max(w.due + period, now);
-            core::PortChange change = w.tracker->step(sharedDump);
-            // Sinks may remove watches (a client gone), so look the watch up again after each call.
-            if ((change.changed() || change.processExited) && w.sink.onChange) {
-                auto onChange = w.sink.onChange;  // a copy: the sink may remove this very watch
-                onChange(change);
-            }
-            if (change.processExited) {
-                auto still = m_watches.find(id);
-                if (still != m_watches.end()) {
-                    auto onExit = std::move(still->second.sink.onExit);
-                    const auto pid = still->second.info.pid;
-                    m_watches.erase(still);
-                    if (onExit) onExit(pid);
-                }
+    runWatches(due, now);
+    return nextWatchDue();
+}
+
+void PortService::stepWatch(WatchId id) {
+    if (m_watches.contains(id)) runWatches({id}, Clock::now());
+}
+
+void PortService::runWatches(const std::vector<WatchId>& ids, Clock::time_point now) {
+    if (ids.empty()) return;
+    m_watchProcesses.newTick();
+    // Watches ask for the socket table only when their fd tables show
+    // something new; one dump then serves every watch stepped in this tick.
+    std::optional<core::DumpResult> dump;
+    const core::DumpProvider sharedDump = [&]() -> const std::vector<core::SocketRecord>* {
+        if (!dump) dump = m_source.dump({});
+        return dump->ok() ? &dump->sockets : nullptr;
+    };
+    for (WatchId id : ids) {
+        auto it = m_watches.find(id);
+        if (it == m_watches.end()) continue;  // removed by an earlier sink in this tick
+        Watch& w = it->second;
+        const auto period =
+            std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(w.info.intervalSeconds));
+        w.due = std::max(w.due + period, now);
+        core::PortChange change = w.tracker->step(sharedDump);
+        // Sinks may remove watches (a client gone), so look the watch up again after each call.
+        if ((change.changed() || change.processExited) && w.sink.onChange) {
+            auto onChange = w.sink.onChange;  // a copy: the sink may remove this very watch
+            onChange(change);
+        }
+        if (change.processExited) {
+            auto still = m_watches.find(id);
+            if (still != m_watches.end()) {
+                auto onExit = std::move(still->second.sink.onExit);
+                const auto pid = still->second.info.pid;
+                erase(still);
+                if (onExit) onExit(pid);
             }
         }
     }
-    return nextWatchDue();
+}
+
+void PortService::erase(std::map<WatchId, Watch>::iterator it) {
+    const WatchId id = it->first;
+    m_watches.erase(it);
+    if (m_lifecycle.removed) m_lifecycle.removed(id);
 }
 
 }  // namespace porteye::service

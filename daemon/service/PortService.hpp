@@ -108,6 +108,16 @@ public:
     /// Steps every watch that is due, sharing one dump; returns when the next one is due.
     std::optional<Clock::time_point> runDueWatches(Clock::time_point now);
     std::optional<Clock::time_point> nextWatchDue() const;
+    /// Steps one watch now, out of its schedule (its process just exited, say).
+    void stepWatch(WatchId id);
+
+    /// Lets the loop follow watches as they come and go, e.g. to poll a pidfd
+    /// per watched process and step the watch the moment the process exits.
+    struct WatchLifecycle {
+        std::function<void(WatchId, std::uint32_t pid)> added;
+        std::function<void(WatchId)> removed;
+    };
+    void setWatchLifecycle(WatchLifecycle lifecycle) { m_lifecycle = std::move(lifecycle); }
 
     void setPollInterval(double seconds) { m_options.pollIntervalSeconds = seconds; }
     void setHistoryCapacity(std::size_t capacity) { m_monitor.setHistoryCapacity(capacity); }
@@ -122,6 +132,8 @@ private:
     };
 
     void requireVisible(const Caller& caller, std::uint32_t pid) const;
+    void runWatches(const std::vector<WatchId>& ids, Clock::time_point now);
+    void erase(std::map<WatchId, Watch>::iterator it);
 
     core::PortMonitor& m_monitor;
     core::ISocketSource& m_source;
@@ -129,6 +141,7 @@ private:
     ServiceOptions m_options;
     std::map<WatchId, Watch> m_watches;
     WatchId m_nextWatchId = 1;
+    WatchLifecycle m_lifecycle;
 };
 
 }  // namespace porteye::service

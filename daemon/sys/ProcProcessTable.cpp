@@ -128,6 +128,14 @@ std::optional<std::uint32_t> parseStatusUid(std::string_view status) {
     return std::nullopt;
 }
 
+// Field 3 of /proc/<pid>/stat, after the comm that may itself hold ") ".
+bool isZombie(int rootFd, std::uint32_t pid) {
+    std::string stat;
+    if (readFile(rootFd, PidPath(pid, "/stat").c_str(), stat) != 0) return false;
+    const auto paren = stat.rfind(')');
+    return paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] == 'Z';
+}
+
 // comm decides existence; cmdline and status are best effort because kernel
 // threads and zombies legitimately have empty or odd ones. On failure `err`
 // holds the errno that made the process unreadable.
@@ -309,6 +317,11 @@ std::optional<core::ProcessSockets> ProcProcessTable::socketsOf(std::uint32_t pi
         return std::nullopt;
     }
     if (err != 0) ++st.accessDenied;
+    if (out.inodes.empty() && isZombie(rootFd.get(), pid)) {
+        // Exited, only not reaped yet: its fds are gone and it will hold no port again.
+        ++st.processesVanished;
+        return std::nullopt;
+    }
     int infoErr = 0;
     auto pi = readInfo(rootFd.get(), pid, infoErr);
     if (!pi) {

@@ -378,3 +378,16 @@ TEST_F(DbusApiTest, EventsOnDbusTellsAnUnprivilegedUserWhyNotInsteadOfWaitingFor
     EXPECT_EQ(result.exitCode, 6) << result.err;
     EXPECT_NE(result.err.find("--socket"), std::string::npos) << result.err;
 }
+
+TEST_F(DbusApiTest, ExitOfAWatchedProcessIsReportedAtOnceNotAtTheNextStep) {
+    PortHolder holder;
+    holder.open();
+    // A one-hour interval: only the pidfd the daemon polls can end this watch in time.
+    Subprocess watch(porteyectl({"watch", std::to_string(holder.pid()), "--interval", "3600"}));
+    ASSERT_TRUE(watch.waitForOutput("New ports opened:", 5s)) << watch.err();
+    holder.exit();
+    auto status = watch.wait(5s);
+    ASSERT_TRUE(status) << "the exit was not reported promptly";
+    EXPECT_EQ(*status, 4);
+    EXPECT_NE(watch.out().find("Ports closed: {"), std::string::npos) << watch.out();
+}

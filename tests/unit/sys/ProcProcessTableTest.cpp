@@ -271,6 +271,19 @@ TEST(ProcProcessTable, SocketsOfReturnsSortedUniqueInodesAndInfo) {
     EXPECT_EQ(stats.accessDenied, 0u);
 }
 
+TEST(ProcProcessTable, SocketsOfAZombieIsNulloptBecauseItHasExited) {
+    FakeProc proc;
+    const auto zombie = proc.addProcess(10, "gone", {});
+    FakeProc::write(zombie / "stat", "10 (gone) Z 1 10 10 0 -1 4227084 0 0 0 0 0 0 0 0 20 0 1 0 100 0 0");
+    const auto sleeping = proc.addProcess(11, "idle) Z (x", {});
+    FakeProc::write(sleeping / "stat", "11 (idle) Z (x) S 1 11 11 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 100 0 0");
+    ProcProcessTable table(proc.root());
+    core::WalkStats stats;
+    EXPECT_FALSE(table.socketsOf(10, &stats).has_value());
+    EXPECT_EQ(stats.processesVanished, 1u);
+    EXPECT_TRUE(table.socketsOf(11).has_value()) << "a ') Z' inside the comm is not the state";
+}
+
 TEST(ProcProcessTable, SocketsOfMissingOrVanishedProcessIsNullopt) {
     FakeProc proc;
     fs::create_directories(proc.root() / "11");  // no fd/
