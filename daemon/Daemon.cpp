@@ -81,7 +81,9 @@ private:
     static int onDestroyed(sd_event_source*, int, std::uint32_t, void* self);
     static int onWatchedProcessExit(sd_event_source*, int, std::uint32_t, void* userdata);
 
-    bool setupBus();
+    bool setupBus(bool reconnecting = false);
+    void dropBus();
+    static int onReconnectTimer(sd_event_source*, std::uint64_t, void* self);
     void setupDestroyListener();
     void followWatchedProcess(service::WatchId id, std::uint32_t pid);
     void forgetWatchedProcess(service::WatchId id);
@@ -100,6 +102,7 @@ private:
     sd_event_source* m_watchTimer = nullptr;
     sd_event_source* m_busIo = nullptr;
     sd_event_source* m_busTimer = nullptr;
+    sd_event_source* m_reconnectTimer = nullptr;
     sd_event_source* m_destroyIo = nullptr;
 
     std::unique_ptr<sys::NetlinkSocketSource> m_source;
@@ -131,7 +134,7 @@ DaemonLoop::~DaemonLoop() {
     m_dbus.reset();
     if (m_service) m_service->setWatchLifecycle({});
     while (!m_exitWatches.empty()) forgetWatchedProcess(m_exitWatches.begin()->first);
-    for (auto* source : {m_pollTimer, m_watchTimer, m_busIo, m_busTimer, m_destroyIo})
+    for (auto* source : {m_pollTimer, m_watchTimer, m_busIo, m_busTimer, m_reconnectTimer, m_destroyIo})
         if (source) sd_event_source_disable_unref(source);
     m_bus.reset();
     if (m_event) sd_event_unref(m_event);
@@ -200,7 +203,7 @@ int DaemonLoop::run() {
     return m_exitCode != 0 ? m_exitCode : r;
 }
 
-bool DaemonLoop::setupBus() {
+bool DaemonLoop::setupBus(bool reconnecting) {
     try {
         dbus::BusSpec spec;
         spec.kind = dbus::parseBusKind(m_config.bus);
@@ -209,6 +212,12 @@ bool DaemonLoop::setupBus() {
         m_dbus = std::make_unique<dbus::DbusFrontend>(*m_bus, *m_service, [this] { armWatchTimer(); });
         m_bus->requestName(dbus::kBusName);
     } catch (const sdbus::Error& e) {
+        m_dbus.reset();
+        m_bus.reset();
+        if (reconnecting) {
+            spdlog::debug("reconnecting to D-Bus failed: {}", e.getMessage());
+            return false;
+        }
         if (e.getName() == "org.freedesktop.DBus.Error.FileExists")
             spdlog::critical("porteyed is already running: {} is owned on this bus", dbus::kBusName);
         else
@@ -370,12 +379,39 @@ void DaemonLoop::processBus() {
         while (m_bus->processPendingRequest()) {
         }
     } catch (const std::exception& e) {
-        // The bus connection is gone (bus restart): exit non-zero so systemd restarts us.
-        spdlog::error("lost the D-Bus connection: {}", e.what());
-        m_exitCode = 1;
-        sd_event_exit(m_event, 1);
+        // The bus went away (a restart of dbus-daemon, say). Keep monitoring and
+        // keep the history; the control socket keeps serving; reconnect in the background.
+        spdlog::error("lost the D-Bus connection ({}); reconnecting every second", e.what());
+        dropBus();
+        return;
     }
     m_dbus->collectGarbage();
+}
+
+void DaemonLoop::dropBus() {
+    m_dbus.reset();  // ends the watches of D-Bus clients: they were on the old bus
+    for (auto** source : {&m_busIo, &m_busTimer}) {
+        if (*source) sd_event_source_disable_unref(*source);
+        *source = nullptr;
+    }
+    m_bus.reset();
+    std::uint64_t now = 0;
+    sd_event_now(m_event, CLOCK_MONOTONIC, &now);
+    if (!m_reconnectTimer)
+        sd_event_add_time(m_event, &m_reconnectTimer, CLOCK_MONOTONIC, now + 1'000'000, 0, onReconnectTimer, this);
+    sd_event_source_set_time(m_reconnectTimer, now + 1'000'000);
+    sd_event_source_set_enabled(m_reconnectTimer, SD_EVENT_ONESHOT);
+}
+
+int DaemonLoop::onReconnectTimer(sd_event_source* source, std::uint64_t usec, void* self) {
+    auto* loop = static_cast<DaemonLoop*>(self);
+    if (loop->setupBus(/*reconnecting=*/true)) {
+        spdlog::info("reconnected to D-Bus: serving {} again", dbus::kBusName);
+        return 0;
+    }
+    sd_event_source_set_time(source, usec + 1'000'000);
+    sd_event_source_set_enabled(source, SD_EVENT_ONESHOT);
+    return 0;
 }
 
 void DaemonLoop::reload() {

@@ -214,7 +214,11 @@ DbusFrontend::DbusFrontend(sdbus::IConnection& connection, service::PortService&
     m_busDriver->finishRegistration();
 }
 
-DbusFrontend::~DbusFrontend() = default;
+DbusFrontend::~DbusFrontend() {
+    // Watches belong to clients of this connection; without it nobody receives them.
+    for (const auto& [id, object] : m_watchObjects)
+        if (auto info = m_service.watch(id)) m_service.removeWatchesOf(info->owner);
+}
 
 void DbusFrontend::emitEvents(const std::vector<core::PortEvent>& events) {
     for (const auto& event : events) {

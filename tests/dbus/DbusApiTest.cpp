@@ -391,3 +391,26 @@ TEST_F(DbusApiTest, ExitOfAWatchedProcessIsReportedAtOnceNotAtTheNextStep) {
     EXPECT_EQ(*status, 4);
     EXPECT_NE(watch.out().find("Ports closed: {"), std::string::npos) << watch.out();
 }
+
+TEST(DbusRestart, DaemonReconnectsAfterTheBusRestartsAndKeepsItsHistory) {
+    PrivateBus bus(policyFilePath());
+    DaemonProcess daemon({"--bus-address", bus.pathAddress(), "--interval", "0.1", "--socket", ""});
+    ASSERT_TRUE(daemon.ready()) << daemon.process().err();
+    PortHolder holder;
+    const auto port = std::to_string(holder.open());
+    auto history = [&] {
+        auto r = run({"busctl", "--address=" + bus.pathAddress(), "--json=short", "call", "org.porteye.PortEye1",
+                      "/org/porteye/PortEye1", "org.porteye.PortEye1", "GetHistory", "a{sv}", "1", "port", "q", port});
+        if (r.exitCode != 0) return nlohmann::json::array();
+        return nlohmann::json::parse(r.out)["data"][0];
+    };
+    ASSERT_TRUE(eventually([&] { return history().size() == 1; }, 5s));
+
+    bus.restart();
+    EXPECT_TRUE(eventually([&] { return history().size() == 1; }, 10s))
+        << "porteyed should be back on the new bus with the event it saw before:\n"
+        << daemon.process().err();
+    EXPECT_FALSE(daemon.process().wait(0ms)) << "the daemon must not have exited";
+    holder.close();
+    EXPECT_TRUE(eventually([&] { return history().size() == 2; }, 5s)) << "and it keeps monitoring";
+}

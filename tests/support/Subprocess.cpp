@@ -227,7 +227,10 @@ PrivateBus::PrivateBus(const std::string& policyFile) {
     std::ofstream(m_dir.path() + "/system.conf") << conf;
     // Let unprivileged test clients (setpriv nobody) reach the socket.
     std::filesystem::permissions(m_dir.path(), std::filesystem::perms::all);
+    start();
+}
 
+void PrivateBus::start() {
     auto result = run({"dbus-daemon", "--config-file=" + m_dir.path() + "/system.conf", "--fork", "--print-address=1",
                        "--print-pid=1"});
     std::istringstream lines(result.out);
@@ -237,6 +240,15 @@ PrivateBus::PrivateBus(const std::string& policyFile) {
     if (result.exitCode != 0 || m_address.empty() || pidLine.empty())
         throw std::runtime_error("cannot start dbus-daemon: " + result.err);
     m_pid = static_cast<pid_t>(std::stol(pidLine));
+}
+
+void PrivateBus::restart() {
+    kill(m_pid, SIGTERM);
+    // Not our child (it forked itself): wait until it is gone, boundedly.
+    eventually([&] { return kill(m_pid, 0) != 0 && errno == ESRCH; }, std::chrono::seconds(10));
+    std::error_code ec;
+    std::filesystem::remove(m_dir.path() + "/bus", ec);
+    start();
 }
 
 PrivateBus::~PrivateBus() {

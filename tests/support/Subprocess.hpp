@@ -86,8 +86,15 @@ public:
     explicit PrivateBus(const std::string& policyFile = {});
     ~PrivateBus();
     const std::string& address() const { return m_address; }
+    /// The address without the bus's guid, which stays valid across restart().
+    std::string pathAddress() const { return "unix:path=" + m_dir.path() + "/bus"; }
+    /// Stops the bus and starts a new one on the same socket path, as a system
+    /// bus restart does (every connection is dropped; the guid changes).
+    void restart();
 
 private:
+    void start();
+
     TempDir m_dir;
     std::string m_address;
     pid_t m_pid = -1;
