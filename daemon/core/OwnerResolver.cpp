@@ -8,30 +8,21 @@ namespace porteye::core {
 
 OwnerResolver::OwnerResolver(IProcessTable& table, ResolverOptions options) : m_table(table), m_options(options) {}
 
-std::vector<SocketRecord> OwnerResolver::resolve(const std::vector<SocketRecord>& sockets) {
+std::vector<SocketRecord> OwnerResolver::resolve(std::vector<SocketRecord> sockets) {
     ++m_poll;
-    std::unordered_set<std::uint64_t> present;
-    present.reserve(sockets.size());
-    for (const auto& s : sockets)
-        if (s.inode != 0) present.insert(s.inode);
-
-    bool cacheChanged = false;
-    for (auto it = m_cache.begin(); it != m_cache.end();) {
-        if (!present.contains(it->first)) {
-            it = m_cache.erase(it);
-            cacheChanged = true;
-        } else {
-            ++it;
-        }
-    }
-
     const bool fullWalk = m_options.fullRescanEvery != 0 && m_poll - m_lastFullWalk >= m_options.fullRescanEvery;
+
+    // One pass marks what is still there and collects what needs a walk; a
+    // second drops what is gone. No per-poll set of every inode is built.
     std::unordered_set<std::uint64_t> wanted;
-    for (std::uint64_t inode : present) {
-        auto it = m_cache.find(inode);
-        if (fullWalk || it == m_cache.end() || (it->second.owners.empty() && it->second.retryAtPoll <= m_poll))
-            wanted.insert(inode);
+    for (const auto& s : sockets) {
+        if (s.inode == 0) continue;
+        auto [it, inserted] = m_cache.try_emplace(s.inode);
+        Entry& entry = it->second;
+        entry.seenAtPoll = m_poll;
+        if (inserted || fullWalk || (entry.owners.empty() && entry.retryAtPoll <= m_poll)) wanted.insert(s.inode);
     }
+    std::erase_if(m_cache, [this](const auto& item) { return item.second.seenAtPoll != m_poll; });
 
     if (wanted.empty()) {
         ++m_stats.skippedWalks;
@@ -56,41 +47,29 @@ std::vector<SocketRecord> OwnerResolver::resolve(const std::vector<SocketRecord>
                 entry.backoff = std::min(entry.backoff * 2, std::max<std::uint32_t>(1, m_options.maxRetryBackoff));
             }
         }
-        cacheChanged = true;
     }
-    if (cacheChanged) rebuildProcessIndex();
 
     std::vector<SocketRecord> records;
     records.reserve(sockets.size());
     std::uint64_t unresolved = 0;
-    for (const auto& s : sockets) {
+    for (auto& s : sockets) {
         auto it = s.inode != 0 ? m_cache.find(s.inode) : m_cache.end();
         if (it == m_cache.end() || it->second.owners.empty()) {
             if (s.inode != 0) ++unresolved;
-            records.push_back(s);
+            records.push_back(std::move(s));
             continue;
         }
-        for (const auto& owner : it->second.owners) {
-            SocketRecord r = s;
-            r.pid = owner.pid;
-            r.process = owner.name;
+        const auto& owners = it->second.owners;
+        for (std::size_t i = 0; i < owners.size(); ++i) {
+            // The last owner takes the dumped record itself; only shared sockets are copied.
+            SocketRecord r = i + 1 == owners.size() ? std::move(s) : s;
+            r.pid = owners[i].pid;
+            r.process = owners[i].name;
             records.push_back(std::move(r));
         }
     }
     m_stats.unresolved = unresolved;
     return records;
-}
-
-void OwnerResolver::rebuildProcessIndex() {
-    m_processes.clear();
-    for (const auto& [inode, entry] : m_cache)
-        for (const auto& owner : entry.owners) m_processes.try_emplace(owner.pid, owner);
-}
-
-std::optional<ProcessInfo> OwnerResolver::process(std::uint32_t pid) const {
-    auto it = m_processes.find(pid);
-    if (it == m_processes.end()) return std::nullopt;
-    return it->second;
 }
 
 }  // namespace porteye::core

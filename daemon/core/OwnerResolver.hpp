@@ -33,10 +33,8 @@ public:
     explicit OwnerResolver(IProcessTable& table, ResolverOptions options = {});
 
     /// One record per (socket, owner); sockets without a visible owner keep pid 0.
-    std::vector<SocketRecord> resolve(const std::vector<SocketRecord>& sockets);
+    std::vector<SocketRecord> resolve(std::vector<SocketRecord> sockets);
 
-    /// Info on an owner seen by the last walks.
-    std::optional<ProcessInfo> process(std::uint32_t pid) const;
     const ResolverStats& stats() const { return m_stats; }
 
 private:
@@ -44,14 +42,12 @@ private:
         std::vector<ProcessInfo> owners;
         std::uint64_t retryAtPoll = 0;  // for unresolved entries
         std::uint32_t backoff = 1;
+        std::uint64_t seenAtPoll = 0;  // the last poll whose dump held this inode
     };
-
-    void rebuildProcessIndex();
 
     IProcessTable& m_table;
     ResolverOptions m_options;
     std::unordered_map<std::uint64_t, Entry> m_cache;
-    std::unordered_map<std::uint32_t, ProcessInfo> m_processes;
     std::uint64_t m_poll = 0;
     std::uint64_t m_lastFullWalk = 0;
     ResolverStats m_stats;

@@ -28,7 +28,7 @@ PollResult PortMonitor::poll() {
         return result;
     }
     result.kernelSockets = dump.sockets.size();
-    Snapshot next = m_resolver.resolve(dump.sockets);
+    Snapshot next = m_resolver.resolve(std::move(dump.sockets));
     normalizeSnapshot(next);
     SnapshotChanges changes = diffSnapshots(m_snapshot, next);
     m_snapshot = std::move(next);

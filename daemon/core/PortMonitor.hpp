@@ -73,7 +73,6 @@ public:
     void setHistoryCapacity(std::size_t capacity) { m_history.setCapacity(capacity); }
     /// Sequence number the next event will carry.
     std::uint64_t nextSequence() const { return m_nextSequence; }
-    std::optional<ProcessInfo> process(std::uint32_t pid) const { return m_resolver.process(pid); }
     const MonitorStats& stats() const { return m_stats; }
     const ResolverStats& resolverStats() const { return m_resolver.stats(); }
     IProcessTable& processTable() { return m_processes; }
