@@ -10,7 +10,7 @@ namespace porteye {
 
 ParsedConfig parseDaemonConfig(const std::vector<std::string>& args) {
     DaemonConfig config;
-    CLI::App app{"porteyed - report which process holds which port, over D-Bus and a Unix socket"};
+    CLI::App app{"porteyed - report which process holds which port, over D-Bus and a Unix socket", "porteyed"};
     app.set_version_flag("--version", PORTEYE_VERSION);
     auto* configOption = app.set_config("--config", config.configFile,
                                         "Configuration file (key = value lines); flags override it");
