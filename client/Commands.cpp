@@ -12,7 +12,8 @@ int runList(ITransport& transport, const core::SocketFilter& filter, const Outpu
     auto records = transport.list(filter);
     if (output.json) {
         nlohmann::json array = nlohmann::json::array();
-        for (const auto& r : records) array.push_back(protocol::toJson(r));
+        for (const auto& r : records)
+            array.push_back(protocol::toJson(r));
         out << array.dump(2) << '\n';
     } else {
         printSocketTable(out, records, output.color);
@@ -48,11 +49,13 @@ int runWatch(ITransport& transport, std::uint32_t pid, WatchOptions options, con
 
 namespace porteye::cli {
 
-int runHistory(ITransport& transport, const core::HistoryFilter& filter, const OutputOptions& output, std::ostream& out) {
+int runHistory(ITransport& transport, const core::HistoryFilter& filter, const OutputOptions& output,
+               std::ostream& out) {
     const auto events = transport.history(filter);
     if (output.json) {
         nlohmann::json array = nlohmann::json::array();
-        for (const auto& e : events) array.push_back(protocol::toJson(e));
+        for (const auto& e : events)
+            array.push_back(protocol::toJson(e));
         out << array.dump(2) << '\n';
     } else {
         printHistoryTable(out, events, output.color);

@@ -22,7 +22,8 @@ int runWatch(ITransport& transport, std::uint32_t pid, WatchOptions options, con
              const OutputOptions& output, std::ostream& out, std::ostream& err);
 
 /// `porteyectl history`: a table or a JSON array of events, oldest first.
-int runHistory(ITransport& transport, const core::HistoryFilter& filter, const OutputOptions& output, std::ostream& out);
+int runHistory(ITransport& transport, const core::HistoryFilter& filter, const OutputOptions& output,
+               std::ostream& out);
 
 /// `porteyectl status`: the daemon's counters.
 int runStatus(ITransport& transport, const OutputOptions& output, std::ostream& out);

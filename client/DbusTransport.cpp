@@ -26,8 +26,8 @@ const std::string kUnreachableHint =
     const std::string prefix = dbus::kErrorPrefix;
     if (name == "org.freedesktop.DBus.Error.ServiceUnknown" || name == "org.freedesktop.DBus.Error.NameHasNoOwner" ||
         name == "org.freedesktop.DBus.Error.NoReply" || name == "org.freedesktop.DBus.Error.Disconnected")
-        throw CommandError(kExitUnavailable, "porteyed is not running on this bus (" + e.getMessage() + "). " +
-                                                 kUnreachableHint);
+        throw CommandError(kExitUnavailable,
+                           "porteyed is not running on this bus (" + e.getMessage() + "). " + kUnreachableHint);
     if (name == prefix + "NoSuchProcess") throw CommandError(kExitNoSuchProcess, e.getMessage());
     if (name == prefix + "AccessDenied" || name == "org.freedesktop.DBus.Error.AccessDenied")
         throw CommandError(kExitAccessDenied, e.getMessage());
@@ -64,12 +64,14 @@ public:
 
 private:
     void onPortsChanged(const std::vector<std::uint16_t>& opened, const std::vector<std::uint16_t>& closed,
-                        const std::vector<std::uint16_t>& active, const std::vector<dbus::EventStruct>& events) override {
+                        const std::vector<std::uint16_t>& active,
+                        const std::vector<dbus::EventStruct>& events) override {
         core::PortChange change;
         change.opened.insert(opened.begin(), opened.end());
         change.closed.insert(closed.begin(), closed.end());
         change.active.insert(active.begin(), active.end());
-        for (const auto& e : events) change.events.push_back(dbus::eventFromDbus(e));
+        for (const auto& e : events)
+            change.events.push_back(dbus::eventFromDbus(e));
         if (onChange) onChange(change);
     }
     void onExited(const std::uint32_t&) override {
@@ -85,10 +87,13 @@ DbusTransport::DbusTransport(const dbus::BusSpec& bus) {
     try {
         m_connection = dbus::openBus(bus);
     } catch (const sdbus::Error& e) {
-        throw CommandError(kExitUnavailable, "cannot connect to the " +
-                                                 (bus.address.empty() ? std::string(bus.kind == dbus::BusSpec::Kind::System ? "system" : "session") + " bus"
-                                                                      : "bus at " + bus.address) +
-                                                 " to reach porteyed (" + e.getMessage() + "). " + kUnreachableHint);
+        throw CommandError(
+            kExitUnavailable,
+            "cannot connect to the " +
+                (bus.address.empty()
+                     ? std::string(bus.kind == dbus::BusSpec::Kind::System ? "system" : "session") + " bus"
+                     : "bus at " + bus.address) +
+                " to reach porteyed (" + e.getMessage() + "). " + kUnreachableHint);
     }
 }
 
@@ -152,7 +157,8 @@ bool DbusTransport::runUntil(const std::function<bool()>& done) {
         if (data.timeout_usec != UINT64_MAX) {
             timespec now{};
             clock_gettime(CLOCK_MONOTONIC, &now);
-            const auto nowUs = static_cast<std::uint64_t>(now.tv_sec) * 1'000'000 + static_cast<std::uint64_t>(now.tv_nsec) / 1000;
+            const auto nowUs =
+                static_cast<std::uint64_t>(now.tv_sec) * 1'000'000 + static_cast<std::uint64_t>(now.tv_nsec) / 1000;
             timeoutMs = data.timeout_usec <= nowUs ? 0 : static_cast<int>((data.timeout_usec - nowUs + 999) / 1000);
         }
         pollfd fds[2] = {{data.fd, data.events, 0}, {signals, POLLIN, 0}};

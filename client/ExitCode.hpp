@@ -6,12 +6,12 @@ namespace porteye::cli {
 /// porteyectl's documented exit statuses (see porteyectl(1) and the README).
 enum ExitCode : int {
     kExitOk = 0,
-    kExitFailure = 1,         ///< an operation failed (netlink error, bad reply, ...)
-    kExitUsage = 2,           ///< bad command line
-    kExitNoSuchProcess = 3,   ///< the PID to watch does not exist
-    kExitProcessExited = 4,   ///< the watched PID exited while being watched
-    kExitUnavailable = 5,     ///< porteyed cannot be reached
-    kExitAccessDenied = 6,    ///< the daemon refused the request
+    kExitFailure = 1,        ///< an operation failed (netlink error, bad reply, ...)
+    kExitUsage = 2,          ///< bad command line
+    kExitNoSuchProcess = 3,  ///< the PID to watch does not exist
+    kExitProcessExited = 4,  ///< the watched PID exited while being watched
+    kExitUnavailable = 5,    ///< porteyed cannot be reached
+    kExitAccessDenied = 6,   ///< the daemon refused the request
 };
 
 }  // namespace porteye::cli

@@ -36,8 +36,7 @@ std::string formatPortSet(const std::set<std::uint16_t>& ports) {
 }
 
 void printWatchHeader(std::ostream& out, std::uint32_t pid, std::string_view interval) {
-    out << "Monitoring active ports for PID " << pid << " every " << interval
-        << " second(s). Press Ctrl+C to stop.\n";
+    out << "Monitoring active ports for PID " << pid << " every " << interval << " second(s). Press Ctrl+C to stop.\n";
     out.flush();
 }
 
@@ -62,15 +61,19 @@ std::string processColumn(const core::SocketRecord& r) {
 
 std::string_view stateColor(core::TcpState state) {
     switch (state) {
-        case core::TcpState::Listen: return "\033[32m";
-        case core::TcpState::Established: return "\033[36m";
+        case core::TcpState::Listen:
+            return "\033[32m";
+        case core::TcpState::Established:
+            return "\033[36m";
         case core::TcpState::TimeWait:
         case core::TcpState::CloseWait:
         case core::TcpState::FinWait1:
         case core::TcpState::FinWait2:
         case core::TcpState::LastAck:
-        case core::TcpState::Closing: return "\033[2m";
-        default: return "";
+        case core::TcpState::Closing:
+            return "\033[2m";
+        default:
+            return "";
     }
 }
 
@@ -117,12 +120,14 @@ void printHistoryTable(std::ostream& out, const std::vector<core::PortEvent>& ev
     for (const auto& e : events) {
         const auto& r = e.record;
         rows.push_back({core::formatIsoLocal(e.time), std::string(core::actionName(e.action)),
-                        std::string(core::stateName(r.state)), formatEndpoint(r.localAddress, r.localPort, r.family, false),
+                        std::string(core::stateName(r.state)),
+                        formatEndpoint(r.localAddress, r.localPort, r.family, false),
                         formatEndpoint(r.remoteAddress, r.remotePort, r.family, true), processColumn(r)});
     }
     std::array<std::size_t, 6> width{};
     for (const auto& row : rows)
-        for (std::size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
+        for (std::size_t i = 0; i < row.size(); ++i)
+            width[i] = std::max(width[i], row[i].size());
     for (std::size_t n = 0; n < rows.size(); ++n) {
         const auto& row = rows[n];
         const bool header = n == 0;

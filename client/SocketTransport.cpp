@@ -41,11 +41,15 @@ private:
 
 [[noreturn]] void throwRpcError(int code, const std::string& message) {
     switch (code) {
-        case rpc::kNoSuchProcess: throw CommandError(kExitNoSuchProcess, message);
-        case rpc::kAccessDenied: throw CommandError(kExitAccessDenied, message);
+        case rpc::kNoSuchProcess:
+            throw CommandError(kExitNoSuchProcess, message);
+        case rpc::kAccessDenied:
+            throw CommandError(kExitAccessDenied, message);
         // As over D-Bus: the daemon rejected what the user typed.
-        case rpc::kInvalidParams: throw CommandError(kExitUsage, message);
-        default: throw CommandError(kExitFailure, message + " (JSON-RPC error " + std::to_string(code) + ")");
+        case rpc::kInvalidParams:
+            throw CommandError(kExitUsage, message);
+        default:
+            throw CommandError(kExitFailure, message + " (JSON-RPC error " + std::to_string(code) + ")");
     }
 }
 
@@ -137,7 +141,8 @@ std::optional<rpc::Message> SocketTransport::next(int stopFd, int timeoutMs) {
         }
         if (stopFd >= 0 && (fds[1].revents & POLLIN)) {
             signalfd_siginfo info{};
-            if (::read(stopFd, &info, sizeof(info)) < 0) {}  // consumed: the stop is handled here
+            if (::read(stopFd, &info, sizeof(info)) < 0) {
+            }  // consumed: the stop is handled here
             return std::nullopt;
         }
         if (fds[0].revents == 0) continue;
@@ -176,7 +181,8 @@ std::vector<core::SocketRecord> SocketTransport::list(const core::SocketFilter& 
         if (!reply.is_array()) throw protocol::InvalidArgument("list did not return an array");
         std::vector<core::SocketRecord> out;
         out.reserve(reply.size());
-        for (const auto& r : reply) out.push_back(protocol::recordFromJson(r));
+        for (const auto& r : reply)
+            out.push_back(protocol::recordFromJson(r));
         return out;
     });
 }
@@ -187,7 +193,8 @@ std::vector<core::PortEvent> SocketTransport::history(const core::HistoryFilter&
         if (!reply.is_array()) throw protocol::InvalidArgument("history did not return an array");
         std::vector<core::PortEvent> out;
         out.reserve(reply.size());
-        for (const auto& e : reply) out.push_back(protocol::eventFromJson(e));
+        for (const auto& e : reply)
+            out.push_back(protocol::eventFromJson(e));
         return out;
     });
 }
@@ -199,7 +206,8 @@ DaemonStatus SocketTransport::status() {
 
 void SocketTransport::watch(std::uint32_t pid, const WatchOptions& options, const WatchCallback& onChange) {
     StopSignalFd stop;
-    json params = protocol::toJson(protocol::WatchParams{options.interval.count(), options.includeChildren, options.filter});
+    json params =
+        protocol::toJson(protocol::WatchParams{options.interval.count(), options.includeChildren, options.filter});
     params["pid"] = pid;
     const json reply = call("watch", params);
     const std::uint64_t id = decoding([&] { return reply.at("watch").get<std::uint64_t>(); });

@@ -130,8 +130,8 @@ int main(int argc, char** argv) {
             localTransport->setEventsInterval(parseInterval(eventsInterval, 0.01));
             transport = std::move(localTransport);
         } else if (useSocket) {
-            transport = std::make_unique<cli::SocketTransport>(socketPath.empty() ? "/run/porteye/porteyed.sock"
-                                                                                  : socketPath);
+            transport =
+                std::make_unique<cli::SocketTransport>(socketPath.empty() ? "/run/porteye/porteyed.sock" : socketPath);
         } else {
             dbus::BusSpec spec;
             spec.kind = dbus::parseBusKind(bus);

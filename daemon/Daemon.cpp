@@ -33,7 +33,9 @@ namespace {
 
 constexpr std::size_t kMaxEventsLoggedPerPoll = 20;
 
-std::uint64_t toMicros(double seconds) { return static_cast<std::uint64_t>(seconds * 1e6); }
+std::uint64_t toMicros(double seconds) {
+    return static_cast<std::uint64_t>(seconds * 1e6);
+}
 
 std::string describe(const core::PortEvent& e) {
     const auto& r = e.record;
@@ -48,7 +50,8 @@ void setupLogging(const std::string& level) {
     // Under systemd, the journal gets priorities and fields; elsewhere, stderr.
     std::shared_ptr<spdlog::logger> logger;
     if (std::getenv("JOURNAL_STREAM") != nullptr)
-        logger = std::make_shared<spdlog::logger>("porteyed", std::make_shared<spdlog::sinks::systemd_sink_mt>("porteyed"));
+        logger =
+            std::make_shared<spdlog::logger>("porteyed", std::make_shared<spdlog::sinks::systemd_sink_mt>("porteyed"));
     else
         logger = std::make_shared<spdlog::logger>("porteyed", std::make_shared<spdlog::sinks::stderr_sink_mt>());
     spdlog::set_default_logger(logger);
@@ -66,7 +69,8 @@ std::optional<std::uint32_t> privilegedGroup() {
 /// Everything the loop's callbacks need; they get it as userdata.
 class DaemonLoop {
 public:
-    DaemonLoop(std::vector<std::string> args, DaemonConfig config) : m_args(std::move(args)), m_config(std::move(config)) {}
+    DaemonLoop(std::vector<std::string> args, DaemonConfig config)
+        : m_args(std::move(args)), m_config(std::move(config)) {}
     ~DaemonLoop();
     int run();
 
@@ -133,7 +137,8 @@ DaemonLoop::~DaemonLoop() {
     m_control.reset();
     m_dbus.reset();
     if (m_service) m_service->setWatchLifecycle({});
-    while (!m_exitWatches.empty()) forgetWatchedProcess(m_exitWatches.begin()->first);
+    while (!m_exitWatches.empty())
+        forgetWatchedProcess(m_exitWatches.begin()->first);
     for (auto* source : {m_pollTimer, m_watchTimer, m_busIo, m_busTimer, m_reconnectTimer, m_destroyIo})
         if (source) sd_event_source_disable_unref(source);
     m_bus.reset();
@@ -148,7 +153,8 @@ int DaemonLoop::run() {
     }
     sigset_t mask;
     sigemptyset(&mask);
-    for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&mask, s);
+    for (int s : {SIGTERM, SIGINT, SIGHUP})
+        sigaddset(&mask, s);
     sigprocmask(SIG_BLOCK, &mask, nullptr);
     sd_event_add_signal(m_event, nullptr, SIGTERM, onStopSignal, this);
     sd_event_add_signal(m_event, nullptr, SIGINT, onStopSignal, this);
@@ -181,8 +187,8 @@ int DaemonLoop::run() {
 
     std::uint64_t now = 0;
     sd_event_now(m_event, CLOCK_MONOTONIC, &now);
-    sd_event_add_time(m_event, &m_pollTimer, CLOCK_MONOTONIC, now + toMicros(m_config.intervalSeconds), 0,
-                      onPollTimer, this);
+    sd_event_add_time(m_event, &m_pollTimer, CLOCK_MONOTONIC, now + toMicros(m_config.intervalSeconds), 0, onPollTimer,
+                      this);
     sd_event_add_time(m_event, &m_watchTimer, CLOCK_MONOTONIC, UINT64_MAX, 0, onWatchTimer, this);
     sd_event_source_set_enabled(m_watchTimer, SD_EVENT_OFF);
     setupDestroyListener();
@@ -241,8 +247,10 @@ bool DaemonLoop::setupControl() {
     // A socket passed by systemd (porteyed.socket) takes precedence over --socket.
     const int passed = sd_listen_fds(1);
     if (passed > 1) spdlog::warn("systemd passed {} sockets; serving the first as the control socket", passed);
-    if (passed >= 1) options.listenFd = SD_LISTEN_FDS_START;
-    else if (m_config.socketPath.empty()) return true;
+    if (passed >= 1)
+        options.listenFd = SD_LISTEN_FDS_START;
+    else if (m_config.socketPath.empty())
+        return true;
     try {
         m_control = std::make_unique<control::ControlServer>(m_event, *m_service, options, [this] { armWatchTimer(); });
         m_control->start();
@@ -439,7 +447,8 @@ void DaemonLoop::reload() {
             m_config.logLevel = next.logLevel;
             spdlog::set_level(spdlog::level::from_str(next.logLevel));
         }
-        if (next.bus != m_config.bus || next.busAddress != m_config.busAddress || next.socketPath != m_config.socketPath)
+        if (next.bus != m_config.bus || next.busAddress != m_config.busAddress ||
+            next.socketPath != m_config.socketPath)
             spdlog::warn("reload: bus and socket settings change only on restart");
     }
     sd_notify(0, "READY=1");

@@ -12,11 +12,12 @@ ParsedConfig parseDaemonConfig(const std::vector<std::string>& args) {
     DaemonConfig config;
     CLI::App app{"porteyed - report which process holds which port, over D-Bus and a Unix socket", "porteyed"};
     app.set_version_flag("--version", PORTEYE_VERSION);
-    auto* configOption = app.set_config("--config", config.configFile,
-                                        "Configuration file (key = value lines); flags override it");
+    auto* configOption =
+        app.set_config("--config", config.configFile, "Configuration file (key = value lines); flags override it");
     app.add_option("--interval", config.intervalSeconds, "Seconds between host-wide polls")
         ->check(CLI::Range(kMinPollInterval, kMaxPollInterval));
-    app.add_option("--bus", config.bus, "Bus to serve on: system or session")->check(CLI::IsMember({"system", "session"}));
+    app.add_option("--bus", config.bus, "Bus to serve on: system or session")
+        ->check(CLI::IsMember({"system", "session"}));
     app.add_option("--bus-address,--bus_address", config.busAddress, "Connect to this D-Bus address instead");
     app.add_option("--history-size,--history_size", config.historySize, "Events kept in memory")
         ->check(CLI::Range(std::size_t{1}, kMaxHistorySize));
@@ -26,7 +27,7 @@ ParsedConfig parseDaemonConfig(const std::vector<std::string>& args) {
     app.add_flag("--no-bus,--no_bus", config.noBus, "Do not connect to D-Bus (control socket only)");
 
     std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 takes them last-first
-    if (!reversed.empty()) reversed.pop_back();                      // argv[0]
+    if (!reversed.empty()) reversed.pop_back();                     // argv[0]
     try {
         app.parse(reversed);
     } catch (const CLI::ParseError& e) {

@@ -6,7 +6,7 @@ set -euo pipefail
 
 packages=(
   # build
-  build-essential cmake pkg-config
+  build-essential cmake pkg-config clang-format
   libsdbus-c++-dev libsdbus-c++-bin libsystemd-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
   libcli11-dev
   # tests and benchmarks

@@ -46,12 +46,18 @@ private:
 
 int rpcCode(service::ErrorCode code) {
     switch (code) {
-        case service::ErrorCode::InvalidArgument: return rpc::kInvalidParams;
-        case service::ErrorCode::NoSuchProcess: return rpc::kNoSuchProcess;
-        case service::ErrorCode::AccessDenied: return rpc::kAccessDenied;
-        case service::ErrorCode::NoSuchWatch: return rpc::kNoSuchWatch;
-        case service::ErrorCode::LimitExceeded: return rpc::kLimitExceeded;
-        case service::ErrorCode::Failed: return rpc::kFailed;
+        case service::ErrorCode::InvalidArgument:
+            return rpc::kInvalidParams;
+        case service::ErrorCode::NoSuchProcess:
+            return rpc::kNoSuchProcess;
+        case service::ErrorCode::AccessDenied:
+            return rpc::kAccessDenied;
+        case service::ErrorCode::NoSuchWatch:
+            return rpc::kNoSuchWatch;
+        case service::ErrorCode::LimitExceeded:
+            return rpc::kLimitExceeded;
+        case service::ErrorCode::Failed:
+            return rpc::kFailed;
     }
     return rpc::kFailed;
 }
@@ -67,10 +73,14 @@ std::uint64_t unsignedParam(const json& params, const char* key, std::uint64_t m
     return v.get<std::uint64_t>();
 }
 
-std::string errnoText(int error) { return std::strerror(error); }
+std::string errnoText(int error) {
+    return std::strerror(error);
+}
 
 /// Logs the 1st, 2nd, 4th, 8th... occurrence, so a storm cannot flood the journal.
-bool shouldLog(std::uint64_t count) { return count != 0 && (count & (count - 1)) == 0; }
+bool shouldLog(std::uint64_t count) {
+    return count != 0 && (count & (count - 1)) == 0;
+}
 
 }  // namespace
 
@@ -96,7 +106,9 @@ struct ControlServer::Client {
 
 ControlServer::ControlServer(sd_event* event, service::PortService& service, ControlOptions options,
                              std::function<void()> watchesChanged)
-    : m_event(sd_event_ref(event)), m_service(service), m_options(std::move(options)),
+    : m_event(sd_event_ref(event)),
+      m_service(service),
+      m_options(std::move(options)),
       m_watchesChanged(std::move(watchesChanged)) {}
 
 ControlServer::~ControlServer() {
@@ -141,9 +153,9 @@ void ControlServer::listenOnPath() {
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
     if (path.empty() || path.size() >= sizeof(addr.sun_path))
-        throw std::system_error(ENAMETOOLONG, std::generic_category(),
-                                "control socket path '" + path + "' must be 1 to " +
-                                    std::to_string(sizeof(addr.sun_path) - 1) + " bytes");
+        throw std::system_error(
+            ENAMETOOLONG, std::generic_category(),
+            "control socket path '" + path + "' must be 1 to " + std::to_string(sizeof(addr.sun_path) - 1) + " bytes");
     std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
 
     // Create missing parent directories as 0755 (root-owned /run/porteye, readable by all clients).
@@ -162,10 +174,11 @@ void ControlServer::listenOnPath() {
     }
 
     // A socket file left by a crashed daemon is removed; a live one is not stolen.
-    struct stat st{};
+    struct stat st {};
     if (::lstat(path.c_str(), &st) == 0) {
         if (!S_ISSOCK(st.st_mode))
-            throw std::system_error(EEXIST, std::generic_category(), path + " exists and is not a socket; not removing it");
+            throw std::system_error(EEXIST, std::generic_category(),
+                                    path + " exists and is not a socket; not removing it");
         const int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (probe < 0) throw std::system_error(errno, std::generic_category(), "socket(AF_UNIX)");
         const int r = ::connect(probe, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr));
@@ -229,9 +242,9 @@ void ControlServer::acceptAll() {
             return;
         }
         if (m_clients.size() - m_doomed.size() >= m_options.maxClients) {
-            const std::string line = rpc::toLine(rpc::error(
-                nullptr, rpc::kLimitExceeded,
-                "too many clients (" + std::to_string(m_options.maxClients) + "); try again later"));
+            const std::string line = rpc::toLine(
+                rpc::error(nullptr, rpc::kLimitExceeded,
+                           "too many clients (" + std::to_string(m_options.maxClients) + "); try again later"));
             (void)::send(fd, line.data(), line.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
             ::close(fd);
             if (shouldLog(++m_refused))
@@ -377,7 +390,8 @@ void ControlServer::handleLine(Client& client, std::string_view text) {
     const bool hasId = request.contains("id");
     json id = hasId ? request["id"] : json();
     if (hasId && !id.is_string() && !id.is_number() && !id.is_null()) {
-        enqueue(client, rpc::toLine(rpc::error(nullptr, rpc::kInvalidRequest, "'id' must be a string, number or null")));
+        enqueue(client,
+                rpc::toLine(rpc::error(nullptr, rpc::kInvalidRequest, "'id' must be a string, number or null")));
         return;
     }
     auto fail = [&](int code, const std::string& message) {
@@ -445,9 +459,9 @@ json ControlServer::dispatch(Client& client, const std::string& method, const js
     if (method == "events") {
         auto filter = protocol::socketFilterFromJson(params);
         if (client.subscriptions.size() >= kMaxSubscriptionsPerClient)
-            throw service::ServiceError(service::ErrorCode::LimitExceeded,
-                                        "too many subscriptions on one connection (" +
-                                            std::to_string(kMaxSubscriptionsPerClient) + ")");
+            throw service::ServiceError(
+                service::ErrorCode::LimitExceeded,
+                "too many subscriptions on one connection (" + std::to_string(kMaxSubscriptionsPerClient) + ")");
         const auto id = m_nextSubscriptionId++;
         client.subscriptions.emplace(id, std::move(filter));
         return json{{"subscription", id}};
@@ -544,8 +558,8 @@ void ControlServer::enqueue(Client& client, std::string line) {
 
 void ControlServer::flush(Client& client) {
     while (!client.gone && client.pending() > 0) {
-        const ssize_t n = ::send(client.fd, client.out.data() + client.outOffset, client.pending(),
-                                 MSG_DONTWAIT | MSG_NOSIGNAL);
+        const ssize_t n =
+            ::send(client.fd, client.out.data() + client.outOffset, client.pending(), MSG_DONTWAIT | MSG_NOSIGNAL);
         if (n < 0) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN) break;
@@ -568,8 +582,8 @@ void ControlServer::updateEvents(Client& client) {
     // After the peer shut its writing side, the client lives on only for unsent replies and streams.
     if (client.readClosed && client.pending() == 0 && client.watches.empty() && client.subscriptions.empty())
         return drop(client, "closed", false);
-    const std::uint32_t wanted = (client.readClosed ? 0U : std::uint32_t{EPOLLIN}) |
-                                 (client.pending() > 0 ? std::uint32_t{EPOLLOUT} : 0U);
+    const std::uint32_t wanted =
+        (client.readClosed ? 0U : std::uint32_t{EPOLLIN}) | (client.pending() > 0 ? std::uint32_t{EPOLLOUT} : 0U);
     if (wanted == client.ioEvents) return;
     if (int r = sd_event_source_set_io_events(client.source, wanted); r < 0)
         return drop(client, "cannot update its io events: " + errnoText(-r), true);

@@ -14,11 +14,11 @@ namespace porteye::core {
 /// Which sockets a caller wants. Every set field must match.
 struct SocketFilter {
     std::optional<std::uint32_t> pid;
-    std::optional<std::uint16_t> port;     ///< local or remote port
-    std::optional<std::string> process;    ///< case-insensitive substring of the process name
+    std::optional<std::uint16_t> port;   ///< local or remote port
+    std::optional<std::string> process;  ///< case-insensitive substring of the process name
     std::optional<TcpState> state;
     std::optional<Protocol> protocol;
-    std::optional<std::uint32_t> uid;      ///< set by the access rule, not by callers
+    std::optional<std::uint32_t> uid;  ///< set by the access rule, not by callers
     bool listeningOnly = false;
 
     bool matches(const SocketRecord& record) const;
@@ -30,7 +30,7 @@ constexpr std::size_t kDefaultHistoryLimit = 100;
 struct HistoryFilter {
     SocketFilter socket;
     std::optional<Action> action;
-    std::optional<WallTime> since;             ///< events at or after this time
+    std::optional<WallTime> since;               ///< events at or after this time
     std::optional<std::uint64_t> afterSequence;  ///< events with a larger sequence number
     std::size_t limit = kDefaultHistoryLimit;    ///< 0 = no limit
 

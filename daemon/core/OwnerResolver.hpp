@@ -20,10 +20,10 @@ struct ResolverOptions {
 };
 
 struct ResolverStats {
-    std::uint64_t walks = 0;          ///< walks of every process
-    std::uint64_t skippedWalks = 0;   ///< polls that needed no walk
-    std::uint64_t unresolved = 0;     ///< inodes without a visible owner after the last poll
-    WalkStats walk;                   ///< summed over all walks
+    std::uint64_t walks = 0;         ///< walks of every process
+    std::uint64_t skippedWalks = 0;  ///< polls that needed no walk
+    std::uint64_t unresolved = 0;    ///< inodes without a visible owner after the last poll
+    WalkStats walk;                  ///< summed over all walks
 };
 
 /// Joins dumped sockets with their owning processes, remembering what it resolved

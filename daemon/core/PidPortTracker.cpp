@@ -36,12 +36,14 @@ PortChange PidPortTracker::step(const DumpProvider& dump) {
         m_coveredPids.push_back(pid);
         held.push_back(std::move(*sockets));
         if (m_includeChildren)
-            for (std::uint32_t child : m_processes.childrenOf(pid)) pending.push_back(child);
+            for (std::uint32_t child : m_processes.childrenOf(pid))
+                pending.push_back(child);
     }
     if (change.processExited) held.clear();  // children of a dead PID are no longer its ports
 
     std::unordered_set<std::uint64_t> inodes;
-    for (const auto& process : held) inodes.insert(process.inodes.begin(), process.inodes.end());
+    for (const auto& process : held)
+        inodes.insert(process.inodes.begin(), process.inodes.end());
 
     bool needDump = m_steps == 1 || m_steps - m_lastDumpStep >= m_options.refreshEvery;
     for (std::uint64_t inode : inodes) {

@@ -69,8 +69,8 @@ private:
     TrackerOptions m_options;
     Snapshot m_current;
     std::vector<std::uint32_t> m_coveredPids;
-    std::unordered_map<std::uint64_t, SocketRecord> m_placed;      // inode -> its socket, from the last dump
-    std::unordered_map<std::uint64_t, std::uint32_t> m_unplaced;   // inode -> steps since first seen
+    std::unordered_map<std::uint64_t, SocketRecord> m_placed;     // inode -> its socket, from the last dump
+    std::unordered_map<std::uint64_t, std::uint32_t> m_unplaced;  // inode -> steps since first seen
     std::uint64_t m_steps = 0;
     std::uint64_t m_lastDumpStep = 0;
     std::uint64_t m_dumpsUsed = 0;

@@ -12,7 +12,9 @@ namespace porteye::core {
 
 enum class Action : std::uint8_t { Added, Removed };
 
-inline std::string_view actionName(Action a) { return a == Action::Added ? "added" : "removed"; }
+inline std::string_view actionName(Action a) {
+    return a == Action::Added ? "added" : "removed";
+}
 std::optional<Action> parseActionName(std::string_view name);
 
 /// One change of the socket table. `sequence` grows by one per event for the

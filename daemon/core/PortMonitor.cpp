@@ -47,9 +47,11 @@ PollResult PortMonitor::poll() {
 void PortMonitor::publish(const SnapshotChanges& changes) {
     if (changes.empty()) return;
     const auto events = stampEvents(changes, m_clock.now(), m_nextSequence);
-    for (const auto& event : events) m_history.append(event);
+    for (const auto& event : events)
+        m_history.append(event);
     m_stats.events += events.size();
-    for (const auto& listener : m_listeners) listener(events);
+    for (const auto& listener : m_listeners)
+        listener(events);
 }
 
 std::size_t PortMonitor::applyDestroyed(const std::vector<SocketRecord>& destroyed) {

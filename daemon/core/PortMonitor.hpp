@@ -30,7 +30,7 @@ struct MonitorOptions {
 /// What one poll did.
 struct PollResult {
     bool ok = true;
-    std::string error;  ///< why the dump failed; the previous snapshot is kept
+    std::string error;              ///< why the dump failed; the previous snapshot is kept
     std::size_t sockets = 0;        ///< records in the snapshot (one per socket and owner)
     std::size_t kernelSockets = 0;  ///< sockets in the dump
     std::size_t added = 0;

@@ -18,7 +18,7 @@ struct ProcessInfo {
 
 /// Resource usage of a process, read on demand (the seed's CPU and memory columns).
 struct ProcessUsage {
-    double cpuSeconds = 0;         ///< utime + stime
+    double cpuSeconds = 0;  ///< utime + stime
     std::uint64_t rssBytes = 0;
     std::uint64_t startTimeTicks = 0;  ///< field 22 of /proc/<pid>/stat
 };

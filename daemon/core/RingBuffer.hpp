@@ -45,7 +45,8 @@ public:
         std::vector<T> items;
         items.reserve(capacity);
         const std::size_t keep = std::min(m_size, capacity);
-        for (std::size_t i = m_size - keep; i < m_size; ++i) items.push_back(std::move(m_items[(m_head + i) % m_items.size()]));
+        for (std::size_t i = m_size - keep; i < m_size; ++i)
+            items.push_back(std::move(m_items[(m_head + i) % m_items.size()]));
         m_overruns += m_size - keep;
         m_size = keep;
         items.resize(capacity);

@@ -33,14 +33,17 @@ SnapshotChanges diffSnapshots(const Snapshot& before, const Snapshot& after) {
 std::vector<PortEvent> stampEvents(const SnapshotChanges& changes, WallTime time, std::uint64_t& nextSequence) {
     std::vector<PortEvent> events;
     events.reserve(changes.added.size() + changes.removed.size());
-    for (const auto& record : changes.removed) events.push_back({nextSequence++, Action::Removed, time, record});
-    for (const auto& record : changes.added) events.push_back({nextSequence++, Action::Added, time, record});
+    for (const auto& record : changes.removed)
+        events.push_back({nextSequence++, Action::Removed, time, record});
+    for (const auto& record : changes.added)
+        events.push_back({nextSequence++, Action::Added, time, record});
     return events;
 }
 
 std::set<std::uint16_t> localPorts(const std::vector<SocketRecord>& records) {
     std::set<std::uint16_t> ports;
-    for (const auto& r : records) ports.insert(r.localPort);
+    for (const auto& r : records)
+        ports.insert(r.localPort);
     return ports;
 }
 

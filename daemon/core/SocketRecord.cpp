@@ -53,7 +53,9 @@ std::optional<TcpState> parseStateName(std::string_view name) {
     return std::nullopt;
 }
 
-std::string_view protocolName(Protocol protocol) { return protocol == Protocol::Udp ? "udp" : "tcp"; }
+std::string_view protocolName(Protocol protocol) {
+    return protocol == Protocol::Udp ? "udp" : "tcp";
+}
 
 std::optional<Protocol> parseProtocolName(std::string_view name) {
     if (equalsIgnoreCase(name, "tcp")) return Protocol::Tcp;

@@ -30,7 +30,9 @@ enum class TcpState : std::uint8_t {
 
 /// Bit mask for sock_diag's idiag_states: bit N selects TcpState N.
 using StateMask = std::uint32_t;
-constexpr StateMask stateBit(TcpState s) { return StateMask{1} << static_cast<unsigned>(s); }
+constexpr StateMask stateBit(TcpState s) {
+    return StateMask{1} << static_cast<unsigned>(s);
+}
 /// The classic states 1..12 (0x1ffe); TCP_BOUND_INACTIVE is left out on purpose (PLATFORM.md: bind-table walk).
 constexpr StateMask kAllClassicStates = 0x1ffe;
 
@@ -71,6 +73,8 @@ struct SocketKey {
     auto operator<=>(const SocketKey&) const = default;
 };
 
-inline SocketKey keyOf(const SocketRecord& r) { return SocketKey{r.cookie, r.inode, r.pid}; }
+inline SocketKey keyOf(const SocketRecord& r) {
+    return SocketKey{r.cookie, r.inode, r.pid};
+}
 
 }  // namespace porteye::core

@@ -21,7 +21,9 @@ public:
         m_children.clear();
     }
 
-    OwnerScan findOwners(const std::unordered_set<std::uint64_t>& wanted) override { return m_table.findOwners(wanted); }
+    OwnerScan findOwners(const std::unordered_set<std::uint64_t>& wanted) override {
+        return m_table.findOwners(wanted);
+    }
     std::optional<ProcessSockets> socketsOf(std::uint32_t pid, WalkStats* stats = nullptr) override {
         auto it = m_sockets.find(pid);
         if (it == m_sockets.end()) it = m_sockets.emplace(pid, m_table.socketsOf(pid, stats)).first;

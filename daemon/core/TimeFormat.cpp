@@ -20,8 +20,10 @@ std::string format(WallTime time, bool utc) {
     }
     const std::time_t tt = static_cast<std::time_t>(seconds);
     std::tm tm{};
-    if (utc) gmtime_r(&tt, &tm);
-    else localtime_r(&tt, &tm);
+    if (utc)
+        gmtime_r(&tt, &tm);
+    else
+        localtime_r(&tt, &tm);
     char buf[64];
     std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06lld%s", tm.tm_year + 1900, tm.tm_mon + 1,
                   tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<long long>(fraction), utc ? "Z" : "");
@@ -30,8 +32,12 @@ std::string format(WallTime time, bool utc) {
 
 }  // namespace
 
-std::string formatIsoLocal(WallTime time) { return format(time, false); }
-std::string formatIsoUtc(WallTime time) { return format(time, true); }
+std::string formatIsoLocal(WallTime time) {
+    return format(time, false);
+}
+std::string formatIsoUtc(WallTime time) {
+    return format(time, true);
+}
 
 std::optional<WallTime> parseTime(std::string_view text) {
     if (text.empty()) return std::nullopt;
@@ -63,7 +69,8 @@ std::optional<WallTime> parseTime(std::string_view text) {
             rest.remove_prefix(1);
         }
         if (digits == 0) return std::nullopt;
-        for (; digits < 6; ++digits) fraction *= 10;
+        for (; digits < 6; ++digits)
+            fraction *= 10;
     }
     bool utc = false;
     if (!rest.empty() && (rest.front() == 'Z' || rest.front() == 'z')) {

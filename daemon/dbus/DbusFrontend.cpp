@@ -17,12 +17,18 @@ namespace {
 
 std::string errorName(service::ErrorCode code) {
     switch (code) {
-        case service::ErrorCode::InvalidArgument: return "InvalidArgument";
-        case service::ErrorCode::NoSuchProcess: return "NoSuchProcess";
-        case service::ErrorCode::AccessDenied: return "AccessDenied";
-        case service::ErrorCode::NoSuchWatch: return "NoSuchWatch";
-        case service::ErrorCode::LimitExceeded: return "LimitExceeded";
-        case service::ErrorCode::Failed: return "Failed";
+        case service::ErrorCode::InvalidArgument:
+            return "InvalidArgument";
+        case service::ErrorCode::NoSuchProcess:
+            return "NoSuchProcess";
+        case service::ErrorCode::AccessDenied:
+            return "AccessDenied";
+        case service::ErrorCode::NoSuchWatch:
+            return "NoSuchWatch";
+        case service::ErrorCode::LimitExceeded:
+            return "LimitExceeded";
+        case service::ErrorCode::Failed:
+            return "Failed";
     }
     return "Failed";
 }
@@ -54,12 +60,15 @@ std::optional<service::WatchId> watchIdFromPath(const std::string& path) {
     return id;
 }
 
-std::vector<std::uint16_t> toVector(const std::set<std::uint16_t>& ports) { return {ports.begin(), ports.end()}; }
+std::vector<std::uint16_t> toVector(const std::set<std::uint16_t>& ports) {
+    return {ports.begin(), ports.end()};
+}
 
 std::vector<EventStruct> toDbus(const std::vector<core::PortEvent>& events) {
     std::vector<EventStruct> out;
     out.reserve(events.size());
-    for (const auto& e : events) out.push_back(dbus::toDbus(e));
+    for (const auto& e : events)
+        out.push_back(dbus::toDbus(e));
     return out;
 }
 
@@ -92,7 +101,8 @@ service::Caller callerOf(const sdbus::Message* message) {
         throw sdbus::Error(std::string(kErrorPrefix) + "AccessDenied", "cannot read the caller's credentials");
     }
     try {
-        for (gid_t g : message->getCredsSupplementaryGids()) caller.groups.push_back(g);
+        for (gid_t g : message->getCredsSupplementaryGids())
+            caller.groups.push_back(g);
     } catch (const sdbus::Error&) {
         caller.groups = groupsOfUser(caller.uid, caller.gid);
     }
@@ -109,8 +119,10 @@ public:
     ~ManagerObject() { unregisterAdaptor(); }
 
     void emitEvent(const core::PortEvent& event) {
-        if (event.action == core::Action::Added) emitPortAdded(dbus::toDbus(event));
-        else emitPortRemoved(dbus::toDbus(event));
+        if (event.action == core::Action::Added)
+            emitPortAdded(dbus::toDbus(event));
+        else
+            emitPortRemoved(dbus::toDbus(event));
     }
 
 private:
@@ -274,7 +286,9 @@ void DbusFrontend::dropWatchObject(service::WatchId id) {
     m_watchObjects.erase(it);
 }
 
-void DbusFrontend::collectGarbage() { m_graveyard.clear(); }
+void DbusFrontend::collectGarbage() {
+    m_graveyard.clear();
+}
 
 void DbusFrontend::onNameOwnerChanged(const std::string& name, const std::string&, const std::string& newOwner) {
     if (!newOwner.empty() || name.empty() || name[0] != ':') return;
@@ -283,7 +297,8 @@ void DbusFrontend::onNameOwnerChanged(const std::string& name, const std::string
         if (w.owner == name) gone.push_back(w.id);
     if (gone.empty()) return;
     m_service.removeWatchesOf(name);
-    for (auto id : gone) dropWatchObject(id);
+    for (auto id : gone)
+        dropWatchObject(id);
     spdlog::info("client {} left the bus: dropped {} watch(es)", name, gone.size());
 }
 

@@ -32,7 +32,8 @@ public:
     void collectGarbage();
 
     // Used by the objects:
-    sdbus::ObjectPath createWatch(const service::Caller& caller, std::uint32_t pid, const std::map<std::string, sdbus::Variant>& options);
+    sdbus::ObjectPath createWatch(const service::Caller& caller, std::uint32_t pid,
+                                  const std::map<std::string, sdbus::Variant>& options);
     void endWatch(const service::Caller& caller, service::WatchId id);
     service::PortService& service() { return m_service; }
 

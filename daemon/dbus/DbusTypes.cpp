@@ -7,18 +7,10 @@
 namespace porteye::dbus {
 
 RecordStruct toDbus(const core::SocketRecord& r) {
-    return RecordStruct{r.pid,
-                        r.process,
-                        std::string(core::protocolName(r.protocol)),
-                        r.family,
-                        r.localAddress,
-                        r.localPort,
-                        r.remoteAddress,
-                        r.remotePort,
-                        std::string(core::stateName(r.state)),
-                        r.inode,
-                        r.uid,
-                        r.cookie};
+    return RecordStruct{r.pid,           r.process,      std::string(core::protocolName(r.protocol)),
+                        r.family,        r.localAddress, r.localPort,
+                        r.remoteAddress, r.remotePort,   std::string(core::stateName(r.state)),
+                        r.inode,         r.uid,          r.cookie};
 }
 
 EventStruct toDbus(const core::PortEvent& e) {
@@ -56,17 +48,28 @@ nlohmann::json optionsToJson(const Options& options) {
     nlohmann::json object = nlohmann::json::object();
     for (const auto& [key, value] : options) {
         const std::string type = value.peekValueType();
-        if (type == "s") object[key] = value.get<std::string>();
-        else if (type == "b") object[key] = value.get<bool>();
-        else if (type == "d") object[key] = value.get<double>();
-        else if (type == "y") object[key] = value.get<std::uint8_t>();
-        else if (type == "q") object[key] = value.get<std::uint16_t>();
-        else if (type == "u") object[key] = value.get<std::uint32_t>();
-        else if (type == "t") object[key] = value.get<std::uint64_t>();
-        else if (type == "n") object[key] = value.get<std::int16_t>();
-        else if (type == "i") object[key] = value.get<std::int32_t>();
-        else if (type == "x") object[key] = value.get<std::int64_t>();
-        else throw protocol::InvalidArgument("option '" + key + "' has unsupported type '" + type + "'");
+        if (type == "s")
+            object[key] = value.get<std::string>();
+        else if (type == "b")
+            object[key] = value.get<bool>();
+        else if (type == "d")
+            object[key] = value.get<double>();
+        else if (type == "y")
+            object[key] = value.get<std::uint8_t>();
+        else if (type == "q")
+            object[key] = value.get<std::uint16_t>();
+        else if (type == "u")
+            object[key] = value.get<std::uint32_t>();
+        else if (type == "t")
+            object[key] = value.get<std::uint64_t>();
+        else if (type == "n")
+            object[key] = value.get<std::int16_t>();
+        else if (type == "i")
+            object[key] = value.get<std::int32_t>();
+        else if (type == "x")
+            object[key] = value.get<std::int64_t>();
+        else
+            throw protocol::InvalidArgument("option '" + key + "' has unsupported type '" + type + "'");
     }
     return object;
 }
@@ -74,12 +77,18 @@ nlohmann::json optionsToJson(const Options& options) {
 Options optionsFromJson(const nlohmann::json& object) {
     Options options;
     for (const auto& [key, value] : object.items()) {
-        if (value.is_string()) options[key] = sdbus::Variant(value.get<std::string>());
-        else if (value.is_boolean()) options[key] = sdbus::Variant(value.get<bool>());
-        else if (value.is_number_float()) options[key] = sdbus::Variant(value.get<double>());
-        else if (key == "port") options[key] = sdbus::Variant(value.get<std::uint16_t>());
-        else if (key == "since" || key == "after_sequence") options[key] = sdbus::Variant(value.get<std::uint64_t>());
-        else if (value.is_number()) options[key] = sdbus::Variant(value.get<std::uint32_t>());
+        if (value.is_string())
+            options[key] = sdbus::Variant(value.get<std::string>());
+        else if (value.is_boolean())
+            options[key] = sdbus::Variant(value.get<bool>());
+        else if (value.is_number_float())
+            options[key] = sdbus::Variant(value.get<double>());
+        else if (key == "port")
+            options[key] = sdbus::Variant(value.get<std::uint16_t>());
+        else if (key == "since" || key == "after_sequence")
+            options[key] = sdbus::Variant(value.get<std::uint64_t>());
+        else if (value.is_number())
+            options[key] = sdbus::Variant(value.get<std::uint32_t>());
     }
     return options;
 }

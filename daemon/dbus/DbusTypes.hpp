@@ -21,8 +21,9 @@ inline constexpr const char* kWatchInterface = "org.porteye.PortEye1.Watch";
 inline constexpr const char* kWatchPathPrefix = "/org/porteye/PortEye1/watch/";
 inline constexpr const char* kErrorPrefix = "org.porteye.PortEye1.Error.";
 
-using RecordStruct = sdbus::Struct<std::uint32_t, std::string, std::string, std::uint8_t, std::string, std::uint16_t,
-                                   std::string, std::uint16_t, std::string, std::uint64_t, std::uint32_t, std::uint64_t>;
+using RecordStruct =
+    sdbus::Struct<std::uint32_t, std::string, std::string, std::uint8_t, std::string, std::uint16_t, std::string,
+                  std::uint16_t, std::string, std::uint64_t, std::uint32_t, std::uint64_t>;
 using EventStruct = sdbus::Struct<std::uint64_t, std::string, std::uint64_t, RecordStruct>;
 using Options = std::map<std::string, sdbus::Variant>;
 

@@ -21,7 +21,9 @@ ThreadedMonitor::ThreadedMonitor(ThreadedMonitorOptions options, Callback callba
     if (!(m_options.interval.count() > 0)) throw std::invalid_argument("interval must be positive");
 }
 
-ThreadedMonitor::~ThreadedMonitor() { stop(); }
+ThreadedMonitor::~ThreadedMonitor() {
+    stop();
+}
 
 void ThreadedMonitor::start() {
     std::lock_guard lock(m_mutex);
@@ -77,8 +79,8 @@ void ThreadedMonitor::run() {
             hostEvents.insert(hostEvents.end(), events.begin(), events.end());
         });
     } else {
-        tracker = std::make_unique<core::PidPortTracker>(m_options.pid, m_options.includeChildren, *m_processes,
-                                                         m_clock);
+        tracker =
+            std::make_unique<core::PidPortTracker>(m_options.pid, m_options.includeChildren, *m_processes, m_clock);
     }
 
     const auto interval = std::chrono::duration_cast<std::chrono::steady_clock::duration>(m_options.interval);
@@ -110,7 +112,8 @@ void ThreadedMonitor::run() {
         std::vector<core::PortEvent> historyCopy;
         {
             std::lock_guard lock(m_mutex);
-            for (const auto& e : change.events) m_history.append(e);
+            for (const auto& e : change.events)
+                m_history.append(e);
             m_active = change.active;
             if (change.processExited) m_exited = true;
             if (change.changed()) {

@@ -13,7 +13,8 @@ namespace {
 std::string portSet(const porteye::ThreadedMonitor::Ports& ports) {
     if (ports.empty()) return "set()";
     std::string out = "{";
-    for (auto port : ports) out += (out.size() > 1 ? ", " : "") + std::to_string(port);
+    for (auto port : ports)
+        out += (out.size() > 1 ? ", " : "") + std::to_string(port);
     return out + "}";
 }
 
@@ -34,13 +35,13 @@ int main(int argc, char** argv) {
     sigaddset(&stopSignals, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stopSignals, nullptr);  // before the thread starts, so it inherits the mask
 
-    porteye::ThreadedMonitor monitor(options, [](const auto& added, const auto& closed, const auto& active,
-                                                 const auto& history) {
-        if (!added.empty()) std::printf("[+] Ports opened: %s\n", portSet(added).c_str());
-        if (!closed.empty()) std::printf("[-] Ports closed: %s\n", portSet(closed).c_str());
-        std::printf("[=] Current ports: %s (%zu events in history)\n", portSet(active).c_str(), history.size());
-        std::fflush(stdout);
-    });
+    porteye::ThreadedMonitor monitor(
+        options, [](const auto& added, const auto& closed, const auto& active, const auto& history) {
+            if (!added.empty()) std::printf("[+] Ports opened: %s\n", portSet(added).c_str());
+            if (!closed.empty()) std::printf("[-] Ports closed: %s\n", portSet(closed).c_str());
+            std::printf("[=] Current ports: %s (%zu events in history)\n", portSet(active).c_str(), history.size());
+            std::fflush(stdout);
+        });
     monitor.start();
     int signal = 0;
     sigwait(&stopSignals, &signal);

@@ -95,7 +95,8 @@ core::PortEvent eventFromJson(const json& j) {
 
 json toJson(std::uint32_t pid, const core::PortChange& change, core::WallTime time) {
     json events = json::array();
-    for (const auto& e : change.events) events.push_back(toJson(e));
+    for (const auto& e : change.events)
+        events.push_back(toJson(e));
     json j{{"pid", pid},
            {"timestamp", core::formatIsoLocal(time)},
            {"new_ports", change.opened},
@@ -162,8 +163,10 @@ core::HistoryFilter historyFilterFromJson(const json& j) {
     if (j.contains("since")) {
         const json& v = j["since"];
         std::optional<core::WallTime> since;
-        if (v.is_string()) since = core::parseTime(v.get<std::string>());
-        else if (v.is_number_unsigned()) since = core::fromEpochMicros(v.get<std::uint64_t>());
+        if (v.is_string())
+            since = core::parseTime(v.get<std::string>());
+        else if (v.is_number_unsigned())
+            since = core::fromEpochMicros(v.get<std::uint64_t>());
         if (!since) throw InvalidArgument("'since' must be µs since the epoch or an ISO-8601 time");
         f.since = since;
     }

@@ -19,7 +19,9 @@ json notification(const std::string& method, const json& params) {
     return j;
 }
 
-json result(const json& id, const json& value) { return json{{"jsonrpc", "2.0"}, {"id", id}, {"result", value}}; }
+json result(const json& id, const json& value) {
+    return json{{"jsonrpc", "2.0"}, {"id", id}, {"result", value}};
+}
 
 json error(const json& id, int code, const std::string& message) {
     return json{{"jsonrpc", "2.0"}, {"id", id}, {"error", {{"code", code}, {"message", message}}}};
@@ -83,7 +85,8 @@ core::PortChange portChangeFromJson(const json& j) {
     change.active = portSet(j, "active_ports");
     if (j.contains("events")) {
         if (!j["events"].is_array()) throw InvalidArgument("'events' must be an array");
-        for (const auto& e : j["events"]) change.events.push_back(eventFromJson(e));
+        for (const auto& e : j["events"])
+            change.events.push_back(eventFromJson(e));
     }
     if (j.contains("exited")) {
         if (!j["exited"].is_boolean()) throw InvalidArgument("'exited' must be a boolean");

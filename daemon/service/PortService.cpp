@@ -49,8 +49,9 @@ void PortService::requireVisible(const Caller& caller, std::uint32_t pid) const 
     auto info = m_monitor.processTable().info(pid);
     if (!info) throw ServiceError(ErrorCode::NoSuchProcess, "no process with PID " + std::to_string(pid));
     if (!seesEverything(caller) && info->uid != caller.uid)
-        throw ServiceError(ErrorCode::AccessDenied,
-                           "PID " + std::to_string(pid) + " belongs to another user; only root and group porteye may watch it");
+        throw ServiceError(
+            ErrorCode::AccessDenied,
+            "PID " + std::to_string(pid) + " belongs to another user; only root and group porteye may watch it");
 }
 
 WatchId PortService::addWatch(const Caller& caller, const WatchRequest& request, WatchSink sink) {
@@ -74,8 +75,8 @@ WatchId PortService::addWatch(const Caller& caller, const WatchRequest& request,
     const WatchId id = m_nextWatchId++;
     Watch watch;
     watch.info = WatchInfo{id, request.pid, request.intervalSeconds, request.includeChildren, caller.id};
-    watch.tracker = std::make_unique<core::PidPortTracker>(request.pid, request.includeChildren,
-                                                           m_watchProcesses, m_monitor.clock(), filter);
+    watch.tracker = std::make_unique<core::PidPortTracker>(request.pid, request.includeChildren, m_watchProcesses,
+                                                           m_monitor.clock(), filter);
     watch.sink = std::move(sink);
     watch.due = Clock::now();
     m_watches.emplace(id, std::move(watch));
@@ -105,7 +106,8 @@ std::size_t PortService::removeWatchesOf(const std::string& owner) {
 
 std::vector<WatchInfo> PortService::watches() const {
     std::vector<WatchInfo> out;
-    for (const auto& [id, w] : m_watches) out.push_back(w.info);
+    for (const auto& [id, w] : m_watches)
+        out.push_back(w.info);
     return out;
 }
 

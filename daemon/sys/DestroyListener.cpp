@@ -109,8 +109,8 @@ DrainResult DestroyListener::drain(std::vector<core::SocketRecord>& out) {
             const auto bytes = std::span<const std::byte>(m_buffer.data(), static_cast<std::size_t>(received));
             const ParseResult parsed = parseSockDiagBuffer(bytes, out, 0);
             if (parsed.status == ParseStatus::Malformed || parsed.status == ParseStatus::Error) {
-                result.error = parsed.status == ParseStatus::Error && parsed.errorCode != 0 ? parsed.errorCode
-                                                                                            : EBADMSG;
+                result.error =
+                    parsed.status == ParseStatus::Error && parsed.errorCode != 0 ? parsed.errorCode : EBADMSG;
                 result.message = "bad destroy message: " + parsed.message;
                 continue;
             }

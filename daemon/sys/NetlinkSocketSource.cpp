@@ -25,7 +25,9 @@ constexpr int kReceiveBufferSize = 1024 * 1024;
 // A dump reply is produced synchronously; a silent kernel for this long means something is broken.
 constexpr time_t kReceiveTimeoutSeconds = 5;
 
-std::string errnoText(const char* what, int code) { return std::string(what) + ": " + std::strerror(code); }
+std::string errnoText(const char* what, int code) {
+    return std::string(what) + ": " + std::strerror(code);
+}
 
 }  // namespace
 
@@ -36,7 +38,9 @@ NetlinkSocketSource::NetlinkSocketSource() : m_buffer(kInitialBufferSize) {
     }
 }
 
-NetlinkSocketSource::~NetlinkSocketSource() { closeSocket(); }
+NetlinkSocketSource::~NetlinkSocketSource() {
+    closeSocket();
+}
 
 void NetlinkSocketSource::openSocket() {
     m_fd = ::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
@@ -140,16 +144,16 @@ int NetlinkSocketSource::dumpFamily(int family, core::StateMask states, std::vec
         const auto bytes = std::span<const std::byte>(m_buffer.data(), static_cast<std::size_t>(length));
         const ParseResult parsed = parseSockDiagBuffer(bytes, out, sequence);
         switch (parsed.status) {
-        case ParseStatus::More:
-            continue;
-        case ParseStatus::Done:
-            return 0;
-        case ParseStatus::Error:
-            message = parsed.message;
-            return parsed.errorCode != 0 ? parsed.errorCode : EIO;
-        case ParseStatus::Malformed:
-            message = "malformed sock_diag reply: " + parsed.message;
-            return EBADMSG;
+            case ParseStatus::More:
+                continue;
+            case ParseStatus::Done:
+                return 0;
+            case ParseStatus::Error:
+                message = parsed.message;
+                return parsed.errorCode != 0 ? parsed.errorCode : EIO;
+            case ParseStatus::Malformed:
+                message = "malformed sock_diag reply: " + parsed.message;
+                return EBADMSG;
         }
     }
 }
@@ -164,9 +168,8 @@ long NetlinkSocketSource::receive(std::string& message) {
             }
             const int code = errno;
             message = code == ENOBUFS ? "sock_diag receive queue overrun (ENOBUFS): dump incomplete"
-                      : (code == EAGAIN || code == EWOULDBLOCK)
-                          ? "timed out waiting for the sock_diag reply"
-                          : errnoText("recv(sock_diag)", code);
+                      : (code == EAGAIN || code == EWOULDBLOCK) ? "timed out waiting for the sock_diag reply"
+                                                                : errnoText("recv(sock_diag)", code);
             return -code;
         }
         if (static_cast<std::size_t>(pending) > m_buffer.size()) {

@@ -63,8 +63,12 @@ private:
     DIR* m_dir;
 };
 
-bool isVanished(int err) { return err == ENOENT || err == ESRCH; }
-bool isDenied(int err) { return err == EACCES || err == EPERM; }
+bool isVanished(int err) {
+    return err == ENOENT || err == ESRCH;
+}
+bool isDenied(int err) {
+    return err == EACCES || err == EPERM;
+}
 
 void countError(int err, core::WalkStats& stats) {
     if (isVanished(err)) {
@@ -144,11 +148,13 @@ std::optional<core::ProcessInfo> readInfo(int rootFd, std::uint32_t pid, int& er
     pi.pid = pid;
     std::string text;
     if ((err = readFile(rootFd, PidPath(pid, "/comm").c_str(), text)) != 0) return std::nullopt;
-    while (!text.empty() && text.back() == '\n') text.pop_back();
+    while (!text.empty() && text.back() == '\n')
+        text.pop_back();
     pi.name = std::move(text);
 
     if (readFile(rootFd, PidPath(pid, "/cmdline").c_str(), text) == 0) {
-        while (!text.empty() && text.back() == '\0') text.pop_back();
+        while (!text.empty() && text.back() == '\0')
+            text.pop_back();
         std::replace(text.begin(), text.end(), '\0', ' ');
         pi.cmdline = std::move(text);
     }
@@ -205,8 +211,7 @@ int forEachSocketFd(int rootFd, std::uint32_t pid, core::WalkStats& stats, Fn&& 
 }
 
 // Fields after the last ')' of /proc/<pid>/stat, split on spaces; index 0 is field 3.
-std::optional<core::ProcessUsage> parseStat(std::string_view stat, std::string_view statm, long clkTck,
-                                            long pageSize) {
+std::optional<core::ProcessUsage> parseStat(std::string_view stat, std::string_view statm, long clkTck, long pageSize) {
     const auto lastParen = stat.rfind(')');
     if (lastParen == std::string_view::npos) return std::nullopt;
     std::string_view rest = stat.substr(lastParen + 1);
@@ -296,7 +301,8 @@ core::OwnerScan ProcProcessTable::findOwners(const std::unordered_set<std::uint6
             countError(infoErr, scan.stats);
             continue;
         }
-        for (const std::uint64_t ino : mine) scan.owners[ino].push_back(*pi);
+        for (const std::uint64_t ino : mine)
+            scan.owners[ino].push_back(*pi);
     }
     return scan;
 }
@@ -365,7 +371,8 @@ std::vector<std::uint32_t> ProcProcessTable::childrenOf(std::uint32_t pid) {
         const char* p = text.data();
         const char* end = p + text.size();
         while (p < end) {
-            while (p < end && (*p == ' ' || *p == '\n')) ++p;
+            while (p < end && (*p == ' ' || *p == '\n'))
+                ++p;
             std::uint32_t child = 0;
             auto [next, ec] = std::from_chars(p, end, child);
             if (ec != std::errc{}) break;

@@ -21,7 +21,9 @@ namespace {
 // as SOCK_DIAG_BY_FAMILY; accepting both lets older recordings parse.
 constexpr std::uint16_t kTcpDiagGetSock = 18;
 
-constexpr std::size_t align4(std::size_t n) { return (n + 3U) & ~std::size_t{3}; }
+constexpr std::size_t align4(std::size_t n) {
+    return (n + 3U) & ~std::size_t{3};
+}
 
 // Copies a trivially copyable T out of possibly unaligned bytes; the caller has checked the size.
 template <typename T>
@@ -158,8 +160,8 @@ ParseResult parseMessages(std::span<const std::byte> bytes, std::vector<core::So
             return fail("nlmsg_len " + std::to_string(header.nlmsg_len) + " smaller than the header");
         }
         if (header.nlmsg_len > remaining) {
-            return fail("nlmsg_len " + std::to_string(header.nlmsg_len) + " exceeds the " +
-                        std::to_string(remaining) + " bytes left");
+            return fail("nlmsg_len " + std::to_string(header.nlmsg_len) + " exceeds the " + std::to_string(remaining) +
+                        " bytes left");
         }
         const auto payload = bytes.subspan(offset + sizeof(nlmsghdr), header.nlmsg_len - sizeof(nlmsghdr));
         const std::size_t next = offset + std::min(align4(header.nlmsg_len), remaining);
@@ -171,62 +173,62 @@ ParseResult parseMessages(std::span<const std::byte> bytes, std::vector<core::So
         }
 
         switch (header.nlmsg_type) {
-        case NLMSG_NOOP:
-            break;
-        case NLMSG_DONE: {
-            // The kernel appends the dump's final status as an int; non-zero means the dump failed.
-            if (payload.size() >= sizeof(int)) {
-                const int code = load<int>(payload, 0);
-                if (code != 0) {
-                    result.status = ParseStatus::Error;
-                    result.errorCode = code < 0 ? -code : code;
-                    result.message = "dump ended with error " + std::to_string(result.errorCode);
-                    if (auto ext = extendedAckMessage(header, payload); !ext.empty()) {
-                        result.message += ": " + ext;
+            case NLMSG_NOOP:
+                break;
+            case NLMSG_DONE: {
+                // The kernel appends the dump's final status as an int; non-zero means the dump failed.
+                if (payload.size() >= sizeof(int)) {
+                    const int code = load<int>(payload, 0);
+                    if (code != 0) {
+                        result.status = ParseStatus::Error;
+                        result.errorCode = code < 0 ? -code : code;
+                        result.message = "dump ended with error " + std::to_string(result.errorCode);
+                        if (auto ext = extendedAckMessage(header, payload); !ext.empty()) {
+                            result.message += ": " + ext;
+                        }
+                        out.resize(firstNew);
+                        consumed = next;
+                        return result;
                     }
-                    out.resize(firstNew);
-                    consumed = next;
-                    return result;
                 }
+                result.status = ParseStatus::Done;
+                result.recordsParsed = out.size() - firstNew;
+                consumed = next;
+                return result;
             }
-            result.status = ParseStatus::Done;
-            result.recordsParsed = out.size() - firstNew;
-            consumed = next;
-            return result;
-        }
-        case NLMSG_ERROR: {
-            if (payload.size() < sizeof(int)) {
-                return fail("NLMSG_ERROR payload truncated");
+            case NLMSG_ERROR: {
+                if (payload.size() < sizeof(int)) {
+                    return fail("NLMSG_ERROR payload truncated");
+                }
+                const int code = load<int>(payload, 0);
+                if (code == 0) {
+                    break;  // a plain ACK
+                }
+                result.status = ParseStatus::Error;
+                result.errorCode = code < 0 ? -code : code;
+                result.message = std::string("netlink error: ") + std::strerror(result.errorCode);
+                if (auto ext = extendedAckMessage(header, payload); !ext.empty()) {
+                    result.message += ": " + ext;
+                }
+                out.resize(firstNew);
+                consumed = next;
+                return result;
             }
-            const int code = load<int>(payload, 0);
-            if (code == 0) {
-                break;  // a plain ACK
+            case NLMSG_OVERRUN:
+                return fail("NLMSG_OVERRUN: data lost");
+            case SOCK_DIAG_BY_FAMILY:
+            case kTcpDiagGetSock: {
+                core::SocketRecord record;
+                std::string error;
+                if (!parseInetDiagMessage(payload, record, error)) {
+                    return fail(error);
+                }
+                out.push_back(std::move(record));
+                break;
             }
-            result.status = ParseStatus::Error;
-            result.errorCode = code < 0 ? -code : code;
-            result.message = std::string("netlink error: ") + std::strerror(result.errorCode);
-            if (auto ext = extendedAckMessage(header, payload); !ext.empty()) {
-                result.message += ": " + ext;
-            }
-            out.resize(firstNew);
-            consumed = next;
-            return result;
-        }
-        case NLMSG_OVERRUN:
-            return fail("NLMSG_OVERRUN: data lost");
-        case SOCK_DIAG_BY_FAMILY:
-        case kTcpDiagGetSock: {
-            core::SocketRecord record;
-            std::string error;
-            if (!parseInetDiagMessage(payload, record, error)) {
-                return fail(error);
-            }
-            out.push_back(std::move(record));
-            break;
-        }
-        default:
-            // Unknown types are skipped rather than failing: their length is still trustworthy.
-            break;
+            default:
+                // Unknown types are skipped rather than failing: their length is still trustworthy.
+                break;
         }
         offset = next;
     }

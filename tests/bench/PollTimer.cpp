@@ -57,7 +57,8 @@ std::string jsonArray(const std::vector<double>& values) {
     std::ostringstream out;
     out.precision(1);
     out << std::fixed << '[';
-    for (std::size_t i = 0; i < values.size(); ++i) out << (i ? "," : "") << values[i];
+    for (std::size_t i = 0; i < values.size(); ++i)
+        out << (i ? "," : "") << values[i];
     out << ']';
     return out.str();
 }
@@ -80,11 +81,16 @@ int main(int argc, char** argv) {
             if (i + 1 >= argc) usage();
             return argv[++i];
         };
-        if (arg == "--mode") mode = value();
-        else if (arg == "--iterations") iterations = std::atoi(value().c_str());
-        else if (arg == "--pid") pid = static_cast<std::uint32_t>(std::strtoul(value().c_str(), nullptr, 10));
-        else if (arg == "--out") outPath = value();
-        else usage();
+        if (arg == "--mode")
+            mode = value();
+        else if (arg == "--iterations")
+            iterations = std::atoi(value().c_str());
+        else if (arg == "--pid")
+            pid = static_cast<std::uint32_t>(std::strtoul(value().c_str(), nullptr, 10));
+        else if (arg == "--out")
+            outPath = value();
+        else
+            usage();
     }
     if (iterations < 1 || (mode == "pid" && pid == 0) || (mode == "set" && outPath.empty())) usage();
 
@@ -199,7 +205,8 @@ int main(int argc, char** argv) {
               << ",\"records\":" << records << ",\"first_us\":" << static_cast<long long>(firstUs)
               << ",\"times_us\":" << jsonArray(times) << ",\"cpu_us\":" << jsonArray(cpu)
               << ",\"walks\":" << resolver.walks << ",\"skipped_walks\":" << resolver.skippedWalks
-              << ",\"fds_read\":" << resolver.walk.fdsRead << ",\"processes_scanned\":" << resolver.walk.processesScanned
+              << ",\"fds_read\":" << resolver.walk.fdsRead
+              << ",\"processes_scanned\":" << resolver.walk.processesScanned
               << ",\"unresolved\":" << resolver.unresolved << extra.str() << ",\"rss_kb\":" << statusKb("VmRSS")
               << ",\"hwm_kb\":" << statusKb("VmHWM") << "}\n";
     return 0;

@@ -143,7 +143,8 @@ public:
         }
     }
     ~SelfSockets() {
-        for (int fd : m_fds) ::close(fd);
+        for (int fd : m_fds)
+            ::close(fd);
     }
     std::size_t count() const { return m_fds.size(); }
 
@@ -258,7 +259,8 @@ BENCHMARK(BM_FindOwnersFullWalk)->Unit(benchmark::kMicrosecond);
 /// process that keeps opening sockets): dump + /proc/<pid>/fd + join.
 void BM_PidTrackerUpdate(benchmark::State& state) {
     std::uint32_t pid = static_cast<std::uint32_t>(::getpid());
-    if (const char* env = std::getenv("PORTEYE_BENCH_PID")) pid = static_cast<std::uint32_t>(std::strtoul(env, nullptr, 10));
+    if (const char* env = std::getenv("PORTEYE_BENCH_PID"))
+        pid = static_cast<std::uint32_t>(std::strtoul(env, nullptr, 10));
     sys::NetlinkSocketSource source;
     sys::ProcProcessTable table;
     core::SystemClock clock;
@@ -287,7 +289,8 @@ BENCHMARK(BM_PidTrackerUpdate)->Unit(benchmark::kMicrosecond);
 /// and dumps the host only when that shows a socket it has not placed yet.
 void BM_PidTrackerQuietStep(benchmark::State& state) {
     std::uint32_t pid = static_cast<std::uint32_t>(::getpid());
-    if (const char* env = std::getenv("PORTEYE_BENCH_PID")) pid = static_cast<std::uint32_t>(std::strtoul(env, nullptr, 10));
+    if (const char* env = std::getenv("PORTEYE_BENCH_PID"))
+        pid = static_cast<std::uint32_t>(std::strtoul(env, nullptr, 10));
     sys::NetlinkSocketSource source;
     sys::ProcProcessTable table;
     core::SystemClock clock;
@@ -297,7 +300,8 @@ void BM_PidTrackerQuietStep(benchmark::State& state) {
         dump = source.dump({});
         return dump.ok() ? &dump.sockets : nullptr;
     };
-    for (auto _ : state) benchmark::DoNotOptimize(tracker.step(provider));
+    for (auto _ : state)
+        benchmark::DoNotOptimize(tracker.step(provider));
     state.counters["pid_sockets"] = static_cast<double>(tracker.current().size());
     state.counters["dumps"] = static_cast<double>(tracker.dumpsUsed());
 }

@@ -27,9 +27,9 @@ using Row = std::tuple<std::uint32_t, std::uint16_t, std::uint16_t, std::string>
 
 std::string normalizeSsState(const std::string& s) {
     static const std::map<std::string, std::string> names = {
-        {"ESTAB", "ESTABLISHED"}, {"LISTEN", "LISTEN"}, {"TIME-WAIT", "TIME_WAIT"}, {"CLOSE-WAIT", "CLOSE_WAIT"},
+        {"ESTAB", "ESTABLISHED"}, {"LISTEN", "LISTEN"},     {"TIME-WAIT", "TIME_WAIT"},  {"CLOSE-WAIT", "CLOSE_WAIT"},
         {"SYN-SENT", "SYN_SENT"}, {"SYN-RECV", "SYN_RECV"}, {"FIN-WAIT-1", "FIN_WAIT1"}, {"FIN-WAIT-2", "FIN_WAIT2"},
-        {"LAST-ACK", "LAST_ACK"}, {"CLOSING", "CLOSING"}, {"UNCONN", "CLOSE"}};
+        {"LAST-ACK", "LAST_ACK"}, {"CLOSING", "CLOSING"},   {"UNCONN", "CLOSE"}};
     auto it = names.find(s);
     return it == names.end() ? s : it->second;
 }
@@ -57,7 +57,8 @@ std::set<Row> ssRows(const std::set<std::uint16_t>& ports) {
         for (std::sregex_iterator it(line.begin(), line.end(), pidPattern), end; it != end; ++it)
             pids.insert(static_cast<std::uint32_t>(std::stoul((*it)[1])));
         if (pids.empty()) pids.insert(0);
-        for (auto pid : pids) rows.insert({pid, lport, rport, normalizeSsState(state)});
+        for (auto pid : pids)
+            rows.insert({pid, lport, rport, normalizeSsState(state)});
     }
     return rows;
 }

@@ -59,7 +59,8 @@ protected:
     /// A --json command's output, parsed; discarded (and a failure recorded) when it did not succeed.
     json runJson(Via via, std::vector<std::string> args) const {
         std::vector<std::string> withJson{"--json"};
-        for (auto& a : args) withJson.push_back(std::move(a));
+        for (auto& a : args)
+            withJson.push_back(std::move(a));
         const auto result = run(via, std::move(withJson));
         EXPECT_EQ(result.exitCode, 0) << (via == Via::Bus ? "bus: " : "socket: ") << result.err;
         if (result.exitCode != 0) return json::value_t::discarded;
@@ -87,7 +88,9 @@ protected:
     std::unique_ptr<DaemonProcess> m_daemon;
 };
 
-bool nonEmptyArray(const json& j) { return j.is_array() && !j.empty(); }
+bool nonEmptyArray(const json& j) {
+    return j.is_array() && !j.empty();
+}
 
 TEST_F(Conformance, ListGivesTheSameRecords) {
     PortHolder holder;
@@ -104,8 +107,8 @@ TEST_F(Conformance, HistoryGivesTheSameEventsAndSequenceNumbers) {
     const auto port = std::to_string(holder.open());
     bothWhen({"list", "--port", port}, nonEmptyArray);
     holder.close();
-    const auto [bus, socket] = bothWhen({"history", "--port", port},
-                                        [](const json& j) { return j.is_array() && j.size() >= 2; });
+    const auto [bus, socket] =
+        bothWhen({"history", "--port", port}, [](const json& j) { return j.is_array() && j.size() >= 2; });
     ASSERT_EQ(bus.size(), 2U) << bus.dump();
     EXPECT_EQ(bus[0]["action"], "added");
     EXPECT_EQ(bus[1]["action"], "removed");

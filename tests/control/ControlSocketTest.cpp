@@ -125,7 +125,8 @@ TEST_F(ControlSocket, ListShowsAListenerWithItsPidPortAndState) {
     const json mine = client.call("list", {{"pid", pid}, {"listening", true}});
     ASSERT_TRUE(mine.contains("result"));
     bool seen = false;
-    for (const auto& r : mine["result"]) seen = seen || r["local_port"] == port;
+    for (const auto& r : mine["result"])
+        seen = seen || r["local_port"] == port;
     EXPECT_TRUE(seen);
     const json none = client.call("list", {{"port", port}, {"state", "ESTABLISHED"}});
     EXPECT_TRUE(none["result"].empty()) << none.dump();
@@ -162,9 +163,8 @@ TEST_F(ControlSocket, WatchStreamsAChildsOpenedAndClosedPortsThenItsExit) {
     EXPECT_EQ(client.call("status")["result"]["watches"], 1);
 
     const auto port = child.open();
-    auto opened = client.waitNotification("watch.changed", [&](const json& p) {
-        return p["watch"] == id && containsPort(p["new_ports"], port);
-    });
+    auto opened = client.waitNotification(
+        "watch.changed", [&](const json& p) { return p["watch"] == id && containsPort(p["new_ports"], port); });
     ASSERT_TRUE(opened) << "no watch.changed with new_ports " << port;
     EXPECT_EQ((*opened)["pid"], pid);
     EXPECT_TRUE(containsPort((*opened)["active_ports"], port));
@@ -174,9 +174,8 @@ TEST_F(ControlSocket, WatchStreamsAChildsOpenedAndClosedPortsThenItsExit) {
     EXPECT_TRUE(change.opened.contains(port));
 
     child.close();
-    auto closed = client.waitNotification("watch.changed", [&](const json& p) {
-        return p["watch"] == id && containsPort(p["closed_ports"], port);
-    });
+    auto closed = client.waitNotification(
+        "watch.changed", [&](const json& p) { return p["watch"] == id && containsPort(p["closed_ports"], port); });
     ASSERT_TRUE(closed) << "no watch.changed with closed_ports " << port;
     EXPECT_FALSE(containsPort((*closed)["active_ports"], port));
 
@@ -197,9 +196,8 @@ TEST_F(ControlSocket, EventsStreamHostChangesMatchingTheFilter) {
     ASSERT_TRUE(reply.contains("result")) << reply.dump();
     const auto subscription = reply["result"]["subscription"].get<std::uint64_t>();
     const auto port = holder.open();
-    auto event = client.waitNotification("event", [&](const json& p) {
-        return p["record"]["local_port"] == port && p["action"] == "added";
-    });
+    auto event = client.waitNotification(
+        "event", [&](const json& p) { return p["record"]["local_port"] == port && p["action"] == "added"; });
     ASSERT_TRUE(event);
     EXPECT_EQ((*event)["subscription"], subscription);
     EXPECT_EQ((*event)["record"]["pid"], pid);
@@ -273,9 +271,10 @@ TEST_F(ControlSocket, WrongParamTypesGetInvalidParams) {
 
 TEST_F(ControlSocket, NotificationsGetNoReply) {
     RpcClient client(m_path);
-    ASSERT_TRUE(client.sendRaw("{\"jsonrpc\":\"2.0\",\"method\":\"status\"}\n"
-                               "{\"jsonrpc\":\"2.0\",\"method\":\"no_such_method\"}\n"
-                               "{\"jsonrpc\":\"2.0\",\"id\":\"abc\",\"method\":\"status\"}\n"));
+    ASSERT_TRUE(
+        client.sendRaw("{\"jsonrpc\":\"2.0\",\"method\":\"status\"}\n"
+                       "{\"jsonrpc\":\"2.0\",\"method\":\"no_such_method\"}\n"
+                       "{\"jsonrpc\":\"2.0\",\"id\":\"abc\",\"method\":\"status\"}\n"));
     const auto reply = client.read();
     ASSERT_TRUE(reply);
     EXPECT_EQ((*reply)["id"], "abc") << reply->dump();
@@ -308,7 +307,8 @@ TEST_F(ControlSocket, ClientThatNeverReadsIsDroppedWhileOthersAreServed) {
     ::setsockopt(sluggard.fd(), SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
     const std::string request = protocol::rpc::toLine(protocol::rpc::request(7, "list"));
     std::string burst;
-    for (int i = 0; i < 100; ++i) burst += request;
+    for (int i = 0; i < 100; ++i)
+        burst += request;
     bool dropped = false;
     for (int i = 0; i < 20'000 && !dropped; ++i) {
         if (!sluggard.sendRaw(burst)) dropped = true;
@@ -418,7 +418,8 @@ TEST(ControlSocketStartup, ReplacesAStaleSocketFileButNotALiveOne) {
 
     // A second daemon on the same path must not steal it.
     std::vector<std::string> args{porteye::testing::porteyedPath()};
-    for (auto& a : socketOnly(path)) args.push_back(std::move(a));
+    for (auto& a : socketOnly(path))
+        args.push_back(std::move(a));
     const auto second = porteye::testing::run(args, {}, kTimeout);
     EXPECT_EQ(second.exitCode, 1);
     EXPECT_NE(second.err.find("already serving"), std::string::npos) << second.err;

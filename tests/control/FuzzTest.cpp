@@ -30,16 +30,25 @@ const std::vector<std::string> kSeeds = {
 };
 
 const std::vector<std::string> kHostile = {
-    "", "{", "}", "[]", "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]", "null",
-    "1e999", "\"\\ud800\"", R"({"jsonrpc":"2.0","id":{},"method":"status"})",
+    "",
+    "{",
+    "}",
+    "[]",
+    "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]",
+    "null",
+    "1e999",
+    "\"\\ud800\"",
+    R"({"jsonrpc":"2.0","id":{},"method":"status"})",
     R"({"jsonrpc":"2.0","id":1,"method":"list","params":{"port":-1}})",
     R"({"jsonrpc":"2.0","id":1,"method":"list","params":{"pid":18446744073709551615}})",
     R"({"jsonrpc":"2.0","id":1,"method":"history","params":{"limit":1e300}})",
     R"({"jsonrpc":"2.0","id":1,"method":"watch","params":{"pid":1,"interval":-0.0}})",
     R"({"jsonrpc":"2.0","id":1,"method":"watch","params":{"pid":1,"interval":1e-320}})",
     R"({"jsonrpc":"2.0","id":1,"method":"status","params":[1,2,3]})",
-    R"({"jsonrpc":"1.0","id":1,"method":"status"})", std::string("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"st\0tus\"}", 38),
-    "\xff\xfe\xfd", std::string(1000, '{'),
+    R"({"jsonrpc":"1.0","id":1,"method":"status"})",
+    std::string("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"st\0tus\"}", 38),
+    "\xff\xfe\xfd",
+    std::string(1000, '{'),
 };
 
 std::string mutate(std::string line, std::mt19937& rng) {
@@ -49,12 +58,24 @@ std::string mutate(std::string line, std::mt19937& rng) {
     for (int i = 0; i < edits && !line.empty(); ++i) {
         const std::size_t at = rng() % line.size();
         switch (op(rng)) {
-            case 0: line[at] = static_cast<char>(byte(rng)); break;
-            case 1: line.erase(at, 1 + rng() % 8); break;
-            case 2: line.insert(at, 1, static_cast<char>(byte(rng))); break;
-            case 3: line = line.substr(0, at); break;
-            case 4: line.insert(at, line.substr(rng() % line.size(), 1 + rng() % 16)); break;
-            default: line.insert(at, "\"" + std::to_string(static_cast<int>(rng())) + "\""); break;
+            case 0:
+                line[at] = static_cast<char>(byte(rng));
+                break;
+            case 1:
+                line.erase(at, 1 + rng() % 8);
+                break;
+            case 2:
+                line.insert(at, 1, static_cast<char>(byte(rng)));
+                break;
+            case 3:
+                line = line.substr(0, at);
+                break;
+            case 4:
+                line.insert(at, line.substr(rng() % line.size(), 1 + rng() % 16));
+                break;
+            default:
+                line.insert(at, "\"" + std::to_string(static_cast<int>(rng())) + "\"");
+                break;
         }
     }
     std::erase(line, '\n');  // one request per line: a newline would just split it in two
@@ -89,8 +110,10 @@ TEST(ControlSocketFuzz, MutatedAndHostileLinesGetWellFormedAnswersAndTheDaemonKe
         RpcClient client(path);
         ASSERT_TRUE(client.connected());
         std::string batch;
-        for (const auto& hostile : kHostile) batch += hostile + "\n";
-        for (int i = 0; i < 200; ++i) batch += mutate(kSeeds[rng() % kSeeds.size()], rng) + "\n";
+        for (const auto& hostile : kHostile)
+            batch += hostile + "\n";
+        for (int i = 0; i < 200; ++i)
+            batch += mutate(kSeeds[rng() % kSeeds.size()], rng) + "\n";
         if (!client.sendRaw(batch)) continue;  // dropped for misbehaving is acceptable; the daemon must live on
         std::istringstream lines(drain(client.fd(), 2s));
         for (std::string line; std::getline(lines, line);) {
@@ -104,7 +127,8 @@ TEST(ControlSocketFuzz, MutatedAndHostileLinesGetWellFormedAnswersAndTheDaemonKe
             }
             ++replies;
         }
-        ASSERT_FALSE(daemon.process().wait(0ms)) << "porteyed died in round " << round << ":\n" << daemon.process().err();
+        ASSERT_FALSE(daemon.process().wait(0ms)) << "porteyed died in round " << round << ":\n"
+                                                 << daemon.process().err();
     }
     EXPECT_GT(replies, 1000u) << "the fuzz must actually reach the request handler";
 

@@ -25,7 +25,9 @@ TEST(ControlSocketScale, AThousandWatchersOfOneProcessAllSeeItsNewPort) {
     ASSERT_TRUE(watcher.connected());
     std::string requests;
     for (int i = 0; i < kWatchers; ++i)
-        requests += json{{"jsonrpc", "2.0"}, {"id", i + 1}, {"method", "watch"},
+        requests += json{{"jsonrpc", "2.0"},
+                         {"id", i + 1},
+                         {"method", "watch"},
                          {"params", {{"pid", holder.pid()}, {"interval", 0.05}}}}
                         .dump() +
                     "\n";

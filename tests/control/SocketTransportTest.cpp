@@ -62,8 +62,8 @@ TEST_F(SocketTransportTest, ListShowsAListenerWithItsPid) {
     const auto port = holder.open();
     core::SocketFilter filter;
     filter.port = port;
-    const auto records = eventually<std::vector<core::SocketRecord>>(
-        [&] { return transport.list(filter); }, [](const auto& r) { return !r.empty(); });
+    const auto records = eventually<std::vector<core::SocketRecord>>([&] { return transport.list(filter); },
+                                                                     [](const auto& r) { return !r.empty(); });
     ASSERT_EQ(records.size(), 1U);
     EXPECT_EQ(records[0].pid, static_cast<std::uint32_t>(holder.pid()));
     EXPECT_EQ(records[0].localPort, port);
@@ -81,8 +81,8 @@ TEST_F(SocketTransportTest, HistoryShowsAddedAndRemoved) {
     holder.close();
     core::HistoryFilter filter;
     filter.socket.port = port;
-    const auto events = eventually<std::vector<core::PortEvent>>(
-        [&] { return transport.history(filter); }, [](const auto& e) { return e.size() >= 2; });
+    const auto events = eventually<std::vector<core::PortEvent>>([&] { return transport.history(filter); },
+                                                                 [](const auto& e) { return e.size() >= 2; });
     ASSERT_EQ(events.size(), 2U);
     EXPECT_EQ(events[0].action, core::Action::Added);
     EXPECT_EQ(events[1].action, core::Action::Removed);
@@ -168,7 +168,7 @@ TEST_F(SocketTransportTest, WatchReturnsNormallyOnAStopSignal) {
     ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
     // The watch was ended for us.
     const auto status = eventually<DaemonStatus>([&] { return transport.status(); },
-                                                  [](const DaemonStatus& s) { return s.watches == 0; });
+                                                 [](const DaemonStatus& s) { return s.watches == 0; });
     EXPECT_EQ(status.watches, 0U);
 }
 

@@ -62,7 +62,8 @@ protected:
     }
 
     std::uint32_t property(const std::string& name) {
-        auto result = busctl({"get-property", "org.porteye.PortEye1", "/org/porteye/PortEye1", "org.porteye.PortEye1", name});
+        auto result =
+            busctl({"get-property", "org.porteye.PortEye1", "/org/porteye/PortEye1", "org.porteye.PortEye1", name});
         EXPECT_EQ(result.exitCode, 0) << result.err;
         return nlohmann::json::parse(result.out)["data"].get<std::uint32_t>();
     }
@@ -146,12 +147,14 @@ TEST_F(DbusApiTest, SignalsArriveForOpenAndCloseAndHistoryKeepsBoth) {
 }
 
 TEST_F(DbusApiTest, PropertiesDescribeTheDaemon) {
-    auto version = busctl({"get-property", "org.porteye.PortEye1", "/org/porteye/PortEye1", "org.porteye.PortEye1", "Version"});
+    auto version =
+        busctl({"get-property", "org.porteye.PortEye1", "/org/porteye/PortEye1", "org.porteye.PortEye1", "Version"});
     ASSERT_EQ(version.exitCode, 0) << version.err;
     EXPECT_FALSE(nlohmann::json::parse(version.out)["data"].get<std::string>().empty());
     EXPECT_EQ(property("HistoryCapacity"), 10000u);
     EXPECT_EQ(property("ActiveWatches"), 0u);
-    auto interval = busctl({"get-property", "org.porteye.PortEye1", "/org/porteye/PortEye1", "org.porteye.PortEye1", "PollInterval"});
+    auto interval = busctl(
+        {"get-property", "org.porteye.PortEye1", "/org/porteye/PortEye1", "org.porteye.PortEye1", "PollInterval"});
     EXPECT_DOUBLE_EQ(nlohmann::json::parse(interval.out)["data"].get<double>(), 0.1);
 }
 
@@ -186,9 +189,11 @@ TEST_F(DbusApiTest, BadCallsGetNamedErrorsAndTheDaemonKeepsServing) {
         {"Unwatch", {"/elsewhere"}, "NoSuchWatch"},
     };
     for (const auto& c : cases) {
-        std::vector<std::string> argv{"gdbus", "call", "--address", bus->address(), "--dest", "org.porteye.PortEye1",
-                                      "--object-path", "/org/porteye/PortEye1", "--method",
-                                      "org.porteye.PortEye1." + c.method};
+        std::vector<std::string> argv{"gdbus",         "call",
+                                      "--address",     bus->address(),
+                                      "--dest",        "org.porteye.PortEye1",
+                                      "--object-path", "/org/porteye/PortEye1",
+                                      "--method",      "org.porteye.PortEye1." + c.method};
         argv.insert(argv.end(), c.args.begin(), c.args.end());
         auto result = run(argv);
         EXPECT_NE(result.exitCode, 0) << c.method << " " << c.args[0];
@@ -262,7 +267,8 @@ TEST_F(DbusApiTest, PolicyKeepsNonRootFromOwningTheNameAndShowsThemOnlyTheirSock
     ASSERT_TRUE(eventually([&] { return hasPort(listPorts(), rootPort, rootHolder.pid()); }, 5s));
     const auto seenByNobody = listPorts({"a{sv}", "0"}, /*asNobody=*/true);
     EXPECT_FALSE(hasPort(seenByNobody, rootPort, rootHolder.pid())) << "root's socket leaked to nobody";
-    for (const auto& r : seenByNobody) EXPECT_EQ(r[10], 65534) << "nobody sees only uid 65534's sockets";
+    for (const auto& r : seenByNobody)
+        EXPECT_EQ(r[10], 65534) << "nobody sees only uid 65534's sockets";
 
     auto watchRoot = callManager("Watch", {"ua{sv}", std::to_string(rootHolder.pid()), "0"}, /*asNobody=*/true);
     EXPECT_NE(watchRoot.exitCode, 0);
@@ -278,7 +284,8 @@ TEST_F(DbusApiTest, SecondInstanceSaysAlreadyRunning) {
 TEST_F(DbusApiTest, SigtermStopsCleanly) {
     EXPECT_EQ(daemon->process().stop(SIGTERM), 0) << daemon->process().err();
     bool stopping = false;
-    for (const auto& n : daemon->notifications()) stopping |= n.find("STOPPING=1") != std::string::npos;
+    for (const auto& n : daemon->notifications())
+        stopping |= n.find("STOPPING=1") != std::string::npos;
     EXPECT_TRUE(stopping);
 }
 
@@ -312,13 +319,15 @@ TEST(DbusLifecycle, NotifiesReadyStatusAndWatchdogAsSystemdExpects) {
     EXPECT_TRUE(eventually(
         [&] {
             int watchdogs = 0;
-            for (const auto& n : daemon.notifications()) watchdogs += n.find("WATCHDOG=1") != std::string::npos;
+            for (const auto& n : daemon.notifications())
+                watchdogs += n.find("WATCHDOG=1") != std::string::npos;
             return watchdogs >= 2;
         },
         5s))
         << "with WATCHDOG_USEC set, porteyed must keep petting the watchdog";
     bool status = false;
-    for (const auto& n : daemon.notifications()) status |= n.find("STATUS=") != std::string::npos;
+    for (const auto& n : daemon.notifications())
+        status |= n.find("STATUS=") != std::string::npos;
     EXPECT_TRUE(status);
 }
 

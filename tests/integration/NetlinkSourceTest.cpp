@@ -50,7 +50,7 @@ private:
 };
 
 std::uint64_t inodeOf(const Fd& fd) {
-    struct stat st{};
+    struct stat st {};
     EXPECT_EQ(::fstat(fd.get(), &st), 0);
     return st.st_ino;
 }
@@ -313,9 +313,13 @@ void expectDestroyReported(int family, const char* address) {
     EXPECT_EQ(destroyed->inode, 0U) << "destroy messages carry no inode";
 }
 
-TEST(DestroyListener, ReportsClosedIpv4ListenerByCookie) { expectDestroyReported(AF_INET, "127.0.0.1"); }
+TEST(DestroyListener, ReportsClosedIpv4ListenerByCookie) {
+    expectDestroyReported(AF_INET, "127.0.0.1");
+}
 
-TEST(DestroyListener, ReportsClosedIpv6ListenerByCookie) { expectDestroyReported(AF_INET6, "::1"); }
+TEST(DestroyListener, ReportsClosedIpv6ListenerByCookie) {
+    expectDestroyReported(AF_INET6, "::1");
+}
 
 TEST(DestroyListener, DrainWithNothingPendingReturnsImmediately) {
     auto destroyListener = openDestroyListener();

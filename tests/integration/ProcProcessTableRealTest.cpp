@@ -25,7 +25,8 @@ using ::testing::UnorderedElementsAre;
 
 std::vector<std::uint32_t> pidsOf(const std::vector<core::ProcessInfo>& infos) {
     std::vector<std::uint32_t> out;
-    for (const auto& i : infos) out.push_back(i.pid);
+    for (const auto& i : infos)
+        out.push_back(i.pid);
     return out;
 }
 

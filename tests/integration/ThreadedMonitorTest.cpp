@@ -33,9 +33,7 @@ struct Recorder {
     }
     bool waitFor(const std::function<bool(const Call&)>& predicate) {
         std::unique_lock lock(mutex);
-        return changed.wait_for(lock, 5s, [&] {
-            return std::any_of(calls.begin(), calls.end(), predicate);
-        });
+        return changed.wait_for(lock, 5s, [&] { return std::any_of(calls.begin(), calls.end(), predicate); });
     }
 };
 

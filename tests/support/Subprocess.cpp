@@ -77,9 +77,11 @@ Subprocess::Subprocess(std::vector<std::string> argv, std::map<std::string, std:
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, nullptr);
-        for (const auto& [key, value] : env) setenv(key.c_str(), value.c_str(), 1);
+        for (const auto& [key, value] : env)
+            setenv(key.c_str(), value.c_str(), 1);
         std::vector<char*> args;
-        for (auto& a : argv) args.push_back(a.data());
+        for (auto& a : argv)
+            args.push_back(a.data());
         args.push_back(nullptr);
         execvp(args[0], args.data());
         std::fprintf(stderr, "exec %s: %s\n", args[0], std::strerror(errno));
@@ -118,13 +120,16 @@ void Subprocess::drain(int timeoutMs) {
     for (int i = 0; i < 2; ++i) {
         if (!(fds[i].revents & (POLLIN | POLLHUP))) continue;
         const ssize_t n = read(fds[i].fd, buf, sizeof buf);
-        if (n > 0) (i == 0 ? m_out : m_err).append(buf, static_cast<std::size_t>(n));
-        else if (n == 0) fds[i].fd = -1;
+        if (n > 0)
+            (i == 0 ? m_out : m_err).append(buf, static_cast<std::size_t>(n));
+        else if (n == 0)
+            fds[i].fd = -1;
     }
 }
 
 void Subprocess::collect() {
-    for (int i = 0; i < 4; ++i) drain(0);
+    for (int i = 0; i < 4; ++i)
+        drain(0);
 }
 
 bool Subprocess::waitForOutput(const std::function<bool(const std::string&)>& predicate,
@@ -162,7 +167,8 @@ std::optional<int> Subprocess::wait(std::chrono::milliseconds timeout) {
         if (Clock::now() >= deadline) return std::nullopt;
         drain(20);
     }
-    for (int i = 0; i < 4; ++i) drain(0);
+    for (int i = 0; i < 4; ++i)
+        drain(0);
     return m_status;
 }
 
@@ -174,7 +180,8 @@ int Subprocess::stop(int signal, std::chrono::milliseconds timeout) {
     return wait(std::chrono::seconds(5)).value_or(-1);
 }
 
-RunResult run(std::vector<std::string> argv, std::map<std::string, std::string> env, std::chrono::milliseconds timeout) {
+RunResult run(std::vector<std::string> argv, std::map<std::string, std::string> env,
+              std::chrono::milliseconds timeout) {
     Subprocess process(std::move(argv), std::move(env));
     RunResult result;
     auto status = process.wait(timeout);
@@ -303,7 +310,9 @@ PortHolder::PortHolder() {
     m_replies = replies[0];
 }
 
-PortHolder::~PortHolder() { exit(); }
+PortHolder::~PortHolder() {
+    exit();
+}
 
 std::uint16_t PortHolder::open(std::uint16_t port) {
     char command = 'o';
@@ -331,9 +340,15 @@ void PortHolder::exit() {
     m_pid = -1;
 }
 
-std::string porteyedPath() { return std::string(PORTEYE_BINARY_DIR) + "/daemon/porteyed"; }
-std::string porteyectlPath() { return std::string(PORTEYE_BINARY_DIR) + "/client/porteyectl"; }
-std::string policyFilePath() { return std::string(PORTEYE_SOURCE_DIR) + "/dbus/org.porteye.PortEye1.conf"; }
+std::string porteyedPath() {
+    return std::string(PORTEYE_BINARY_DIR) + "/daemon/porteyed";
+}
+std::string porteyectlPath() {
+    return std::string(PORTEYE_BINARY_DIR) + "/client/porteyectl";
+}
+std::string policyFilePath() {
+    return std::string(PORTEYE_SOURCE_DIR) + "/dbus/org.porteye.PortEye1.conf";
+}
 
 DaemonProcess::DaemonProcess(std::vector<std::string> args, std::map<std::string, std::string> env) {
     // Stand in for systemd's notify socket: READY=1 tells us when clients may call.
@@ -348,7 +363,8 @@ DaemonProcess::DaemonProcess(std::vector<std::string> args, std::map<std::string
     }
     env["NOTIFY_SOCKET"] = path;
     std::vector<std::string> argv{porteyedPath()};
-    for (auto& a : args) argv.push_back(std::move(a));
+    for (auto& a : args)
+        argv.push_back(std::move(a));
     try {
         m_process = std::make_unique<Subprocess>(std::move(argv), std::move(env), m_dir.path() + "/porteyed");
     } catch (...) {
@@ -374,7 +390,9 @@ DaemonProcess::~DaemonProcess() {
     ::close(m_notifyFd);
 }
 
-int DaemonProcess::stop(int signal) { return m_process->stop(signal); }
+int DaemonProcess::stop(int signal) {
+    return m_process->stop(signal);
+}
 
 std::string DaemonProcess::log() {
     m_process->collect();

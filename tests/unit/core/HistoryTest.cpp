@@ -29,7 +29,8 @@ History sampleHistory() {
 
 std::vector<std::uint64_t> sequences(const std::vector<PortEvent>& events) {
     std::vector<std::uint64_t> out;
-    for (const auto& e : events) out.push_back(e.sequence);
+    for (const auto& e : events)
+        out.push_back(e.sequence);
     return out;
 }
 
@@ -75,7 +76,8 @@ TEST(History, SinceTimeAndAfterSequence) {
 
 TEST(History, CountsDroppedEventsWhenFull) {
     History h(2);
-    for (std::uint64_t i = 1; i <= 5; ++i) h.append(event(i, Action::Added, 1, 1, "x", 0));
+    for (std::uint64_t i = 1; i <= 5; ++i)
+        h.append(event(i, Action::Added, 1, 1, "x", 0));
     EXPECT_EQ(h.size(), 2u);
     EXPECT_EQ(h.droppedCount(), 3u);
     HistoryFilter all;

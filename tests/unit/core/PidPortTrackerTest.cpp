@@ -85,7 +85,8 @@ TEST_F(PidPortTrackerTest, QuietProcessIsTrackedWithoutDumpingTheHost) {
         return &dump;
     };
     EXPECT_EQ(tracker.step(provider).active, (std::set<std::uint16_t>{8080, 40000}));
-    for (int i = 0; i < 5; ++i) EXPECT_FALSE(tracker.step(provider).changed());
+    for (int i = 0; i < 5; ++i)
+        EXPECT_FALSE(tracker.step(provider).changed());
     EXPECT_EQ(dumps, 1) << "same fds, same sockets: no dump needed";
 
     processes.processes[5].inodes = {1};  // the connection's fd was closed
@@ -117,9 +118,10 @@ TEST_F(PidPortTrackerTest, InodeMissingFromTheDumpIsRecheckedWhileYoungThenPerio
     tracker.step(provider);  // age 2: settled, no dump
     tracker.step(provider);
     EXPECT_EQ(dumps, 3);
-    dump.push_back(tcpSocket(7, 7070));  // it bound without its inode changing
+    dump.push_back(tcpSocket(7, 7070));    // it bound without its inode changing
     auto change = tracker.step(provider);  // 6 steps after the last dump? not yet (last dump at step 3)
-    for (int i = 0; i < 4 && !change.opened.contains(7070); ++i) change = tracker.step(provider);
+    for (int i = 0; i < 4 && !change.opened.contains(7070); ++i)
+        change = tracker.step(provider);
     EXPECT_TRUE(change.opened.contains(7070)) << "the periodic refresh finds it";
 }
 
@@ -139,14 +141,17 @@ TEST_F(PidPortTrackerTest, WatchersOfOneProcessShareItsFdTableReadWithinATick) {
     TickCachedProcessTable cached(processes);
     std::vector<SocketRecord> dump = {tcpSocket(1, 8080)};
     std::vector<std::unique_ptr<PidPortTracker>> trackers;
-    for (int i = 0; i < 100; ++i) trackers.push_back(std::make_unique<PidPortTracker>(5, false, cached, clock));
+    for (int i = 0; i < 100; ++i)
+        trackers.push_back(std::make_unique<PidPortTracker>(5, false, cached, clock));
 
     cached.newTick();
-    for (auto& t : trackers) EXPECT_EQ(t->update(dump).active, (std::set<std::uint16_t>{8080}));
+    for (auto& t : trackers)
+        EXPECT_EQ(t->update(dump).active, (std::set<std::uint16_t>{8080}));
     EXPECT_EQ(processes.fdTableReads, 1);
 
     processes.processes[5].inodes = {};
     cached.newTick();
-    for (auto& t : trackers) EXPECT_EQ(t->update(dump).closed, (std::set<std::uint16_t>{8080}));
+    for (auto& t : trackers)
+        EXPECT_EQ(t->update(dump).closed, (std::set<std::uint16_t>{8080}));
     EXPECT_EQ(processes.fdTableReads, 2) << "a new tick reads the table afresh";
 }

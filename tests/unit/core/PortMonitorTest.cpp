@@ -94,7 +94,8 @@ TEST_F(PortMonitorTest, SteadyStatePollDoesNotWalkProcesses) {
 TEST_F(PortMonitorTest, UnresolvableInodeIsRetriedWithBackoffNotEveryPoll) {
     source.sockets = {tcpSocket(100, 80)};  // no process owns it (other namespace, accept queue)
     PortMonitor monitor(source, processes, clock);
-    for (int i = 0; i < 20; ++i) monitor.poll();
+    for (int i = 0; i < 20; ++i)
+        monitor.poll();
     EXPECT_LT(processes.walks, 8) << "1, 2, 4, 8 ... polls apart";
     EXPECT_EQ(monitor.snapshot()[0].pid, 0u);
     EXPECT_EQ(monitor.resolverStats().unresolved, 1u);
@@ -105,7 +106,8 @@ TEST_F(PortMonitorTest, LateOwnerIsFoundOnRetry) {
     PortMonitor monitor(source, processes, clock);
     monitor.poll();
     processes.add(7, "late", {100});
-    for (int i = 0; i < 3; ++i) monitor.poll();
+    for (int i = 0; i < 3; ++i)
+        monitor.poll();
     EXPECT_EQ(monitor.snapshot()[0].pid, 7u);
 }
 
@@ -150,7 +152,8 @@ TEST_F(PortMonitorTest, FullRescanRefreshesOwnersAfterParentExits) {
     PortMonitor monitor(source, processes, clock, options);
     monitor.poll();
     processes.processes.erase(10);
-    for (int i = 0; i < 3; ++i) monitor.poll();
+    for (int i = 0; i < 3; ++i)
+        monitor.poll();
     ASSERT_EQ(monitor.snapshot().size(), 1u);
     EXPECT_EQ(monitor.snapshot()[0].pid, 11u);
 }

@@ -17,7 +17,8 @@ TEST(RingBuffer, KeepsItemsOldestFirstUntilFull) {
 
 TEST(RingBuffer, OverwritesOldestAndCountsOverruns) {
     RingBuffer<int> ring(3);
-    for (int i = 1; i <= 7; ++i) ring.push(i);
+    for (int i = 1; i <= 7; ++i)
+        ring.push(i);
     ASSERT_EQ(ring.size(), 3u);
     EXPECT_EQ(ring.at(0), 5);
     EXPECT_EQ(ring.at(2), 7);
@@ -32,7 +33,8 @@ TEST(RingBuffer, RejectsZeroCapacityAndOutOfRangeIndex) {
 
 TEST(RingBuffer, ShrinkKeepsNewestAndCountsDropped) {
     RingBuffer<int> ring(5);
-    for (int i = 1; i <= 6; ++i) ring.push(i);  // holds 2..6, one overrun
+    for (int i = 1; i <= 6; ++i)
+        ring.push(i);  // holds 2..6, one overrun
     ring.resize(2);
     ASSERT_EQ(ring.size(), 2u);
     EXPECT_EQ(ring.at(0), 5);

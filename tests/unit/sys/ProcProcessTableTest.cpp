@@ -39,7 +39,8 @@ public:
     ~FakeProc() {
         std::error_code ec;
         // A mode-000 directory cannot be emptied by a non-root owner: open it up first.
-        for (const auto& p : m_locked) fs::permissions(p, fs::perms::owner_all, ec);
+        for (const auto& p : m_locked)
+            fs::permissions(p, fs::perms::owner_all, ec);
         fs::remove_all(m_root, ec);
     }
 
@@ -54,8 +55,8 @@ public:
         // Real, effective and saved uids differ so the test sees which one is taken.
         const std::string uids =
             std::to_string(uid) + "\t" + std::to_string(uid + 1) + "\t" + std::to_string(uid + 2) + "\t0";
-        write(dir / "status", "Name:\t" + comm + "\nUmask:\t0022\nState:\tS (sleeping)\nUid:\t" + uids +
-                                  "\nGid:\t0\t0\t0\t0\n");
+        write(dir / "status",
+              "Name:\t" + comm + "\nUmask:\t0022\nState:\tS (sleeping)\nUid:\t" + uids + "\nGid:\t0\t0\t0\t0\n");
         return dir;
     }
 
@@ -63,7 +64,8 @@ public:
     fs::path addBareProcess(std::uint32_t pid, const std::map<int, std::string>& fds) {
         fs::path dir = m_root / std::to_string(pid);
         fs::create_directories(dir / "fd");
-        for (const auto& [fd, target] : fds) fs::create_symlink(target, dir / "fd" / std::to_string(fd));
+        for (const auto& [fd, target] : fds)
+            fs::create_symlink(target, dir / "fd" / std::to_string(fd));
         return dir;
     }
 
@@ -82,11 +84,14 @@ private:
     std::vector<fs::path> m_locked;
 };
 
-std::string sock(std::uint64_t ino) { return "socket:[" + std::to_string(ino) + "]"; }
+std::string sock(std::uint64_t ino) {
+    return "socket:[" + std::to_string(ino) + "]";
+}
 
 std::vector<std::uint32_t> pidsOf(const std::vector<core::ProcessInfo>& infos) {
     std::vector<std::uint32_t> out;
-    for (const auto& i : infos) out.push_back(i.pid);
+    for (const auto& i : infos)
+        out.push_back(i.pid);
     return out;
 }
 
@@ -390,16 +395,17 @@ TEST(ProcProcessTable, UsageParsesStatWhoseCommHoldsParenthesesAndSpaces) {
 
 TEST(ProcProcessTable, UsageRejectsMalformedOrTruncatedStat) {
     FakeProc proc;
-    for (const auto& [pid, content] : std::map<std::uint32_t, std::string>{
-             {1, "1 (x R 1 1 1 0 -1 0 0 0 0 0 5 5 0 0 20 0 1 0 9 0 0"},  // no ')'
-             {2, "2 (x) R 1 2 2 0 -1 0 0 0 0 0 5"},                    // truncated
-             {3, "3 (x) R 1 3 3 0 -1 0 0 0 0 0 5x 5 0 0 20 0 1 0 9 0 0"},  // bad utime
-             {4, ""}}) {
+    for (const auto& [pid, content] :
+         std::map<std::uint32_t, std::string>{{1, "1 (x R 1 1 1 0 -1 0 0 0 0 0 5 5 0 0 20 0 1 0 9 0 0"},    // no ')'
+                                              {2, "2 (x) R 1 2 2 0 -1 0 0 0 0 0 5"},                        // truncated
+                                              {3, "3 (x) R 1 3 3 0 -1 0 0 0 0 0 5x 5 0 0 20 0 1 0 9 0 0"},  // bad utime
+                                              {4, ""}}) {
         FakeProc::write(proc.root() / std::to_string(pid) / "stat", content);
     }
     ProcProcessTable table(proc.root());
 
-    for (std::uint32_t pid : {1u, 2u, 3u, 4u, 5u}) EXPECT_FALSE(table.usage(pid).has_value()) << pid;
+    for (std::uint32_t pid : {1u, 2u, 3u, 4u, 5u})
+        EXPECT_FALSE(table.usage(pid).has_value()) << pid;
 }
 
 TEST(ProcProcessTable, ChildrenOfUnionsEveryThreadsChildren) {

@@ -544,8 +544,7 @@ TEST(SockDiagRequest, BuildsLegacyRequestCoveringBothFamiliesInOneWalk) {
 // --- Robustness: deterministic mutation of recorded fixtures ---
 
 TEST(SockDiagParserRobustness, SurvivesTwentyThousandMutations) {
-    const std::vector<Bytes> seeds{readFixture("mixed.bin"), readFixture("ipv6-only.bin"),
-                                   readFixture("timewait.bin")};
+    const std::vector<Bytes> seeds{readFixture("mixed.bin"), readFixture("ipv6-only.bin"), readFixture("timewait.bin")};
     std::mt19937 rng(0x5eed);
     std::size_t statusCount[4] = {};
     for (int i = 0; i < 20000; ++i) {
@@ -554,27 +553,28 @@ TEST(SockDiagParserRobustness, SurvivesTwentyThousandMutations) {
         for (int m = 0; m < mutations && !bytes.empty(); ++m) {
             const std::size_t pos = rng() % bytes.size();
             switch (rng() % 5) {
-            case 0:  // flip a byte
-                bytes[pos] = static_cast<std::byte>(rng() & 0xff);
-                break;
-            case 1:  // truncate
-                bytes.resize(pos);
-                break;
-            case 2:  // forge a length field with an extreme value
-                bytes[pos] = std::byte{0xff};
-                if (pos + 1 < bytes.size()) {
-                    bytes[pos + 1] = std::byte{0xff};
-                }
-                break;
-            case 3:  // zero a 16-bit word (lengths of 0)
-                bytes[pos] = std::byte{0};
-                if (pos + 1 < bytes.size()) {
-                    bytes[pos + 1] = std::byte{0};
-                }
-                break;
-            default:  // insert junk
-                bytes.insert(bytes.begin() + static_cast<std::ptrdiff_t>(pos), static_cast<std::byte>(rng() & 0xff));
-                break;
+                case 0:  // flip a byte
+                    bytes[pos] = static_cast<std::byte>(rng() & 0xff);
+                    break;
+                case 1:  // truncate
+                    bytes.resize(pos);
+                    break;
+                case 2:  // forge a length field with an extreme value
+                    bytes[pos] = std::byte{0xff};
+                    if (pos + 1 < bytes.size()) {
+                        bytes[pos + 1] = std::byte{0xff};
+                    }
+                    break;
+                case 3:  // zero a 16-bit word (lengths of 0)
+                    bytes[pos] = std::byte{0};
+                    if (pos + 1 < bytes.size()) {
+                        bytes[pos + 1] = std::byte{0};
+                    }
+                    break;
+                default:  // insert junk
+                    bytes.insert(bytes.begin() + static_cast<std::ptrdiff_t>(pos),
+                                 static_cast<std::byte>(rng() & 0xff));
+                    break;
             }
         }
         std::vector<SocketRecord> out;
