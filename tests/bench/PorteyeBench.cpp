@@ -255,12 +255,17 @@ void BM_FindOwnersFullWalk(benchmark::State& state) {
 }
 BENCHMARK(BM_FindOwnersFullWalk)->Unit(benchmark::kMicrosecond);
 
+/// The process the per-PID benchmarks watch: PORTEYE_BENCH_PID, or this one.
+std::uint32_t benchPid() {
+    if (const char* env = std::getenv("PORTEYE_BENCH_PID"))
+        return static_cast<std::uint32_t>(std::strtoul(env, nullptr, 10));
+    return static_cast<std::uint32_t>(::getpid());
+}
+
 /// One per-PID watch step with a dump every time (the tracker's worst case, a
 /// process that keeps opening sockets): dump + /proc/<pid>/fd + join.
 void BM_PidTrackerUpdate(benchmark::State& state) {
-    std::uint32_t pid = static_cast<std::uint32_t>(::getpid());
-    if (const char* env = std::getenv("PORTEYE_BENCH_PID"))
-        pid = static_cast<std::uint32_t>(std::strtoul(env, nullptr, 10));
+    const std::uint32_t pid = benchPid();
     sys::NetlinkSocketSource source;
     sys::ProcProcessTable table;
     core::SystemClock clock;
@@ -288,9 +293,7 @@ BENCHMARK(BM_PidTrackerUpdate)->Unit(benchmark::kMicrosecond);
 /// One per-PID watch step of a quiet process: the tracker reads /proc/<pid>/fd
 /// and dumps the host only when that shows a socket it has not placed yet.
 void BM_PidTrackerQuietStep(benchmark::State& state) {
-    std::uint32_t pid = static_cast<std::uint32_t>(::getpid());
-    if (const char* env = std::getenv("PORTEYE_BENCH_PID"))
-        pid = static_cast<std::uint32_t>(std::strtoul(env, nullptr, 10));
+    const std::uint32_t pid = benchPid();
     sys::NetlinkSocketSource source;
     sys::ProcProcessTable table;
     core::SystemClock clock;
