@@ -20,6 +20,7 @@
 #include <spdlog/spdlog.h>
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
+#include <systemd/sd-id128.h>
 
 #include <cerrno>
 #include <csignal>
@@ -58,6 +59,14 @@ void setupLogging(const std::string& level) {
     spdlog::set_level(spdlog::level::from_str(level));
 }
 
+/// 128 random bits, new on every start, as systemd's invocation ids.
+std::string newInstanceId() {
+    sd_id128_t id{};
+    if (sd_id128_randomize(&id) < 0) return std::to_string(::getpid()) + "-" + std::to_string(::time(nullptr));
+    char text[SD_ID128_STRING_MAX];
+    return sd_id128_to_string(id, text);
+}
+
 std::optional<std::uint32_t> privilegedGroup() {
     group gr{};
     group* found = nullptr;
@@ -89,7 +98,7 @@ private:
     void dropBus();
     static int onReconnectTimer(sd_event_source*, std::uint64_t, void* self);
     void setupDestroyListener();
-    void followWatchedProcess(service::WatchId id, std::uint32_t pid);
+    void followWatchedProcess(service::WatchId id, int exitFd);
     void forgetWatchedProcess(service::WatchId id);
     bool setupControl();
     void pollOnce();
@@ -172,11 +181,12 @@ int DaemonLoop::run() {
     m_monitor = std::make_unique<core::PortMonitor>(*m_source, *m_processes, m_clock, options);
     service::ServiceOptions serviceOptions;
     serviceOptions.version = PORTEYE_VERSION;
+    serviceOptions.instanceId = newInstanceId();
     serviceOptions.pollIntervalSeconds = m_config.intervalSeconds;
     serviceOptions.privilegedGid = privilegedGroup();
     m_service = std::make_unique<service::PortService>(*m_monitor, *m_source, serviceOptions);
     m_monitor->addListener([this](const std::vector<core::PortEvent>& events) { onEvents(events); });
-    m_service->setWatchLifecycle({[this](service::WatchId id, std::uint32_t pid) { followWatchedProcess(id, pid); },
+    m_service->setWatchLifecycle({[this](service::WatchId id, int exitFd) { followWatchedProcess(id, exitFd); },
                                   [this](service::WatchId id) { forgetWatchedProcess(id); }});
 
     // The first snapshot is the baseline; READY=1 promises clients a populated table.
@@ -290,21 +300,15 @@ int DaemonLoop::onDestroyed(sd_event_source*, int, std::uint32_t, void* self) {
     return 0;
 }
 
-void DaemonLoop::followWatchedProcess(service::WatchId id, std::uint32_t pid) {
-    // Without a pidfd (old kernel, seccomp) the exit is still seen at the watch's next step.
-    const int pidfd = static_cast<int>(syscall(SYS_pidfd_open, static_cast<pid_t>(pid), 0));
-    if (pidfd < 0) {
-        spdlog::debug("watch {}: no pidfd for PID {}: {}", id, pid, std::strerror(errno));
-        return;
-    }
+void DaemonLoop::followWatchedProcess(service::WatchId id, int exitFd) {
+    // The service owns the pidfd. Without one (old kernel, seccomp) the exit is still
+    // seen at the watch's next step.
+    if (exitFd < 0) return;
     auto watch = std::make_unique<ExitWatch>();
     watch->loop = this;
     watch->id = id;
-    watch->pidfd = pidfd;
-    if (sd_event_add_io(m_event, &watch->source, pidfd, EPOLLIN, onWatchedProcessExit, watch.get()) < 0) {
-        close(pidfd);
-        return;
-    }
+    watch->pidfd = exitFd;
+    if (sd_event_add_io(m_event, &watch->source, exitFd, EPOLLIN, onWatchedProcessExit, watch.get()) < 0) return;
     m_exitWatches[id] = std::move(watch);
 }
 
@@ -312,7 +316,6 @@ void DaemonLoop::forgetWatchedProcess(service::WatchId id) {
     auto it = m_exitWatches.find(id);
     if (it == m_exitWatches.end()) return;
     sd_event_source_disable_unref(it->second->source);
-    close(it->second->pidfd);
     m_exitWatches.erase(it);
 }
 
@@ -365,7 +368,7 @@ void DaemonLoop::notifyStatus() {
     sd_event_now(m_event, CLOCK_MONOTONIC, &now);
     if (m_lastStatusUsec != 0 && now - m_lastStatusUsec < 1'000'000) return;
     m_lastStatusUsec = now;
-    const auto s = m_service->status();
+    const auto s = m_service->hostStatus();
     sd_notifyf(0, "STATUS=%zu sockets, %zu events in history, %zu watches", s.sockets, s.historySize, s.watches);
 }
 

@@ -45,21 +45,7 @@ private:
 };
 
 int rpcCode(service::ErrorCode code) {
-    switch (code) {
-        case service::ErrorCode::InvalidArgument:
-            return rpc::kInvalidParams;
-        case service::ErrorCode::NoSuchProcess:
-            return rpc::kNoSuchProcess;
-        case service::ErrorCode::AccessDenied:
-            return rpc::kAccessDenied;
-        case service::ErrorCode::NoSuchWatch:
-            return rpc::kNoSuchWatch;
-        case service::ErrorCode::LimitExceeded:
-            return rpc::kLimitExceeded;
-        case service::ErrorCode::Failed:
-            return rpc::kFailed;
-    }
-    return rpc::kFailed;
+    return core::errorSpec(code).rpcCode;
 }
 
 std::uint64_t unsignedParam(const json& params, const char* key, std::uint64_t max) {
@@ -113,7 +99,10 @@ ControlServer::ControlServer(sd_event* event, service::PortService& service, Con
 
 ControlServer::~ControlServer() {
     for (auto& [id, client] : m_clients) {
-        if (!client->gone) m_service.removeWatchesOf(client->caller.id);
+        if (!client->gone) {
+            client->gone = true;  // nothing more is sent while the server goes away
+            m_service.removeWatchesOf(client->caller.id, service::WatchEnd::Shutdown);
+        }
         if (client->source) sd_event_source_disable_unref(client->source);
         if (client->fd >= 0) ::close(client->fd);
     }
@@ -429,7 +418,7 @@ void ControlServer::handleLine(Client& client, std::string_view text) {
 json ControlServer::dispatch(Client& client, const std::string& method, const json& params) {
     if (method == "status") {
         if (!params.is_null() && !params.empty()) throw protocol::InvalidArgument("status takes no parameters");
-        const auto s = m_service.status();
+        const auto s = m_service.status(client.caller);
         json reply = protocol::toJson(s);
         reply["polls"] = s.polls;  // always present here, even at 0
         reply["failed_polls"] = s.failedPolls;
@@ -438,7 +427,7 @@ json ControlServer::dispatch(Client& client, const std::string& method, const js
     }
     if (method == "list") {
         json out = json::array();
-        for (const auto& r : m_service.list(client.caller, protocol::socketFilterFromJson(params)))
+        for (const auto& r : m_service.list(client.caller, protocol::listQueryFromJson(params)))
             out.push_back(protocol::toJson(r));
         return out;
     }
@@ -452,7 +441,6 @@ json ControlServer::dispatch(Client& client, const std::string& method, const js
     if (method == "unwatch") {
         const auto id = unsignedParam(params, "watch", std::numeric_limits<std::uint64_t>::max());
         m_service.removeWatch(client.caller, id);
-        client.watches.erase(id);
         spdlog::info("watch {}: ended by {}", id, client.caller.id);
         return true;
     }
@@ -500,11 +488,21 @@ json ControlServer::addWatch(Client& client, const json& params) {
         body["watch"] = *holder;
         send(*it->second, rpc::toLine(rpc::notification("watch.changed", body)));
     };
-    sink.onExit = [this, clientId, holder](std::uint32_t exitedPid) {
+    sink.onEnd = [this, clientId, holder](service::WatchEnd reason, std::uint32_t watchedPid) {
         auto it = m_clients.find(clientId);
         if (it == m_clients.end() || it->second->gone) return;
         it->second->watches.erase(*holder);
-        send(*it->second, rpc::toLine(rpc::notification("watch.exited", {{"watch", *holder}, {"pid", exitedPid}})));
+        // "watch.exited" is kept for the process's exit, the event clients already know;
+        // every other end is "watch.ended" with its reason, whoever ended it.
+        if (reason == service::WatchEnd::ProcessExited)
+            send(*it->second,
+                 rpc::toLine(rpc::notification("watch.exited", {{"watch", *holder}, {"pid", watchedPid}})));
+        else
+            send(*it->second, rpc::toLine(rpc::notification("watch.ended",
+                                                            {{"watch", *holder},
+                                                             {"pid", watchedPid},
+                                                             {"reason", std::string(service::watchEndName(reason))}})));
+        if (!it->second->gone) updateEvents(*it->second);
     };
     const auto id = m_service.addWatch(client.caller, request, std::move(sink));
     *holder = id;

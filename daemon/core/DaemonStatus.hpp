@@ -9,6 +9,11 @@ namespace porteye::core {
 /// The daemon's counters, as `status` (JSON) and the D-Bus properties report them.
 struct DaemonStatus {
     std::string version;
+    /// Random, new on every start: a client resuming with after_sequence learns the sequence restarted.
+    std::string instanceId;
+    /// False for an unprivileged caller: sockets, history and watches then count only what it may see,
+    /// and the host-wide counters (polls, failed polls, dropped history) are 0.
+    bool hostWide = true;
     double pollIntervalSeconds = 0;
     std::uint64_t sockets = 0;
     std::uint64_t historySize = 0;

@@ -25,7 +25,7 @@ bool SocketFilter::matches(const SocketRecord& r) const {
     if (process && !containsIgnoreCase(r.process, *process)) return false;
     if (state && r.state != *state) return false;
     if (protocol && r.protocol != *protocol) return false;
-    if (uid && r.uid != *uid) return false;
+    if (uid && r.visibleUid() != *uid) return false;
     if (listeningOnly && r.state != TcpState::Listen) return false;
     return true;
 }

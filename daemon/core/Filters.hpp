@@ -18,10 +18,19 @@ struct SocketFilter {
     std::optional<std::string> process;  ///< case-insensitive substring of the process name
     std::optional<TcpState> state;
     std::optional<Protocol> protocol;
-    std::optional<std::uint32_t> uid;  ///< set by the access rule, not by callers
+    /// Set by the access rule, not by callers: records whose visibleUid() is this uid.
+    std::optional<std::uint32_t> uid;
     bool listeningOnly = false;
 
     bool matches(const SocketRecord& record) const;
+};
+
+/// One page of the current sockets: the records at [offset, offset + limit) of those that
+/// match, in the table's stable order (socket cookie, inode, pid).
+struct ListQuery {
+    SocketFilter filter;
+    std::size_t offset = 0;
+    std::size_t limit = 0;  ///< 0 = every match (refused when more than a reply may carry)
 };
 
 constexpr std::size_t kDefaultHistoryLimit = 100;

@@ -4,7 +4,9 @@
 #include "core/ProcessInfo.hpp"
 
 #include <cstdint>
+#include <memory>
 #include <optional>
+#include <string>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -38,6 +40,35 @@ struct ProcessSockets {
     std::vector<std::uint64_t> inodes;
 };
 
+/// Keeps naming one process whatever PID reuse follows (a pidfd in production).
+class IProcessHandle {
+public:
+    virtual ~IProcessHandle() = default;
+    /// A descriptor that becomes readable once the whole thread group has exited; -1 when there is none.
+    /// Owned by the handle.
+    virtual int exitFd() const = 0;
+    /// Whether the whole thread group has exited (a leader that exited while other threads run has not).
+    virtual bool exited() const = 0;
+};
+
+/// Why pin() found no process to watch.
+enum class PinError : std::uint8_t {
+    None,
+    NoSuchProcess,  ///< no such PID (or it exited while being pinned)
+    NotAProcess,    ///< the PID is a thread of another process (PinResult::threadGroup names it)
+    Transient,      ///< out of file descriptors or memory: try again later
+};
+
+/// A process pinned before anything about it was read, so the info belongs to the process the handle names.
+struct PinResult {
+    ProcessInfo info;
+    std::unique_ptr<IProcessHandle> handle;  ///< set on success
+    PinError error = PinError::None;
+    std::uint32_t threadGroup = 0;  ///< for NotAProcess: the process the thread belongs to
+    std::string message;            ///< for Transient: the cause
+    bool ok() const { return error == PinError::None; }
+};
+
 /// The process table (/proc in production; its root is injectable).
 class IProcessTable {
 public:
@@ -53,6 +84,8 @@ public:
     /// Direct children (all threads' children files), for watches with descendants.
     virtual std::vector<std::uint32_t> childrenOf(std::uint32_t pid) = 0;
     virtual std::optional<ProcessUsage> usage(std::uint32_t pid) = 0;
+    /// Pins a process (thread-group id) first, then reads its info through the pin.
+    virtual PinResult pin(std::uint32_t pid) = 0;
 };
 
 }  // namespace porteye::core

@@ -65,6 +65,7 @@ std::vector<SocketRecord> OwnerResolver::resolve(std::vector<SocketRecord> socke
             SocketRecord r = i + 1 == owners.size() ? std::move(s) : s;
             r.pid = owners[i].pid;
             r.process = owners[i].name;
+            r.ownerUid = owners[i].uid;
             records.push_back(std::move(r));
         }
     }

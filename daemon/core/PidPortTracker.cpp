@@ -7,13 +7,14 @@
 namespace porteye::core {
 
 PidPortTracker::PidPortTracker(std::uint32_t pid, bool includeChildren, IProcessTable& processes, IClock& clock,
-                               SocketFilter filter, TrackerOptions options)
+                               SocketFilter filter, TrackerOptions options, const IProcessHandle* handle)
     : m_pid(pid),
       m_includeChildren(includeChildren),
       m_processes(processes),
       m_clock(clock),
       m_filter(std::move(filter)),
-      m_options(options) {
+      m_options(options),
+      m_handle(handle) {
     m_filter.pid.reset();  // the tracker decides which pids belong to it
 }
 
@@ -30,7 +31,12 @@ PortChange PidPortTracker::step(const DumpProvider& dump) {
         if (std::find(m_coveredPids.begin(), m_coveredPids.end(), pid) != m_coveredPids.end()) continue;
         auto sockets = m_processes.socketsOf(pid);
         if (!sockets) {
-            if (pid == m_pid) change.processExited = true;
+            if (pid == m_pid) {
+                // With a pin, only the whole thread group's exit counts; an unreadable fd
+                // table of a live process says nothing, so nothing is reported this step.
+                if (m_handle != nullptr && !m_handle->exited()) return {};
+                change.processExited = true;
+            }
             continue;
         }
         m_coveredPids.push_back(pid);
@@ -80,6 +86,7 @@ PortChange PidPortTracker::step(const DumpProvider& dump) {
             SocketRecord r = placed->second;
             r.pid = process.info.pid;
             r.process = process.info.name;
+            r.ownerUid = process.info.uid;
             if (m_filter.matches(r)) next.push_back(std::move(r));
         }
     }

@@ -4,6 +4,7 @@
 #include "core/Filters.hpp"
 #include "core/IClock.hpp"
 #include "core/IProcessTable.hpp"
+#include "core/PortChange.hpp"
 #include "core/SnapshotDiff.hpp"
 
 #include <cstdint>
@@ -13,16 +14,6 @@
 #include <vector>
 
 namespace porteye::core {
-
-/// One step of a per-PID watch, in ProcessPortMonitor's terms.
-struct PortChange {
-    std::set<std::uint16_t> opened;  ///< local ports that appeared
-    std::set<std::uint16_t> closed;  ///< local ports no longer held
-    std::set<std::uint16_t> active;  ///< local ports held now
-    std::vector<PortEvent> events;   ///< per-socket events behind the sets
-    bool processExited = false;      ///< the watched PID is gone (its sockets were reported removed)
-    bool changed() const { return !opened.empty() || !closed.empty(); }
-};
 
 /// Supplies a socket-table dump (owners empty) when a tracker needs one; nullptr if the dump failed.
 using DumpProvider = std::function<const std::vector<SocketRecord>*()>;
@@ -42,8 +33,9 @@ struct TrackerOptions {
 /// yet (or for a periodic refresh): a quiet process costs one fd-table read.
 class PidPortTracker {
 public:
+    /// `handle`, when given, pins the process: it alone decides that the process exited.
     PidPortTracker(std::uint32_t pid, bool includeChildren, IProcessTable& processes, IClock& clock,
-                   SocketFilter filter = {}, TrackerOptions options = {});
+                   SocketFilter filter = {}, TrackerOptions options = {}, const IProcessHandle* handle = nullptr);
 
     /// One watch step; calls `dump` only if it needs the socket table.
     PortChange step(const DumpProvider& dump);
@@ -67,6 +59,7 @@ private:
     IClock& m_clock;
     SocketFilter m_filter;
     TrackerOptions m_options;
+    const IProcessHandle* m_handle;
     Snapshot m_current;
     std::vector<std::uint32_t> m_coveredPids;
     std::unordered_map<std::uint64_t, SocketRecord> m_placed;     // inode -> its socket, from the last dump

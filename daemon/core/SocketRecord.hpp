@@ -60,7 +60,11 @@ struct SocketRecord {
     std::uint64_t cookie = 0;  ///< kernel socket cookie, unique for the kernel's lifetime
 
     std::uint32_t pid = 0;
-    std::string process;  ///< comm of the owner, empty when pid is 0
+    std::string process;         ///< comm of the owner, empty when pid is 0
+    std::uint32_t ownerUid = 0;  ///< real uid of the owning process; meaningless when pid is 0
+
+    /// The uid the visibility rule goes by: the owning process's, or the socket's when it has no owner.
+    std::uint32_t visibleUid() const { return pid != 0 ? ownerUid : uid; }
 
     bool operator==(const SocketRecord&) const = default;
 };

@@ -37,6 +37,7 @@ public:
         return it->second;
     }
     std::optional<ProcessUsage> usage(std::uint32_t pid) override { return m_table.usage(pid); }
+    PinResult pin(std::uint32_t pid) override { return m_table.pin(pid); }
 
 private:
     IProcessTable& m_table;

@@ -43,7 +43,7 @@ std::optional<WallTime> parseTime(std::string_view text) {
     if (text.empty()) return std::nullopt;
     std::uint64_t micros = 0;
     auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), micros);
-    if (ec == std::errc{} && end == text.data() + text.size()) return fromEpochMicros(micros);
+    if (ec == std::errc{} && end == text.data() + text.size()) return checkedFromEpochMicros(micros);
 
     std::tm tm{};
     int consumed = 0;

@@ -3,6 +3,7 @@
 
 #include "core/IClock.hpp"
 
+#include <limits>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -22,6 +23,11 @@ inline std::uint64_t toEpochMicros(WallTime t) {
 }
 inline WallTime fromEpochMicros(std::uint64_t us) {
     return WallTime{std::chrono::microseconds{static_cast<std::int64_t>(us)}};
+}
+/// For values from callers: nullopt when `us` does not fit the clock (2^63 µs and above would wrap).
+inline std::optional<WallTime> checkedFromEpochMicros(std::uint64_t us) {
+    if (us > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) return std::nullopt;
+    return fromEpochMicros(us);
 }
 
 }  // namespace porteye::core

@@ -16,21 +16,7 @@ namespace porteye::dbus {
 namespace {
 
 std::string errorName(service::ErrorCode code) {
-    switch (code) {
-        case service::ErrorCode::InvalidArgument:
-            return "InvalidArgument";
-        case service::ErrorCode::NoSuchProcess:
-            return "NoSuchProcess";
-        case service::ErrorCode::AccessDenied:
-            return "AccessDenied";
-        case service::ErrorCode::NoSuchWatch:
-            return "NoSuchWatch";
-        case service::ErrorCode::LimitExceeded:
-            return "LimitExceeded";
-        case service::ErrorCode::Failed:
-            return "Failed";
-    }
-    return "Failed";
+    return std::string(core::errorSpec(code).name);
 }
 
 std::vector<std::uint32_t> groupsOfUser(std::uint32_t uid, std::uint32_t gid) {
@@ -133,7 +119,7 @@ private:
         std::vector<RecordStruct> out;
         translateErrors([&] {
             const auto who = caller();
-            for (const auto& r : svc().list(who, protocol::socketFilterFromJson(optionsToJson(filter))))
+            for (const auto& r : svc().list(who, protocol::listQueryFromJson(optionsToJson(filter))))
                 out.push_back(dbus::toDbus(r));
         });
         return out;
@@ -158,14 +144,18 @@ private:
             m_frontend.endWatch(caller(), *id);
         });
     }
-    std::string Version() override { return svc().status().version; }
-    double PollInterval() override { return svc().status().pollIntervalSeconds; }
-    std::uint32_t SocketCount() override { return static_cast<std::uint32_t>(svc().status().sockets); }
-    std::uint32_t HistorySize() override { return static_cast<std::uint32_t>(svc().status().historySize); }
-    std::uint32_t HistoryCapacity() override { return static_cast<std::uint32_t>(svc().status().historyCapacity); }
-    std::uint64_t HistoryDropped() override { return svc().status().historyDropped; }
-    std::uint64_t NextSequence() override { return svc().status().nextSequence; }
-    std::uint32_t ActiveWatches() override { return static_cast<std::uint32_t>(svc().status().watches); }
+    // Property reads are method calls too: each answers for its caller, by the one visibility rule.
+    // sdbus-c++ 1.2 gives property getters no current message: host-wide until the lead's helper
+    // moves the counters to a per-caller method.
+    service::ServiceStatus statusForCaller() { return svc().hostStatus(); }
+    std::string Version() override { return statusForCaller().version; }
+    double PollInterval() override { return statusForCaller().pollIntervalSeconds; }
+    std::uint32_t SocketCount() override { return static_cast<std::uint32_t>(statusForCaller().sockets); }
+    std::uint32_t HistorySize() override { return static_cast<std::uint32_t>(statusForCaller().historySize); }
+    std::uint32_t HistoryCapacity() override { return static_cast<std::uint32_t>(statusForCaller().historyCapacity); }
+    std::uint64_t HistoryDropped() override { return statusForCaller().historyDropped; }
+    std::uint64_t NextSequence() override { return statusForCaller().nextSequence; }
+    std::uint32_t ActiveWatches() override { return static_cast<std::uint32_t>(statusForCaller().watches); }
 
     DbusFrontend& m_frontend;
 };
@@ -228,8 +218,11 @@ DbusFrontend::DbusFrontend(sdbus::IConnection& connection, service::PortService&
 
 DbusFrontend::~DbusFrontend() {
     // Watches belong to clients of this connection; without it nobody receives them.
+    std::vector<service::WatchId> ids;
     for (const auto& [id, object] : m_watchObjects)
-        if (auto info = m_service.watch(id)) m_service.removeWatchesOf(info->owner);
+        ids.push_back(id);
+    for (auto id : ids)
+        if (auto info = m_service.watch(id)) m_service.removeWatchesOf(info->owner, service::WatchEnd::Shutdown);
 }
 
 void DbusFrontend::emitEvents(const std::vector<core::PortEvent>& events) {
@@ -254,10 +247,10 @@ sdbus::ObjectPath DbusFrontend::createWatch(const service::Caller& caller, std::
         auto it = m_watchObjects.find(*idHolder);
         if (it != m_watchObjects.end()) it->second->sendPortsChanged(change);
     };
-    sink.onExit = [this, idHolder](std::uint32_t exitedPid) {
+    sink.onEnd = [this, idHolder](service::WatchEnd reason, std::uint32_t watchedPid) {
         auto it = m_watchObjects.find(*idHolder);
         if (it == m_watchObjects.end()) return;
-        it->second->sendExited(exitedPid);
+        if (reason == service::WatchEnd::ProcessExited) it->second->sendExited(watchedPid);
         dropWatchObject(*idHolder);
     };
     const auto id = m_service.addWatch(caller, request, std::move(sink));
@@ -275,8 +268,7 @@ sdbus::ObjectPath DbusFrontend::createWatch(const service::Caller& caller, std::
 }
 
 void DbusFrontend::endWatch(const service::Caller& caller, service::WatchId id) {
-    m_service.removeWatch(caller, id);
-    dropWatchObject(id);
+    m_service.removeWatch(caller, id);  // the watch's sink drops its object
 }
 
 void DbusFrontend::dropWatchObject(service::WatchId id) {
@@ -292,14 +284,8 @@ void DbusFrontend::collectGarbage() {
 
 void DbusFrontend::onNameOwnerChanged(const std::string& name, const std::string&, const std::string& newOwner) {
     if (!newOwner.empty() || name.empty() || name[0] != ':') return;
-    std::vector<service::WatchId> gone;
-    for (const auto& w : m_service.watches())
-        if (w.owner == name) gone.push_back(w.id);
-    if (gone.empty()) return;
-    m_service.removeWatchesOf(name);
-    for (auto id : gone)
-        dropWatchObject(id);
-    spdlog::info("client {} left the bus: dropped {} watch(es)", name, gone.size());
+    const auto removed = m_service.removeWatchesOf(name, service::WatchEnd::ClientGone);
+    if (removed > 0) spdlog::info("client {} left the bus: dropped {} watch(es)", name, removed);
 }
 
 }  // namespace porteye::dbus

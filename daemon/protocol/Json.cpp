@@ -111,6 +111,7 @@ namespace {
 
 const std::set<std::string> kSocketKeys{"pid", "port", "process", "state", "protocol", "listening"};
 const std::set<std::string> kHistoryKeys{"action", "since", "after_sequence", "limit"};
+const std::set<std::string> kListKeys{"offset", "limit"};
 
 void parseSocketKeys(const json& j, core::SocketFilter& f) {
     if (j.contains("pid")) f.pid = unsignedField<std::uint32_t>(j, "pid");
@@ -132,10 +133,10 @@ void parseSocketKeys(const json& j, core::SocketFilter& f) {
     }
 }
 
-void rejectUnknownKeys(const json& j, bool history) {
+void rejectUnknownKeys(const json& j, const std::set<std::string>* extra) {
     if (!j.is_object()) throw InvalidArgument("filter must be an object");
     for (const auto& [key, value] : j.items()) {
-        if (kSocketKeys.contains(key) || (history && kHistoryKeys.contains(key))) continue;
+        if (kSocketKeys.contains(key) || (extra != nullptr && extra->contains(key))) continue;
         throw InvalidArgument("unknown filter key '" + key + "'");
     }
 }
@@ -145,15 +146,25 @@ void rejectUnknownKeys(const json& j, bool history) {
 core::SocketFilter socketFilterFromJson(const json& j) {
     core::SocketFilter f;
     if (j.is_null()) return f;
-    rejectUnknownKeys(j, false);
+    rejectUnknownKeys(j, nullptr);
     parseSocketKeys(j, f);
     return f;
+}
+
+core::ListQuery listQueryFromJson(const json& j) {
+    core::ListQuery q;
+    if (j.is_null()) return q;
+    rejectUnknownKeys(j, &kListKeys);
+    parseSocketKeys(j, q.filter);
+    if (j.contains("offset")) q.offset = unsignedField<std::size_t>(j, "offset");
+    if (j.contains("limit")) q.limit = unsignedField<std::size_t>(j, "limit");
+    return q;
 }
 
 core::HistoryFilter historyFilterFromJson(const json& j) {
     core::HistoryFilter f;
     if (j.is_null()) return f;
-    rejectUnknownKeys(j, true);
+    rejectUnknownKeys(j, &kHistoryKeys);
     parseSocketKeys(j, f.socket);
     if (j.contains("action")) {
         auto action = core::parseActionName(stringField(j, "action"));
@@ -166,7 +177,7 @@ core::HistoryFilter historyFilterFromJson(const json& j) {
         if (v.is_string())
             since = core::parseTime(v.get<std::string>());
         else if (v.is_number_unsigned())
-            since = core::fromEpochMicros(v.get<std::uint64_t>());
+            since = core::checkedFromEpochMicros(v.get<std::uint64_t>());
         if (!since) throw InvalidArgument("'since' must be µs since the epoch or an ISO-8601 time");
         f.since = since;
     }
@@ -177,6 +188,8 @@ core::HistoryFilter historyFilterFromJson(const json& j) {
 
 json toJson(const core::DaemonStatus& s) {
     json j{{"version", s.version},
+           {"instance_id", s.instanceId},
+           {"host_wide", s.hostWide},
            {"poll_interval", s.pollIntervalSeconds},
            {"sockets", s.sockets},
            {"history_size", s.historySize},
@@ -193,6 +206,11 @@ core::DaemonStatus statusFromJson(const json& j) {
     try {
         core::DaemonStatus s;
         s.version = stringField(j, "version");
+        if (j.contains("instance_id")) s.instanceId = stringField(j, "instance_id");
+        if (j.contains("host_wide")) {
+            if (!j["host_wide"].is_boolean()) throw InvalidArgument("'host_wide' must be a boolean");
+            s.hostWide = j["host_wide"].get<bool>();
+        }
         const json& interval = j.at("poll_interval");
         if (!interval.is_number()) throw InvalidArgument("'poll_interval' must be a number");
         s.pollIntervalSeconds = interval.get<double>();
@@ -218,6 +236,13 @@ json toJson(const core::SocketFilter& f) {
     if (f.state) j["state"] = core::stateName(*f.state);
     if (f.protocol) j["protocol"] = core::protocolName(*f.protocol);
     if (f.listeningOnly) j["listening"] = true;
+    return j;
+}
+
+json toJson(const core::ListQuery& q) {
+    json j = toJson(q.filter);
+    if (q.offset != 0) j["offset"] = q.offset;
+    if (q.limit != 0) j["limit"] = q.limit;
     return j;
 }
 

@@ -38,6 +38,8 @@ nlohmann::json toJson(std::uint32_t pid, const core::PortChange& change, core::W
 /// Filters from JSON objects with keys pid, port, process, state, protocol, listening
 /// (and action, since, after_sequence, limit for history). Unknown keys and wrong types throw InvalidArgument.
 core::SocketFilter socketFilterFromJson(const nlohmann::json& j);
+/// A list request: the socket keys plus "offset" and "limit" (paging).
+core::ListQuery listQueryFromJson(const nlohmann::json& j);
 core::HistoryFilter historyFilterFromJson(const nlohmann::json& j);
 
 /// Options of a watch: {"interval" (seconds), "children" (bool), "state", "protocol"}.
@@ -48,7 +50,7 @@ struct WatchParams {
 };
 WatchParams watchParamsFromJson(const nlohmann::json& j);
 
-/// `status`: {version, poll_interval, sockets, history_size, history_capacity,
+/// `status`: {version, instance_id, host_wide, poll_interval, sockets, history_size, history_capacity,
 /// history_dropped, next_sequence, watches}; polls and failed_polls when non-zero.
 nlohmann::json toJson(const core::DaemonStatus& status);
 core::DaemonStatus statusFromJson(const nlohmann::json& j);
@@ -56,6 +58,7 @@ core::DaemonStatus statusFromJson(const nlohmann::json& j);
 /// The reverse of the parsers above, for clients building requests (unset fields are left out).
 nlohmann::json toJson(const core::SocketFilter& filter);
 nlohmann::json toJson(const core::HistoryFilter& filter);
+nlohmann::json toJson(const core::ListQuery& query);
 nlohmann::json toJson(const WatchParams& params);
 
 /// Largest history `limit` a caller may ask for.

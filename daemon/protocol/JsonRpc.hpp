@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
-#include "core/PidPortTracker.hpp"
+#include "core/Errors.hpp"
+#include "core/PortChange.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -18,12 +19,12 @@ constexpr int kParseError = -32700;
 constexpr int kInvalidRequest = -32600;
 constexpr int kMethodNotFound = -32601;
 constexpr int kInvalidParams = -32602;
-// Server codes, one per service::ErrorCode (the same names as the D-Bus errors).
-constexpr int kFailed = -32000;
-constexpr int kNoSuchProcess = -32001;
-constexpr int kAccessDenied = -32002;
-constexpr int kNoSuchWatch = -32003;
-constexpr int kLimitExceeded = -32004;
+// Server codes come from the one error table (core/Errors.hpp), shared with D-Bus and porteyectl.
+constexpr int kFailed = core::errorSpec(core::ErrorCode::Failed).rpcCode;
+constexpr int kNoSuchProcess = core::errorSpec(core::ErrorCode::NoSuchProcess).rpcCode;
+constexpr int kAccessDenied = core::errorSpec(core::ErrorCode::AccessDenied).rpcCode;
+constexpr int kNoSuchWatch = core::errorSpec(core::ErrorCode::NoSuchWatch).rpcCode;
+constexpr int kLimitExceeded = core::errorSpec(core::ErrorCode::LimitExceeded).rpcCode;
 
 /// {"jsonrpc":"2.0","id":id,"method":method[,"params":params]} (params left out when null).
 nlohmann::json request(std::uint64_t id, const std::string& method, const nlohmann::json& params = nullptr);

@@ -9,6 +9,20 @@ namespace porteye::service {
 PortService::PortService(core::PortMonitor& monitor, core::ISocketSource& source, ServiceOptions options)
     : m_monitor(monitor), m_source(source), m_watchProcesses(monitor.processTable()), m_options(std::move(options)) {}
 
+std::string_view watchEndName(WatchEnd reason) {
+    switch (reason) {
+        case WatchEnd::ProcessExited:
+            return "exited";
+        case WatchEnd::Unwatched:
+            return "unwatched";
+        case WatchEnd::ClientGone:
+            return "client-gone";
+        case WatchEnd::Shutdown:
+            return "shutdown";
+    }
+    return "shutdown";
+}
+
 bool PortService::seesEverything(const Caller& caller) const {
     if (caller.uid == 0) return true;
     if (!m_options.privilegedGid) return false;
@@ -17,22 +31,55 @@ bool PortService::seesEverything(const Caller& caller) const {
 }
 
 bool PortService::maySee(const Caller& caller, const core::SocketRecord& record) const {
-    return seesEverything(caller) || record.uid == caller.uid;
+    return seesEverything(caller) || record.visibleUid() == caller.uid;
 }
 
-std::vector<core::SocketRecord> PortService::list(const Caller& caller, core::SocketFilter filter) const {
-    if (!seesEverything(caller)) filter.uid = caller.uid;
-    return m_monitor.list(filter);
+std::vector<core::SocketRecord> PortService::list(const Caller& caller, core::ListQuery query) const {
+    if (!seesEverything(caller)) query.filter.uid = caller.uid;
+    const std::size_t cap = m_options.maxReplyRecords;
+    const std::size_t limit = query.limit == 0 ? cap + 1 : query.limit;
+    if (query.limit > cap)
+        throw ServiceError(ErrorCode::ReplyTooLarge, "limit " + std::to_string(query.limit) + " is above the " +
+                                                         std::to_string(cap) + " records one reply may carry");
+    std::vector<core::SocketRecord> out;
+    std::size_t skipped = 0;
+    for (const auto& record : m_monitor.snapshot()) {
+        if (!query.filter.matches(record)) continue;
+        if (skipped < query.offset) {
+            ++skipped;
+            continue;
+        }
+        out.push_back(record);
+        if (out.size() >= limit) break;
+    }
+    if (out.size() > cap)
+        throw ServiceError(ErrorCode::ReplyTooLarge,
+                           "more than " + std::to_string(cap) +
+                               " sockets match; narrow the filter, or page with 'limit' (at most " +
+                               std::to_string(cap) + ") and 'offset'");
+    return out;
 }
 
 std::vector<core::PortEvent> PortService::history(const Caller& caller, core::HistoryFilter filter) const {
     if (!seesEverything(caller)) filter.socket.uid = caller.uid;
-    return m_monitor.history(filter);
+    const std::size_t cap = m_options.maxReplyRecords;
+    if (filter.limit > cap)
+        throw ServiceError(ErrorCode::ReplyTooLarge, "limit " + std::to_string(filter.limit) + " is above the " +
+                                                         std::to_string(cap) + " events one reply may carry");
+    const bool unlimited = filter.limit == 0;
+    if (unlimited) filter.limit = cap + 1;
+    auto events = m_monitor.history(filter);
+    if (unlimited && events.size() > cap)
+        throw ServiceError(ErrorCode::ReplyTooLarge,
+                           "more than " + std::to_string(cap) + " events match; page with 'limit' (at most " +
+                               std::to_string(cap) + ") and 'after_sequence' (the last sequence number you got)");
+    return events;
 }
 
-ServiceStatus PortService::status() const {
+ServiceStatus PortService::hostStatus() const {
     ServiceStatus s;
     s.version = m_options.version;
+    s.instanceId = m_options.instanceId;
     s.pollIntervalSeconds = m_options.pollIntervalSeconds;
     s.sockets = m_monitor.snapshot().size();
     s.historySize = m_monitor.historyRing().size();
@@ -45,13 +92,63 @@ ServiceStatus PortService::status() const {
     return s;
 }
 
-void PortService::requireVisible(const Caller& caller, std::uint32_t pid) const {
-    auto info = m_monitor.processTable().info(pid);
-    if (!info) throw ServiceError(ErrorCode::NoSuchProcess, "no process with PID " + std::to_string(pid));
-    if (!seesEverything(caller) && info->uid != caller.uid)
-        throw ServiceError(
-            ErrorCode::AccessDenied,
-            "PID " + std::to_string(pid) + " belongs to another user; only root and group porteye may watch it");
+ServiceStatus PortService::status(const Caller& caller) const {
+    if (seesEverything(caller)) return hostStatus();
+    // Only what this caller may see: no host-wide activity figures leak through the counters.
+    ServiceStatus s;
+    s.version = m_options.version;
+    s.instanceId = m_options.instanceId;
+    s.hostWide = false;
+    s.pollIntervalSeconds = m_options.pollIntervalSeconds;
+    s.sockets = static_cast<std::uint64_t>(std::count_if(m_monitor.snapshot().begin(), m_monitor.snapshot().end(),
+                                                         [&](const auto& r) { return r.visibleUid() == caller.uid; }));
+    s.historyCapacity = m_monitor.historyRing().capacity();
+    s.nextSequence = m_monitor.nextSequence();
+    s.watches = static_cast<std::uint64_t>(std::count_if(
+        m_watches.begin(), m_watches.end(), [&](const auto& w) { return w.second.ownerUid == caller.uid; }));
+    return s;
+}
+
+core::PinResult PortService::pinVisible(const Caller& caller, std::uint32_t pid) const {
+    const auto hidden = [pid] {
+        return ServiceError(ErrorCode::NoSuchProcess,
+                            "no process with PID " + std::to_string(pid) + " that you may watch");
+    };
+    core::PinResult pinned = m_monitor.processTable().pin(pid);
+    const auto visible = [&](std::uint32_t uid) { return seesEverything(caller) || uid == caller.uid; };
+    switch (pinned.error) {
+        case core::PinError::None:
+            break;
+        case core::PinError::NoSuchProcess:
+            throw hidden();
+        case core::PinError::Transient:
+            throw ServiceError(ErrorCode::TryAgain,
+                               "cannot open PID " + std::to_string(pid) + " now (" + pinned.message + "); try again");
+        case core::PinError::NotAProcess: {
+            auto group = m_monitor.processTable().info(pinned.threadGroup);
+            if (!group || !visible(group->uid)) throw hidden();
+            throw ServiceError(ErrorCode::InvalidArgument, "PID " + std::to_string(pid) + " is a thread of process " +
+                                                               std::to_string(pinned.threadGroup) + "; watch that");
+        }
+    }
+    if (!visible(pinned.info.uid)) throw hidden();
+    return pinned;
+}
+
+void PortService::requireQuota(const Caller& caller) const {
+    const bool privileged = seesEverything(caller);
+    const std::size_t total = m_watches.size();
+    const std::size_t unprivilegedCap = m_options.maxWatches > m_options.reservedPrivilegedWatches
+                                            ? m_options.maxWatches - m_options.reservedPrivilegedWatches
+                                            : 0;
+    if (total >= m_options.maxWatches || (!privileged && total >= unprivilegedCap))
+        throw ServiceError(ErrorCode::LimitExceeded, "too many watches on this host; try again later");
+    if (privileged) return;
+    const auto mine = static_cast<std::size_t>(std::count_if(
+        m_watches.begin(), m_watches.end(), [&](const auto& w) { return w.second.ownerUid == caller.uid; }));
+    if (mine >= m_options.maxWatchesPerUid)
+        throw ServiceError(ErrorCode::LimitExceeded, "too many watches for uid " + std::to_string(caller.uid) + " (" +
+                                                         std::to_string(m_options.maxWatchesPerUid) + ")");
 }
 
 WatchId PortService::addWatch(const Caller& caller, const WatchRequest& request, WatchSink sink) {
@@ -61,47 +158,49 @@ WatchId PortService::addWatch(const Caller& caller, const WatchRequest& request,
         throw ServiceError(ErrorCode::InvalidArgument, "interval must be between " +
                                                            std::to_string(m_options.minWatchInterval) + " and " +
                                                            std::to_string(m_options.maxWatchInterval) + " seconds");
-    requireVisible(caller, request.pid);
-    if (m_watches.size() >= m_options.maxWatches)
-        throw ServiceError(ErrorCode::LimitExceeded, "too many watches (" + std::to_string(m_options.maxWatches) + ")");
-    const auto mine = std::count_if(m_watches.begin(), m_watches.end(),
-                                    [&](const auto& w) { return w.second.info.owner == caller.id; });
-    if (static_cast<std::size_t>(mine) >= m_options.maxWatchesPerCaller)
-        throw ServiceError(ErrorCode::LimitExceeded,
-                           "too many watches for one client (" + std::to_string(m_options.maxWatchesPerCaller) + ")");
+    requireQuota(caller);
+    core::PinResult pinned = pinVisible(caller, request.pid);
 
     core::SocketFilter filter = request.filter;
     if (!seesEverything(caller)) filter.uid = caller.uid;
     const WatchId id = m_nextWatchId++;
     Watch watch;
     watch.info = WatchInfo{id, request.pid, request.intervalSeconds, request.includeChildren, caller.id};
-    watch.tracker = std::make_unique<core::PidPortTracker>(request.pid, request.includeChildren, m_watchProcesses,
-                                                           m_monitor.clock(), filter);
+    watch.ownerUid = caller.uid;
+    watch.privileged = seesEverything(caller);
+    watch.process = std::move(pinned.handle);
+    watch.tracker =
+        std::make_unique<core::PidPortTracker>(request.pid, request.includeChildren, m_watchProcesses,
+                                               m_monitor.clock(), filter, core::TrackerOptions{}, watch.process.get());
     watch.sink = std::move(sink);
     watch.due = Clock::now();
+    const int exitFd = watch.process ? watch.process->exitFd() : -1;
     m_watches.emplace(id, std::move(watch));
-    if (m_lifecycle.added) m_lifecycle.added(id, request.pid);
+    if (m_lifecycle.added) m_lifecycle.added(id, exitFd);
     return id;
 }
 
 void PortService::removeWatch(const Caller& caller, WatchId id) {
     auto it = m_watches.find(id);
-    if (it == m_watches.end() || (it->second.info.owner != caller.id && caller.uid != 0))
+    if (it == m_watches.end() || (it->second.info.owner != caller.id && !seesEverything(caller)))
         throw ServiceError(ErrorCode::NoSuchWatch, "no such watch");
-    erase(it);
+    erase(it, WatchEnd::Unwatched);
 }
 
-std::size_t PortService::removeWatchesOf(const std::string& owner) {
-    std::size_t removed = 0;
-    for (auto it = m_watches.begin(); it != m_watches.end();) {
-        auto next = std::next(it);
-        if (it->second.info.owner == owner) {
-            erase(it);
-            ++removed;
-        }
-        it = next;
+std::size_t PortService::removeWatchesOf(const std::string& owner, WatchEnd reason) {
+    std::vector<WatchId> ids;
+    for (const auto& [id, w] : m_watches)
+        if (w.info.owner == owner) ids.push_back(id);
+    for (WatchId id : ids) {
+        auto it = m_watches.find(id);
+        if (it != m_watches.end()) erase(it, reason);  // a sink may have ended another meanwhile
     }
-    return removed;
+    return ids.size();
+}
+
+void PortService::removeAllWatches(WatchEnd reason) {
+    while (!m_watches.empty())
+        erase(m_watches.begin(), reason);
 }
 
 std::vector<WatchInfo> PortService::watches() const {
@@ -109,6 +208,12 @@ std::vector<WatchInfo> PortService::watches() const {
     for (const auto& [id, w] : m_watches)
         out.push_back(w.info);
     return out;
+}
+
+std::optional<WatchInfo> PortService::watchFor(const Caller& caller, WatchId id) const {
+    auto it = m_watches.find(id);
+    if (it == m_watches.end() || (it->second.info.owner != caller.id && !seesEverything(caller))) return std::nullopt;
+    return it->second.info;
 }
 
 std::optional<WatchInfo> PortService::watch(WatchId id) const {
@@ -161,20 +266,19 @@ void PortService::runWatches(const std::vector<WatchId>& ids, Clock::time_point 
         }
         if (change.processExited) {
             auto still = m_watches.find(id);
-            if (still != m_watches.end()) {
-                auto onExit = std::move(still->second.sink.onExit);
-                const auto pid = still->second.info.pid;
-                erase(still);
-                if (onExit) onExit(pid);
-            }
+            if (still != m_watches.end()) erase(still, WatchEnd::ProcessExited);
         }
     }
 }
 
-void PortService::erase(std::map<WatchId, Watch>::iterator it) {
+void PortService::erase(std::map<WatchId, Watch>::iterator it, WatchEnd reason) {
     const WatchId id = it->first;
-    m_watches.erase(it);
+    const auto pid = it->second.info.pid;
+    auto onEnd = std::move(it->second.sink.onEnd);
+    // The loop stops polling the pidfd before the handle that owns it is closed.
     if (m_lifecycle.removed) m_lifecycle.removed(id);
+    m_watches.erase(it);
+    if (onEnd) onEnd(reason, pid);
 }
 
 }  // namespace porteye::service

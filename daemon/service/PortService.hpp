@@ -2,6 +2,7 @@
 #pragma once
 
 #include "core/DaemonStatus.hpp"
+#include "core/Errors.hpp"
 #include "core/Filters.hpp"
 #include "core/PidPortTracker.hpp"
 #include "core/PortMonitor.hpp"
@@ -15,11 +16,15 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace porteye::service {
 
-/// Who is asking, as the transport authenticated it (bus credentials or SO_PEERCRED).
+/// Who is asking, as the kernel or the bus vouches for it — never read from /proc at call time:
+/// D-Bus callers by the credentials dbus-daemon recorded for the connection, control-socket
+/// clients by SO_PEERCRED/SO_PEERGROUPS. Groups the transport could not vouch for come from the
+/// user database for that uid.
 struct Caller {
     std::uint32_t uid = 0;
     std::uint32_t gid = 0;
@@ -27,9 +32,9 @@ struct Caller {
     std::string id;                     ///< bus unique name or "socket:<n>"; owns the caller's watches
 };
 
-enum class ErrorCode { InvalidArgument, NoSuchProcess, AccessDenied, NoSuchWatch, LimitExceeded, Failed };
+using ErrorCode = core::ErrorCode;
 
-/// Errors every front-end translates (D-Bus error names, JSON-RPC codes).
+/// Errors every front-end translates through the one table in core/Errors.hpp.
 class ServiceError : public std::runtime_error {
 public:
     ServiceError(ErrorCode code, const std::string& message) : std::runtime_error(message), m_code(code) {}
@@ -48,11 +53,22 @@ struct WatchRequest {
     core::SocketFilter filter;  ///< state/protocol narrowing; pid is ignored
 };
 
+/// Why a watch ended.
+enum class WatchEnd : std::uint8_t {
+    ProcessExited,  ///< the whole thread group is gone
+    Unwatched,      ///< its owner (or root, from any transport) asked
+    ClientGone,     ///< its owner's connection went away
+    Shutdown,       ///< porteyed is stopping or lost the transport
+};
+/// "exited", "unwatched", "client-gone", "shutdown": the same words on D-Bus and JSON.
+std::string_view watchEndName(WatchEnd reason);
+
 /// Where a watch's output goes; both run on the loop thread.
 struct WatchSink {
     std::function<void(const core::PortChange&)> onChange;
-    /// The process exited; the watch is removed right after this returns.
-    std::function<void(std::uint32_t pid)> onExit;
+    /// Called once, whoever ended the watch and why, after it left the registry. A front-end
+    /// tells its client here and frees what it holds for the watch, and nowhere else.
+    std::function<void(WatchEnd reason, std::uint32_t pid)> onEnd;
 };
 
 struct WatchInfo {
@@ -65,12 +81,19 @@ struct WatchInfo {
 
 struct ServiceOptions {
     std::string version;
+    std::string instanceId;  ///< random per start
     double pollIntervalSeconds = 1.0;
     std::optional<std::uint32_t> privilegedGid;  ///< members see everything (group "porteye")
     double minWatchInterval = 0.05;
     double maxWatchInterval = 3600;
     std::size_t maxWatches = 4096;
-    std::size_t maxWatchesPerCaller = 1024;
+    /// Per uid, so one user cannot fill the table from many connections.
+    std::size_t maxWatchesPerUid = 256;
+    /// Of maxWatches, this many are kept for root and the privileged group.
+    std::size_t reservedPrivilegedWatches = 512;
+    /// Largest number of records in one list or history reply (dbus-daemon drops a sender
+    /// whose message exceeds 32 MiB; a record is well under 300 bytes).
+    std::size_t maxReplyRecords = 50'000;
 };
 
 using ServiceStatus = core::DaemonStatus;
@@ -84,24 +107,38 @@ public:
 
     PortService(core::PortMonitor& monitor, core::ISocketSource& source, ServiceOptions options);
 
-    std::vector<core::SocketRecord> list(const Caller& caller, core::SocketFilter filter) const;
-    std::vector<core::PortEvent> history(const Caller& caller, core::HistoryFilter filter) const;
-    ServiceStatus status() const;
-
-    /// Validates and registers a watch; its first step (reporting the ports the
-    /// process already holds) runs on the next runDueWatches(), after the caller got the id.
-    WatchId addWatch(const Caller& caller, const WatchRequest& request, WatchSink sink);
-    /// Removes a watch the caller owns (root may remove any). Throws NoSuchWatch.
-    void removeWatch(const Caller& caller, WatchId id);
-    /// Drops every watch of a caller that went away; returns how many.
-    std::size_t removeWatchesOf(const std::string& owner);
-    std::vector<WatchInfo> watches() const;
-    std::optional<WatchInfo> watch(WatchId id) const;
-
-    /// Whether the caller sees every socket (root or the privileged group).
+    /// The visibility rule, the one place it is written: root and the privileged group see every
+    /// record; anyone else sees the records whose owning process runs as its uid, and ownerless
+    /// sockets by the socket's uid (core::SocketRecord::visibleUid). Lists, history, event
+    /// streams, signals, watches and status all go through here.
     bool seesEverything(const Caller& caller) const;
-    /// Narrows events to what the caller may see (for event streams).
     bool maySee(const Caller& caller, const core::SocketRecord& record) const;
+
+    /// Throws ReplyTooLarge (saying how to page) when more than maxReplyRecords would be returned.
+    std::vector<core::SocketRecord> list(const Caller& caller, core::ListQuery query) const;
+    std::vector<core::PortEvent> history(const Caller& caller, core::HistoryFilter filter) const;
+    /// Host-wide counters for privileged callers; counts of what it may see for anyone else.
+    ServiceStatus status(const Caller& caller) const;
+    /// The host-wide status, for the daemon itself (sd_notify, logs, properties of privileged views).
+    ServiceStatus hostStatus() const;
+    const std::string& instanceId() const { return m_options.instanceId; }
+
+    /// Pins the process (a pidfd) before checking the caller may see it, then registers the
+    /// watch; its first step (reporting the ports the process already holds) runs on the next
+    /// runDueWatches(), after the caller got the id. A PID the caller may not see and a PID that
+    /// does not exist get the same NoSuchProcess error; a thread id is refused, naming its process.
+    WatchId addWatch(const Caller& caller, const WatchRequest& request, WatchSink sink);
+    /// Removes a watch the caller owns (root and the privileged group may remove any, whatever
+    /// transport created it); its sink's onEnd(Unwatched) runs. Throws NoSuchWatch otherwise.
+    void removeWatch(const Caller& caller, WatchId id);
+    /// Ends every watch of a client that went away (onEnd(reason) runs for each); returns how many.
+    std::size_t removeWatchesOf(const std::string& owner, WatchEnd reason = WatchEnd::ClientGone);
+    /// Ends every watch (porteyed is stopping).
+    void removeAllWatches(WatchEnd reason = WatchEnd::Shutdown);
+    std::vector<WatchInfo> watches() const;
+    /// The watch, if the caller owns it or sees everything.
+    std::optional<WatchInfo> watchFor(const Caller& caller, WatchId id) const;
+    std::optional<WatchInfo> watch(WatchId id) const;
 
     /// One host-wide poll; listeners of the monitor get the events.
     core::PollResult pollHost() { return m_monitor.poll(); }
@@ -114,7 +151,9 @@ public:
     /// Lets the loop follow watches as they come and go, e.g. to poll a pidfd
     /// per watched process and step the watch the moment the process exits.
     struct WatchLifecycle {
-        std::function<void(WatchId, std::uint32_t pid)> added;
+        /// `exitFd` becomes readable once the watched thread group exited (-1: none); the
+        /// service owns it, valid until removed(id) returns.
+        std::function<void(WatchId, int exitFd)> added;
         std::function<void(WatchId)> removed;
     };
     void setWatchLifecycle(WatchLifecycle lifecycle) { m_lifecycle = std::move(lifecycle); }
@@ -126,14 +165,18 @@ public:
 private:
     struct Watch {
         WatchInfo info;
+        std::uint32_t ownerUid = 0;
+        bool privileged = false;
+        std::unique_ptr<core::IProcessHandle> process;
         std::unique_ptr<core::PidPortTracker> tracker;
         WatchSink sink;
         Clock::time_point due;
     };
 
-    void requireVisible(const Caller& caller, std::uint32_t pid) const;
+    core::PinResult pinVisible(const Caller& caller, std::uint32_t pid) const;
+    void requireQuota(const Caller& caller) const;
     void runWatches(const std::vector<WatchId>& ids, Clock::time_point now);
-    void erase(std::map<WatchId, Watch>::iterator it);
+    void erase(std::map<WatchId, Watch>::iterator it, WatchEnd reason);
 
     core::PortMonitor& m_monitor;
     core::ISocketSource& m_source;

@@ -11,6 +11,8 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -110,27 +112,62 @@ int readFile(int dirFd, const char* rel, std::string& out, std::size_t cap = 64 
     return 0;
 }
 
-// First field (real uid) of the "Uid:" line.
-std::optional<std::uint32_t> parseStatusUid(std::string_view status) {
+// First number of a /proc/<pid>/status line such as "Uid:" (the real uid) or "Tgid:".
+std::optional<std::uint32_t> parseStatusField(std::string_view status, std::string_view key) {
     std::size_t pos = 0;
     while (pos < status.size()) {
         std::size_t eol = status.find('\n', pos);
         if (eol == std::string_view::npos) eol = status.size();
         std::string_view line = status.substr(pos, eol - pos);
-        if (line.starts_with("Uid:")) {
-            line.remove_prefix(4);
+        if (line.starts_with(key)) {
+            line.remove_prefix(key.size());
             const auto first = line.find_first_not_of(" \t");
             if (first == std::string_view::npos) return std::nullopt;
             line.remove_prefix(first);
-            std::uint32_t uid = 0;
-            auto [ptr, ec] = std::from_chars(line.data(), line.data() + line.size(), uid);
+            std::uint32_t value = 0;
+            auto [ptr, ec] = std::from_chars(line.data(), line.data() + line.size(), value);
             if (ec != std::errc{} || ptr == line.data()) return std::nullopt;
-            return uid;
+            return value;
         }
         pos = eol + 1;
     }
     return std::nullopt;
 }
+
+std::optional<std::uint32_t> parseStatusUid(std::string_view status) {
+    return parseStatusField(status, "Uid:");
+}
+
+/// A pidfd: readable once the whole thread group has exited.
+class PidfdHandle final : public core::IProcessHandle {
+public:
+    explicit PidfdHandle(int fd) : m_fd(fd) {}
+    PidfdHandle(const PidfdHandle&) = delete;
+    PidfdHandle& operator=(const PidfdHandle&) = delete;
+    ~PidfdHandle() override { ::close(m_fd); }
+    int exitFd() const override { return m_fd; }
+    bool exited() const override {
+        pollfd p{m_fd, POLLIN, 0};
+        return ::poll(&p, 1, 0) > 0;
+    }
+
+private:
+    int m_fd;
+};
+
+/// For a /proc root that is not the kernel's (tests): no pidfd, existence by directory.
+class DirectoryHandle final : public core::IProcessHandle {
+public:
+    explicit DirectoryHandle(std::filesystem::path dir) : m_dir(std::move(dir)) {}
+    int exitFd() const override { return -1; }
+    bool exited() const override {
+        struct stat st {};
+        return ::stat(m_dir.c_str(), &st) != 0;
+    }
+
+private:
+    std::filesystem::path m_dir;
+};
 
 // Field 3 of /proc/<pid>/stat, after the comm that may itself hold ") ".
 bool isZombie(int rootFd, std::uint32_t pid) {
@@ -350,6 +387,52 @@ std::optional<core::ProcessInfo> ProcProcessTable::info(std::uint32_t pid) {
     if (rootFd.get() < 0) return std::nullopt;
     int err = 0;
     return readInfo(rootFd.get(), pid, err);
+}
+
+core::PinResult ProcProcessTable::pin(std::uint32_t pid) {
+    core::PinResult result;
+    UniqueFd rootFd = openRoot(m_root);
+    std::string status;
+    if (rootFd.get() >= 0 && pid != 0 && readFile(rootFd.get(), PidPath(pid, "/status").c_str(), status) == 0) {
+        const auto tgid = parseStatusField(status, "Tgid:");
+        if (tgid && *tgid != pid) {
+            result.error = core::PinError::NotAProcess;
+            result.threadGroup = *tgid;
+            return result;
+        }
+    }
+    if (m_root == "/proc") {
+        // The pidfd first: whatever is read next belongs to the process it names, or the
+        // process exited meanwhile (the pidfd is readable) and PID reuse cannot fool us.
+        const int fd = static_cast<int>(::syscall(SYS_pidfd_open, static_cast<pid_t>(pid), 0));
+        if (fd < 0) {
+            const int err = errno;
+            if (err == EMFILE || err == ENFILE || err == ENOMEM || err == ENOSYS) {
+                result.error = core::PinError::Transient;
+                result.message = std::strerror(err);
+            } else {
+                result.error = core::PinError::NoSuchProcess;
+            }
+            return result;
+        }
+        result.handle = std::make_unique<PidfdHandle>(fd);
+    } else {
+        result.handle = std::make_unique<DirectoryHandle>(m_root / std::to_string(pid));
+    }
+    int err = 0;
+    auto info = rootFd.get() >= 0 ? readInfo(rootFd.get(), pid, err) : std::nullopt;
+    if (!info || result.handle->exited()) {
+        result.handle.reset();
+        if (err == EMFILE || err == ENFILE || err == ENOMEM) {
+            result.error = core::PinError::Transient;
+            result.message = std::strerror(err);
+        } else {
+            result.error = core::PinError::NoSuchProcess;
+        }
+        return result;
+    }
+    result.info = std::move(*info);
+    return result;
 }
 
 std::vector<std::uint32_t> ProcProcessTable::childrenOf(std::uint32_t pid) {

@@ -33,6 +33,9 @@ public:
     /// Sorted and unique; empty when the children files are unavailable.
     std::vector<std::uint32_t> childrenOf(std::uint32_t pid) override;
     std::optional<core::ProcessUsage> usage(std::uint32_t pid) override;
+    /// A pidfd on the real /proc; on another root (tests) a handle that checks the directory.
+    /// A thread id is refused with NotAProcess naming its thread group.
+    core::PinResult pin(std::uint32_t pid) override;
 
 private:
     std::filesystem::path m_root;

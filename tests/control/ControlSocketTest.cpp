@@ -389,7 +389,21 @@ TEST_F(ControlSocket, UnprivilegedClientSeesOnlyItsOwnSocketsAndCannotWatchRoot)
             if (!byPort.contains("result") || !byPort["result"].empty()) return 16;
             const json history = client.call("history", {{"port", rootPort}});
             if (!history.contains("result") || !history["result"].empty()) return 17;
-            if (errorCode(client.call("watch", {{"pid", ::getppid()}})) != protocol::rpc::kAccessDenied) return 18;
+            // Another user's process and no process at all get the same answer, so a PID's
+            // existence does not leak (hidepid-like).
+            const auto rootPid = static_cast<std::uint32_t>(::getppid());
+            constexpr std::uint32_t kFreePid = 4'194'303;  // PID_MAX_LIMIT - 1: never a live process here
+            const json denied = client.call("watch", {{"pid", rootPid}});
+            const json missing = client.call("watch", {{"pid", kFreePid}});
+            if (errorCode(denied) != protocol::rpc::kNoSuchProcess) return 18;
+            if (errorCode(missing) != protocol::rpc::kNoSuchProcess) return 20;
+            auto text = [](const json& reply, std::uint32_t pid) {
+                std::string m = reply["error"]["message"].get<std::string>();
+                const auto at = m.find(std::to_string(pid));
+                if (at != std::string::npos) m.replace(at, std::to_string(pid).size(), "N");
+                return m;
+            };
+            if (text(denied, rootPid) != text(missing, kFreePid)) return 21;
             return 0;
         };
         ::_exit(check());

@@ -69,8 +69,37 @@ public:
         return it == processes.end() ? std::vector<std::uint32_t>{} : it->second.children;
     }
     std::optional<core::ProcessUsage> usage(std::uint32_t) override { return core::ProcessUsage{}; }
+    /// A handle whose process has exited once it is erased from `processes`.
+    class Handle final : public core::IProcessHandle {
+    public:
+        Handle(FakeProcessTable& table, std::uint32_t pid) : m_table(table), m_pid(pid) {}
+        int exitFd() const override { return -1; }
+        bool exited() const override { return !m_table.processes.contains(m_pid); }
+
+    private:
+        FakeProcessTable& m_table;
+        std::uint32_t m_pid;
+    };
+    core::PinResult pin(std::uint32_t pid) override {
+        core::PinResult result;
+        auto thread = threads.find(pid);
+        if (thread != threads.end()) {
+            result.error = core::PinError::NotAProcess;
+            result.threadGroup = thread->second;
+            return result;
+        }
+        auto it = processes.find(pid);
+        if (it == processes.end()) {
+            result.error = core::PinError::NoSuchProcess;
+            return result;
+        }
+        result.info = it->second.info;
+        result.handle = std::make_unique<Handle>(*this, pid);
+        return result;
+    }
 
     std::map<std::uint32_t, Process> processes;
+    std::map<std::uint32_t, std::uint32_t> threads;  ///< thread id -> its thread group
     int walks = 0;
     int fdTableReads = 0;
 };
