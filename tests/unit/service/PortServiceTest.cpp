@@ -1,0 +1,231 @@
+// SPDX-License-Identifier: MIT
+#include "fakes/FakeSources.hpp"
+#include "service/PortService.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+using namespace porteye;
+using namespace porteye::core;
+using namespace porteye::fakes;
+using service::Caller;
+using service::PortService;
+using service::ServiceError;
+using service::WatchEnd;
+
+namespace {
+
+constexpr std::uint32_t kAlice = 1000;
+constexpr std::uint32_t kBob = 1001;
+constexpr std::uint32_t kPorteyeGroup = 990;
+
+Caller user(std::uint32_t uid, std::string id) {
+    return Caller{uid, uid, {}, std::move(id)};
+}
+
+class PortServiceTest : public ::testing::Test {
+protected:
+    PortServiceTest() { options.privilegedGid = kPorteyeGroup; }
+
+    PortService& start() {
+        monitor = std::make_unique<PortMonitor>(sockets, processes, clock, MonitorOptions{});
+        svc = std::make_unique<PortService>(*monitor, sockets, options);
+        monitor->poll();
+        return *svc;
+    }
+
+    /// A sink that records how the watch ended.
+    service::WatchSink recordingSink() {
+        service::WatchSink sink;
+        sink.onEnd = [this](WatchEnd reason, std::uint32_t) { ends.push_back(reason); };
+        return sink;
+    }
+
+    static ErrorCode errorOf(const std::function<void()>& body, std::string* message = nullptr) {
+        try {
+            body();
+        } catch (const ServiceError& e) {
+            if (message) *message = e.what();
+            return e.code();
+        }
+        ADD_FAILURE() << "no ServiceError thrown";
+        return ErrorCode::Failed;
+    }
+
+    FakeSocketSource sockets;
+    FakeProcessTable processes;
+    FakeClock clock;
+    service::ServiceOptions options;
+    std::unique_ptr<PortMonitor> monitor;
+    std::unique_ptr<PortService> svc;
+    std::vector<WatchEnd> ends;
+};
+
+}  // namespace
+
+TEST_F(PortServiceTest, UserSeesSocketsOfItsProcessesEvenWhenRootCreatedThem) {
+    // A daemon that bound as root, then dropped to alice: the socket's uid is 0, the process is alice's.
+    auto socket = tcpSocket(1, 8080);
+    socket.uid = 0;
+    sockets.sockets = {socket};
+    processes.add(10, "dropped", {1}, kAlice);
+    start();
+    const auto seen = svc->list(user(kAlice, ":1.1"), {});
+    ASSERT_EQ(seen.size(), 1u);
+    EXPECT_EQ(seen[0].pid, 10u);
+    EXPECT_TRUE(svc->list(user(kBob, ":1.2"), {}).empty());
+}
+
+TEST_F(PortServiceTest, PassedSocketDoesNotShowItsCreatorTheReceiversPid) {
+    // Alice created the socket and passed it (SCM_RIGHTS) to bob's process: alice must not learn bob's pid.
+    auto socket = tcpSocket(1, 8080);
+    socket.uid = kAlice;
+    sockets.sockets = {socket};
+    processes.add(20, "bobs", {1}, kBob);
+    start();
+    EXPECT_TRUE(svc->list(user(kAlice, ":1.1"), {}).empty());
+    ASSERT_EQ(svc->list(user(kBob, ":1.2"), {}).size(), 1u);
+}
+
+TEST_F(PortServiceTest, OwnerlessSocketIsSeenBySocketUid) {
+    auto socket = tcpSocket(1, 8080, TcpState::TimeWait, 40000);
+    socket.uid = kAlice;
+    sockets.sockets = {socket};
+    start();
+    EXPECT_EQ(svc->list(user(kAlice, ":1.1"), {}).size(), 1u);
+    EXPECT_TRUE(svc->list(user(kBob, ":1.2"), {}).empty());
+}
+
+TEST_F(PortServiceTest, PrivilegedGroupSeesEverything) {
+    sockets.sockets = {tcpSocket(1, 8080)};
+    processes.add(10, "app", {1}, kAlice);
+    start();
+    Caller member{kBob, kBob, {kPorteyeGroup}, ":1.3"};
+    EXPECT_EQ(svc->list(member, {}).size(), 1u);
+}
+
+TEST_F(PortServiceTest, ForeignAndMissingPidGetTheSameError) {
+    processes.add(10, "alices", {}, kAlice);
+    start();
+    std::string foreign;
+    std::string missing;
+    EXPECT_EQ(errorOf(
+                  [&] {
+                      svc->addWatch(user(kBob, ":1.2"), {10, 1.0, false, {}}, {});
+                  },
+                  &foreign),
+              ErrorCode::NoSuchProcess);
+    EXPECT_EQ(errorOf(
+                  [&] {
+                      svc->addWatch(user(kBob, ":1.2"), {11, 1.0, false, {}}, {});
+                  },
+                  &missing),
+              ErrorCode::NoSuchProcess);
+    EXPECT_EQ(foreign.replace(foreign.find("10"), 2, "N"), missing.replace(missing.find("11"), 2, "N"));
+}
+
+TEST_F(PortServiceTest, ThreadIdIsRefusedNamingItsProcessOnlyToWhoMaySeeIt) {
+    processes.add(10, "app", {}, kAlice);
+    processes.threads[12] = 10;
+    start();
+    std::string message;
+    EXPECT_EQ(errorOf(
+                  [&] {
+                      svc->addWatch(user(kAlice, ":1.1"), {12, 1.0, false, {}}, {});
+                  },
+                  &message),
+              ErrorCode::InvalidArgument);
+    EXPECT_NE(message.find("thread of process 10"), std::string::npos) << message;
+    EXPECT_EQ(errorOf([&] { svc->addWatch(user(kBob, ":1.2"), {12, 1.0, false, {}}, {}); }), ErrorCode::NoSuchProcess);
+}
+
+TEST_F(PortServiceTest, WatchQuotaIsPerUidAcrossConnectionsAndKeepsSlotsForRoot) {
+    options.maxWatches = 6;
+    options.maxWatchesPerUid = 2;
+    options.reservedPrivilegedWatches = 2;
+    processes.add(10, "alices", {}, kAlice);
+    processes.add(20, "bobs", {}, kBob);
+    processes.add(30, "carols", {}, 1002);
+    start();
+    svc->addWatch(user(kAlice, ":1.1"), {10, 1.0, false, {}}, {});
+    svc->addWatch(user(kAlice, ":1.9"), {10, 1.0, false, {}}, {});  // another connection, same uid
+    EXPECT_EQ(errorOf([&] {
+                  svc->addWatch(user(kAlice, ":1.10"), {10, 1.0, false, {}}, {});
+              }),
+              ErrorCode::LimitExceeded);
+    svc->addWatch(user(kBob, ":1.2"), {20, 1.0, false, {}}, {});
+    svc->addWatch(user(kBob, ":1.2"), {20, 1.0, false, {}}, {});
+    // Four of six taken by users: the last two are root's.
+    EXPECT_EQ(errorOf([&] { svc->addWatch(user(1002, ":1.3"), {30, 1.0, false, {}}, {}); }), ErrorCode::LimitExceeded);
+    EXPECT_NO_THROW(svc->addWatch(user(0, ":1.0"), {30, 1.0, false, {}}, {}));
+}
+
+TEST_F(PortServiceTest, EveryEndOfAWatchReachesItsSinkWithTheReason) {
+    processes.add(10, "app", {}, kAlice);
+    start();
+    const auto alice = user(kAlice, ":1.1");
+    const auto a = svc->addWatch(alice, {10, 1.0, false, {}}, recordingSink());
+    const auto b = svc->addWatch(alice, {10, 1.0, false, {}}, recordingSink());
+    svc->addWatch(alice, {10, 1.0, false, {}}, recordingSink());
+
+    // Root ends alice's watch from another transport: alice's front-end is told.
+    svc->removeWatch(user(0, "socket:7"), a);
+    EXPECT_EQ(errorOf([&] { svc->removeWatch(user(kBob, ":1.2"), b); }), ErrorCode::NoSuchWatch);
+    svc->removeWatch(alice, b);
+    processes.processes.erase(10);
+    svc->runDueWatches(PortService::Clock::now());
+    EXPECT_EQ(ends, (std::vector<WatchEnd>{WatchEnd::Unwatched, WatchEnd::Unwatched, WatchEnd::ProcessExited}));
+    EXPECT_TRUE(svc->watches().empty());
+}
+
+TEST_F(PortServiceTest, WatchInfoIsOnlyForItsOwnerOrPrivileged) {
+    processes.add(10, "app", {}, kAlice);
+    start();
+    const auto id = svc->addWatch(user(kAlice, ":1.1"), {10, 1.0, false, {}}, {});
+    EXPECT_TRUE(svc->watchFor(user(kAlice, ":1.1"), id));
+    EXPECT_FALSE(svc->watchFor(user(kBob, ":1.2"), id));
+    EXPECT_TRUE(svc->watchFor(user(0, ":1.0"), id));
+}
+
+TEST_F(PortServiceTest, StatusCountsOnlyWhatAnUnprivilegedCallerMaySee) {
+    sockets.sockets = {tcpSocket(1, 8080), tcpSocket(2, 8081), tcpSocket(3, 8082)};
+    processes.add(10, "alices", {1}, kAlice);
+    processes.add(20, "bobs", {2, 3}, kBob);
+    options.instanceId = "abc";
+    start();
+    const auto mine = svc->status(user(kAlice, ":1.1"));
+    EXPECT_FALSE(mine.hostWide);
+    EXPECT_EQ(mine.sockets, 1u);
+    EXPECT_EQ(mine.polls, 0u);
+    EXPECT_EQ(mine.instanceId, "abc");
+    const auto host = svc->status(user(0, ":1.0"));
+    EXPECT_TRUE(host.hostWide);
+    EXPECT_EQ(host.sockets, 3u);
+    EXPECT_EQ(host.polls, 1u);
+}
+
+TEST_F(PortServiceTest, RepliesAboveTheCapAreRefusedWithHowToPage) {
+    options.maxReplyRecords = 2;
+    sockets.sockets = {tcpSocket(1, 8080), tcpSocket(2, 8081), tcpSocket(3, 8082)};
+    processes.add(10, "app", {1, 2, 3}, kAlice);
+    start();
+    const auto root = user(0, ":1.0");
+    std::string message;
+    EXPECT_EQ(errorOf([&] { svc->list(root, {}); }, &message), ErrorCode::ReplyTooLarge);
+    EXPECT_NE(message.find("offset"), std::string::npos) << message;
+    ListQuery page;
+    page.limit = 2;
+    EXPECT_EQ(svc->list(root, page).size(), 2u);
+    page.offset = 2;
+    const auto rest = svc->list(root, page);
+    ASSERT_EQ(rest.size(), 1u);
+
+    HistoryFilter all;
+    all.limit = 0;
+    sockets.sockets.clear();
+    monitor->poll();  // three removals in the history
+    EXPECT_EQ(errorOf([&] { svc->history(root, all); }, &message), ErrorCode::ReplyTooLarge);
+    EXPECT_NE(message.find("after_sequence"), std::string::npos) << message;
+}
