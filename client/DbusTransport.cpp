@@ -2,9 +2,10 @@
 #include "DbusTransport.hpp"
 
 #include "ExitCode.hpp"
+#include "core/Errors.hpp"
 #include "dbus/DbusTypes.hpp"
 #include "porteye-proxy.h"
-#include "protocol/Json.hpp"
+#include "protocol/RequestOptions.hpp"
 
 #include <grp.h>
 #include <poll.h>
@@ -28,10 +29,11 @@ const std::string kUnreachableHint =
         name == "org.freedesktop.DBus.Error.NoReply" || name == "org.freedesktop.DBus.Error.Disconnected")
         throw CommandError(kExitUnavailable,
                            "porteyed is not running on this bus (" + e.getMessage() + "). " + kUnreachableHint);
-    if (name == prefix + "NoSuchProcess") throw CommandError(kExitNoSuchProcess, e.getMessage());
-    if (name == prefix + "AccessDenied" || name == "org.freedesktop.DBus.Error.AccessDenied")
-        throw CommandError(kExitAccessDenied, e.getMessage());
-    if (name == prefix + "InvalidArgument") throw CommandError(kExitUsage, e.getMessage());
+    if (name == "org.freedesktop.DBus.Error.AccessDenied") throw CommandError(kExitAccessDenied, e.getMessage());
+    // porteyed's own errors: exit codes from the one error table both front-ends use.
+    if (name.rfind(prefix, 0) == 0)
+        if (auto code = core::errorByName(std::string_view(name).substr(prefix.size())))
+            throw CommandError(core::errorSpec(*code).exitCode, e.getMessage());
     throw CommandError(kExitFailure, e.getMessage() + " (" + name + ")");
 }
 
@@ -61,6 +63,8 @@ public:
     }
     ~WatchProxy() { unregisterProxy(); }
     std::function<void(const core::PortChange&)> onChange;
+    /// The watch ended for another reason than the process's exit ("unwatched", "shutdown").
+    std::function<void(const std::string& reason)> onEnd;
 
 private:
     void onPortsChanged(const std::vector<std::uint16_t>& opened, const std::vector<std::uint16_t>& closed,
@@ -78,6 +82,9 @@ private:
         core::PortChange change;
         change.processExited = true;
         if (onChange) onChange(change);
+    }
+    void onEnded(const std::string& reason) override {
+        if (onEnd) onEnd(reason);
     }
 };
 
@@ -103,7 +110,7 @@ std::vector<core::SocketRecord> DbusTransport::list(const core::SocketFilter& fi
     try {
         ManagerProxy proxy(*m_connection);
         std::vector<core::SocketRecord> out;
-        for (const auto& r : proxy.ListPorts(dbus::optionsFromJson(protocol::toJson(filter))))
+        for (const auto& r : proxy.ListPorts(dbus::optionsToDbus(protocol::toOptions(filter))))
             out.push_back(dbus::recordFromDbus(r));
         return out;
     } catch (const sdbus::Error& e) {
@@ -115,7 +122,7 @@ std::vector<core::PortEvent> DbusTransport::history(const core::HistoryFilter& f
     try {
         ManagerProxy proxy(*m_connection);
         std::vector<core::PortEvent> out;
-        for (const auto& e : proxy.GetHistory(dbus::optionsFromJson(protocol::toJson(filter))))
+        for (const auto& e : proxy.GetHistory(dbus::optionsToDbus(protocol::toOptions(filter))))
             out.push_back(dbus::eventFromDbus(e));
         return out;
     } catch (const sdbus::Error& e) {
@@ -126,16 +133,7 @@ std::vector<core::PortEvent> DbusTransport::history(const core::HistoryFilter& f
 DaemonStatus DbusTransport::status() {
     try {
         ManagerProxy proxy(*m_connection);
-        DaemonStatus s;
-        s.version = proxy.Version();
-        s.pollIntervalSeconds = proxy.PollInterval();
-        s.sockets = proxy.SocketCount();
-        s.historySize = proxy.HistorySize();
-        s.historyCapacity = proxy.HistoryCapacity();
-        s.historyDropped = proxy.HistoryDropped();
-        s.nextSequence = proxy.NextSequence();
-        s.watches = proxy.ActiveWatches();
-        return s;
+        return dbus::statusFromDbus(proxy.GetStatus());
     } catch (const sdbus::Error& e) {
         rethrow(e);
     }
@@ -172,15 +170,22 @@ void DbusTransport::watch(std::uint32_t pid, const WatchOptions& options, const 
     try {
         ManagerProxy manager(*m_connection);
         protocol::WatchParams params{options.interval.count(), options.includeChildren, options.filter};
-        const sdbus::ObjectPath path = manager.Watch(pid, dbus::optionsFromJson(protocol::toJson(params)));
+        const sdbus::ObjectPath path = manager.Watch(pid, dbus::optionsToDbus(protocol::toOptions(params)));
         WatchProxy watch(*m_connection, path);
         if (options.onStarted) options.onStarted();
         bool finished = false;
+        std::string endReason;
         watch.onChange = [&](const core::PortChange& change) {
             if (finished) return;
             if (!onChange(change) || change.processExited) finished = true;
         };
+        watch.onEnd = [&](const std::string& reason) {
+            endReason = reason;
+            finished = true;
+        };
         const bool stopped = runUntil([&] { return finished; });
+        if (endReason == "shutdown") throw CommandError(kExitUnavailable, "porteyed stopped; the watch ended");
+        if (!endReason.empty()) throw CommandError(kExitFailure, "porteyed ended the watch (" + endReason + ")");
         if (stopped) {
             try {
                 manager.Unwatch(path);

@@ -184,6 +184,7 @@ int DaemonLoop::run() {
     serviceOptions.instanceId = newInstanceId();
     serviceOptions.pollIntervalSeconds = m_config.intervalSeconds;
     serviceOptions.privilegedGid = privilegedGroup();
+    serviceOptions.maxReplyRecords = m_config.maxReplyRecords;
     m_service = std::make_unique<service::PortService>(*m_monitor, *m_source, serviceOptions);
     m_monitor->addListener([this](const std::vector<core::PortEvent>& events) { onEvents(events); });
     m_service->setWatchLifecycle({[this](service::WatchId id, int exitFd) { followWatchedProcess(id, exitFd); },
@@ -453,6 +454,7 @@ void DaemonLoop::reload() {
         if (next.bus != m_config.bus || next.busAddress != m_config.busAddress ||
             next.socketPath != m_config.socketPath)
             spdlog::warn("reload: bus and socket settings change only on restart");
+        if (m_dbus) m_dbus->settingsChanged();
     }
     sd_notify(0, "READY=1");
 }

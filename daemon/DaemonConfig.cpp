@@ -25,6 +25,10 @@ ParsedConfig parseDaemonConfig(const std::vector<std::string>& args) {
     app.add_option("--log-level,--log_level", config.logLevel, "trace, debug, info, warn, error")
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
     app.add_flag("--no-bus,--no_bus", config.noBus, "Do not connect to D-Bus (control socket only)");
+    // Hidden (empty group): lets tests reach the reply cap without 50,000 sockets. It can only lower it.
+    app.add_option("--max-reply-records", config.maxReplyRecords, "Most records in one reply (testing)")
+        ->check(CLI::Range(std::size_t{1}, DaemonConfig{}.maxReplyRecords))
+        ->group("");
 
     std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 takes them last-first
     if (!reversed.empty()) reversed.pop_back();                     // argv[0]

@@ -18,6 +18,9 @@ struct DaemonConfig {
     std::string socketPath = "/run/porteye/porteyed.sock";
     std::string logLevel = "info";
     bool noBus = false;  ///< run without D-Bus (control socket only)
+    /// Most records in one list or history reply (hidden --max-reply-records, for tests: the
+    /// default keeps every reply below dbus-daemon's 32 MiB message limit).
+    std::size_t maxReplyRecords = 50'000;
 };
 
 /// Result of parsing: a config, or the exit status to end with (help, bad flags).

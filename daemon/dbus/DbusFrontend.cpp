@@ -1,12 +1,11 @@
 // SPDX-License-Identifier: MIT
 #include "dbus/DbusFrontend.hpp"
 
+#include "core/Errors.hpp"
 #include "dbus/DbusTypes.hpp"
 #include "porteye-adaptor.h"
-#include "protocol/Json.hpp"
+#include "protocol/RequestOptions.hpp"
 
-#include <grp.h>
-#include <pwd.h>
 #include <spdlog/spdlog.h>
 
 #include <charconv>
@@ -15,24 +14,8 @@ namespace porteye::dbus {
 
 namespace {
 
-std::string errorName(service::ErrorCode code) {
-    return std::string(core::errorSpec(code).name);
-}
-
-std::vector<std::uint32_t> groupsOfUser(std::uint32_t uid, std::uint32_t gid) {
-    std::vector<std::uint32_t> result;
-    passwd pw{};
-    passwd* found = nullptr;
-    std::vector<char> buf(16384);
-    if (getpwuid_r(uid, &pw, buf.data(), buf.size(), &found) != 0 || found == nullptr) return result;
-    int count = 64;
-    std::vector<gid_t> groups(static_cast<std::size_t>(count));
-    if (getgrouplist(pw.pw_name, gid, groups.data(), &count) < 0) {
-        groups.resize(static_cast<std::size_t>(count));
-        if (getgrouplist(pw.pw_name, gid, groups.data(), &count) < 0) return result;
-    }
-    result.assign(groups.begin(), groups.begin() + count);
-    return result;
+sdbus::Error namedError(core::ErrorCode code, const std::string& message) {
+    return sdbus::Error(kErrorPrefix + std::string(core::errorSpec(code).name), message);
 }
 
 std::optional<service::WatchId> watchIdFromPath(const std::string& path) {
@@ -50,11 +33,11 @@ std::vector<std::uint16_t> toVector(const std::set<std::uint16_t>& ports) {
     return {ports.begin(), ports.end()};
 }
 
-std::vector<EventStruct> toDbus(const std::vector<core::PortEvent>& events) {
+std::vector<EventStruct> toDbus(const std::vector<core::PortEvent>& events, const std::string& instanceId) {
     std::vector<EventStruct> out;
     out.reserve(events.size());
     for (const auto& e : events)
-        out.push_back(dbus::toDbus(e));
+        out.push_back(dbus::toDbus(e, instanceId));
     return out;
 }
 
@@ -66,33 +49,13 @@ void translateErrors(const std::function<void()>& body) {
     } catch (const sdbus::Error&) {
         throw;
     } catch (const service::ServiceError& e) {
-        throw sdbus::Error(kErrorPrefix + errorName(e.code()), e.what());
+        throw namedError(e.code(), e.what());
     } catch (const protocol::InvalidArgument& e) {
-        throw sdbus::Error(std::string(kErrorPrefix) + "InvalidArgument", e.what());
+        throw namedError(core::ErrorCode::InvalidArgument, e.what());
     } catch (const std::exception& e) {
         spdlog::warn("D-Bus call failed: {}", e.what());
-        throw sdbus::Error(std::string(kErrorPrefix) + "Failed", e.what());
+        throw namedError(core::ErrorCode::Failed, e.what());
     }
-}
-
-service::Caller callerOf(const sdbus::Message* message) {
-    service::Caller caller;
-    if (message == nullptr) throw sdbus::Error(std::string(kErrorPrefix) + "Failed", "no current message");
-    caller.id = message->getSender();
-    try {
-        caller.uid = message->getCredsUid();
-        caller.gid = message->getCredsGid();
-    } catch (const sdbus::Error& e) {
-        // Without credentials the caller cannot be authorised: refuse rather than guess.
-        throw sdbus::Error(std::string(kErrorPrefix) + "AccessDenied", "cannot read the caller's credentials");
-    }
-    try {
-        for (gid_t g : message->getCredsSupplementaryGids())
-            caller.groups.push_back(g);
-    } catch (const sdbus::Error&) {
-        caller.groups = groupsOfUser(caller.uid, caller.gid);
-    }
-    return caller;
 }
 
 /// /org/porteye/PortEye1: the manager object.
@@ -106,56 +69,65 @@ public:
 
     void emitEvent(const core::PortEvent& event) {
         if (event.action == core::Action::Added)
-            emitPortAdded(dbus::toDbus(event));
+            emitPortAdded(dbus::toDbus(event, svc().instanceId()));
         else
-            emitPortRemoved(dbus::toDbus(event));
+            emitPortRemoved(dbus::toDbus(event, svc().instanceId()));
+    }
+    void emitChanged(const std::vector<std::string>& properties) {
+        getObject().emitPropertiesChangedSignal(kInterface, properties);
     }
 
 private:
-    service::Caller caller() const { return callerOf(getObject().getCurrentlyProcessedMessage()); }
+    service::Caller caller() { return m_frontend.callerOf(getObject().getCurrentlyProcessedMessage()); }
     service::PortService& svc() { return m_frontend.service(); }
 
     std::vector<RecordStruct> ListPorts(const Options& filter) override {
+        DbusFrontend::CallbackScope scope(m_frontend);
         std::vector<RecordStruct> out;
         translateErrors([&] {
             const auto who = caller();
-            for (const auto& r : svc().list(who, protocol::listQueryFromJson(optionsToJson(filter))))
+            for (const auto& r : svc().list(who, protocol::listQueryFromOptions(optionsFromDbus(filter))))
                 out.push_back(dbus::toDbus(r));
         });
         return out;
     }
     std::vector<EventStruct> GetHistory(const Options& filter) override {
+        DbusFrontend::CallbackScope scope(m_frontend);
         std::vector<EventStruct> out;
         translateErrors([&] {
             const auto who = caller();
-            out = toDbus(svc().history(who, protocol::historyFilterFromJson(optionsToJson(filter))));
+            out = toDbus(svc().history(who, protocol::historyFilterFromOptions(optionsFromDbus(filter))),
+                         svc().instanceId());
         });
         return out;
     }
+    Options GetStatus() override {
+        DbusFrontend::CallbackScope scope(m_frontend);
+        Options out;
+        translateErrors([&] { out = statusToDbus(svc().status(caller())); });
+        return out;
+    }
     sdbus::ObjectPath Watch(const std::uint32_t& pid, const Options& options) override {
+        DbusFrontend::CallbackScope scope(m_frontend);
         sdbus::ObjectPath path;
         translateErrors([&] { path = m_frontend.createWatch(caller(), pid, options); });
         return path;
     }
     void Unwatch(const sdbus::ObjectPath& watch) override {
+        DbusFrontend::CallbackScope scope(m_frontend);
         translateErrors([&] {
             auto id = watchIdFromPath(watch);
             if (!id) throw service::ServiceError(service::ErrorCode::NoSuchWatch, "no such watch: " + watch);
             m_frontend.endWatch(caller(), *id);
         });
     }
-    // Property reads are method calls too: each answers for its caller, by the one visibility rule.
-    // sdbus-c++ 1.2 gives property getters no current message: host-wide until the lead's helper
-    // moves the counters to a per-caller method.
-    service::ServiceStatus statusForCaller() { return svc().hostStatus(); }
-    std::string Version() override { return statusForCaller().version; }
-    double PollInterval() override { return statusForCaller().pollIntervalSeconds; }
-    std::uint32_t SocketCount() override { return static_cast<std::uint32_t>(statusForCaller().sockets); }
-    std::uint32_t HistorySize() override { return static_cast<std::uint32_t>(statusForCaller().historySize); }
-    std::uint32_t HistoryCapacity() override { return static_cast<std::uint32_t>(statusForCaller().historyCapacity); }
-    std::uint64_t HistoryDropped() override { return statusForCaller().historyDropped; }
-    std::uint64_t NextSequence() override { return statusForCaller().nextSequence; }
-    std::uint32_t ActiveWatches() override { return static_cast<std::uint32_t>(statusForCaller().watches); }
+    // Properties: only what is the same for every caller. A property getter gets no current
+    // message in sdbus-c++ 1.2, so it cannot apply the visibility rule; per-caller counters
+    // are GetStatus'.
+    std::string Version() override { return svc().hostStatus().version; }
+    std::string InstanceId() override { return svc().instanceId(); }
+    double PollInterval() override { return svc().hostStatus().pollIntervalSeconds; }
+    std::uint32_t HistoryCapacity() override { return static_cast<std::uint32_t>(svc().hostStatus().historyCapacity); }
 
     DbusFrontend& m_frontend;
 };
@@ -173,12 +145,17 @@ public:
     void sendPortsChanged(const core::PortChange& change) {
         auto signal = getObject().createSignal(kWatchInterface, "PortsChanged");
         signal << toVector(change.opened) << toVector(change.closed) << toVector(change.active)
-               << toDbus(change.events);
+               << toDbus(change.events, m_frontend.service().instanceId());
         send(signal);
     }
     void sendExited(std::uint32_t pid) {
         auto signal = getObject().createSignal(kWatchInterface, "Exited");
         signal << pid;
+        send(signal);
+    }
+    void sendEnded(std::string_view reason) {
+        auto signal = getObject().createSignal(kWatchInterface, "Ended");
+        signal << std::string(reason);
         send(signal);
     }
 
@@ -192,12 +169,25 @@ private:
         }
     }
 
+    service::Caller caller() { return m_frontend.callerOf(getObject().getCurrentlyProcessedMessage()); }
+
     void Stop() override {
-        translateErrors([&] { m_frontend.endWatch(callerOf(getObject().getCurrentlyProcessedMessage()), m_info.id); });
+        DbusFrontend::CallbackScope scope(m_frontend);
+        translateErrors([&] { m_frontend.endWatch(caller(), m_info.id); });
     }
-    std::uint32_t Pid() override { return m_info.pid; }
-    double Interval() override { return m_info.intervalSeconds; }
-    bool Children() override { return m_info.includeChildren; }
+    Options GetInfo() override {
+        DbusFrontend::CallbackScope scope(m_frontend);
+        Options out;
+        translateErrors([&] {
+            // The same answer for a watch that is not the caller's as for one that does not exist.
+            const auto info = m_frontend.service().watchFor(caller(), m_info.id);
+            if (!info) throw service::ServiceError(service::ErrorCode::NoSuchWatch, "no such watch");
+            out = Options{{"pid", sdbus::Variant(info->pid)},
+                          {"interval", sdbus::Variant(info->intervalSeconds)},
+                          {"children", sdbus::Variant(info->includeChildren)}};
+        });
+        return out;
+    }
 
     DbusFrontend& m_frontend;
     service::WatchInfo m_info;
@@ -211,18 +201,28 @@ DbusFrontend::DbusFrontend(sdbus::IConnection& connection, service::PortService&
     m_busDriver->uponSignal("NameOwnerChanged")
         .onInterface("org.freedesktop.DBus")
         .call([this](const std::string& name, const std::string& oldOwner, const std::string& newOwner) {
+            CallbackScope scope(*this);
             onNameOwnerChanged(name, oldOwner, newOwner);
         });
     m_busDriver->finishRegistration();
+    m_credentials = std::make_unique<CallerCredentials>(*m_busDriver);
+    const auto status = m_service.hostStatus();
+    m_announcedInterval = status.pollIntervalSeconds;
+    m_announcedCapacity = status.historyCapacity;
 }
 
 DbusFrontend::~DbusFrontend() {
     // Watches belong to clients of this connection; without it nobody receives them.
-    std::vector<service::WatchId> ids;
+    std::vector<std::string> owners;
     for (const auto& [id, object] : m_watchObjects)
-        ids.push_back(id);
-    for (auto id : ids)
-        if (auto info = m_service.watch(id)) m_service.removeWatchesOf(info->owner, service::WatchEnd::Shutdown);
+        if (auto info = m_service.watch(id)) owners.push_back(info->owner);
+    for (const auto& owner : owners)
+        m_service.removeWatchesOf(owner, service::WatchEnd::Shutdown);
+}
+
+service::Caller DbusFrontend::callerOf(const sdbus::Message* message) {
+    if (message == nullptr) throw namedError(core::ErrorCode::Failed, "no current message");
+    return m_credentials->lookUp(message->getSender());
 }
 
 void DbusFrontend::emitEvents(const std::vector<core::PortEvent>& events) {
@@ -235,9 +235,24 @@ void DbusFrontend::emitEvents(const std::vector<core::PortEvent>& events) {
     }
 }
 
+void DbusFrontend::settingsChanged() {
+    const auto status = m_service.hostStatus();
+    std::vector<std::string> changed;
+    if (status.pollIntervalSeconds != m_announcedInterval) changed.emplace_back("PollInterval");
+    if (status.historyCapacity != m_announcedCapacity) changed.emplace_back("HistoryCapacity");
+    m_announcedInterval = status.pollIntervalSeconds;
+    m_announcedCapacity = status.historyCapacity;
+    if (changed.empty()) return;
+    try {
+        m_manager->emitChanged(changed);
+    } catch (const sdbus::Error& e) {
+        spdlog::warn("cannot emit PropertiesChanged: {}", e.what());
+    }
+}
+
 sdbus::ObjectPath DbusFrontend::createWatch(const service::Caller& caller, std::uint32_t pid,
                                             const std::map<std::string, sdbus::Variant>& options) {
-    const auto params = protocol::watchParamsFromJson(optionsToJson(options));
+    const auto params = protocol::watchParamsFromOptions(optionsFromDbus(options));
     service::WatchRequest request{pid, params.intervalSeconds, params.includeChildren, params.filter};
     // The id is known only after the service accepts the watch; its first step runs
     // on a later loop iteration, by when the holder is filled.
@@ -247,10 +262,14 @@ sdbus::ObjectPath DbusFrontend::createWatch(const service::Caller& caller, std::
         auto it = m_watchObjects.find(*idHolder);
         if (it != m_watchObjects.end()) it->second->sendPortsChanged(change);
     };
+    // Every end of the watch comes here, whoever ended it and through whichever transport.
     sink.onEnd = [this, idHolder](service::WatchEnd reason, std::uint32_t watchedPid) {
         auto it = m_watchObjects.find(*idHolder);
         if (it == m_watchObjects.end()) return;
-        if (reason == service::WatchEnd::ProcessExited) it->second->sendExited(watchedPid);
+        if (reason == service::WatchEnd::ProcessExited)
+            it->second->sendExited(watchedPid);
+        else if (reason != service::WatchEnd::ClientGone)  // nobody left to tell
+            it->second->sendEnded(service::watchEndName(reason));
         dropWatchObject(*idHolder);
     };
     const auto id = m_service.addWatch(caller, request, std::move(sink));
@@ -274,8 +293,11 @@ void DbusFrontend::endWatch(const service::Caller& caller, service::WatchId id) 
 void DbusFrontend::dropWatchObject(service::WatchId id) {
     auto it = m_watchObjects.find(id);
     if (it == m_watchObjects.end()) return;
-    m_graveyard.push_back(std::move(it->second));
+    auto object = std::move(it->second);
     m_watchObjects.erase(it);
+    // Inside a D-Bus callback (the object's own Stop, say) it must outlive the callback; ended
+    // from elsewhere (the control socket, a timer), it leaves the bus now.
+    if (m_callbackDepth > 0) m_graveyard.push_back(std::move(object));
 }
 
 void DbusFrontend::collectGarbage() {
@@ -284,6 +306,7 @@ void DbusFrontend::collectGarbage() {
 
 void DbusFrontend::onNameOwnerChanged(const std::string& name, const std::string&, const std::string& newOwner) {
     if (!newOwner.empty() || name.empty() || name[0] != ':') return;
+    m_credentials->forget(name);
     const auto removed = m_service.removeWatchesOf(name, service::WatchEnd::ClientGone);
     if (removed > 0) spdlog::info("client {} left the bus: dropped {} watch(es)", name, removed);
 }

@@ -4,7 +4,8 @@
 #include "core/TimeFormat.hpp"
 
 #include <limits>
-#include <set>
+#include <type_traits>
+#include <variant>
 
 namespace porteye::protocol {
 
@@ -109,81 +110,37 @@ json toJson(std::uint32_t pid, const core::PortChange& change, core::WallTime ti
 
 namespace {
 
-const std::set<std::string> kSocketKeys{"pid", "port", "process", "state", "protocol", "listening"};
-const std::set<std::string> kHistoryKeys{"action", "since", "after_sequence", "limit"};
-const std::set<std::string> kListKeys{"offset", "limit"};
-
-void parseSocketKeys(const json& j, core::SocketFilter& f) {
-    if (j.contains("pid")) f.pid = unsignedField<std::uint32_t>(j, "pid");
-    if (j.contains("port")) f.port = unsignedField<std::uint16_t>(j, "port");
-    if (j.contains("process")) f.process = stringField(j, "process");
-    if (j.contains("state")) {
-        auto state = core::parseStateName(stringField(j, "state"));
-        if (!state) throw InvalidArgument("unknown state '" + j["state"].get<std::string>() + "'");
-        f.state = state;
-    }
-    if (j.contains("protocol")) {
-        auto protocol = core::parseProtocolName(stringField(j, "protocol"));
-        if (!protocol) throw InvalidArgument("unknown protocol '" + j["protocol"].get<std::string>() + "'");
-        f.protocol = protocol;
-    }
-    if (j.contains("listening")) {
-        if (!j["listening"].is_boolean()) throw InvalidArgument("'listening' must be a boolean");
-        f.listeningOnly = j["listening"].get<bool>();
-    }
-}
-
-void rejectUnknownKeys(const json& j, const std::set<std::string>* extra) {
-    if (!j.is_object()) throw InvalidArgument("filter must be an object");
-    for (const auto& [key, value] : j.items()) {
-        if (kSocketKeys.contains(key) || (extra != nullptr && extra->contains(key))) continue;
-        throw InvalidArgument("unknown filter key '" + key + "'");
-    }
+/// A JSON value as a neutral option; numbers keep their sign class, not their width.
+OptionValue optionValue(const json& v) {
+    if (v.is_boolean()) return v.get<bool>();
+    if (v.is_number_unsigned()) return v.get<std::uint64_t>();
+    if (v.is_number_integer()) return v.get<std::int64_t>();
+    if (v.is_number_float()) return v.get<double>();
+    if (v.is_string()) return v.get<std::string>();
+    return std::monostate{};  // refused by the parser with the key's own message
 }
 
 }  // namespace
 
+OptionMap optionsFromJson(const json& j, const char* what) {
+    OptionMap options;
+    if (j.is_null()) return options;
+    if (!j.is_object()) throw InvalidArgument(std::string(what) + " must be an object");
+    for (const auto& [key, value] : j.items())
+        options.emplace(key, optionValue(value));
+    return options;
+}
+
 core::SocketFilter socketFilterFromJson(const json& j) {
-    core::SocketFilter f;
-    if (j.is_null()) return f;
-    rejectUnknownKeys(j, nullptr);
-    parseSocketKeys(j, f);
-    return f;
+    return socketFilterFromOptions(optionsFromJson(j, "filter"));
 }
 
 core::ListQuery listQueryFromJson(const json& j) {
-    core::ListQuery q;
-    if (j.is_null()) return q;
-    rejectUnknownKeys(j, &kListKeys);
-    parseSocketKeys(j, q.filter);
-    if (j.contains("offset")) q.offset = unsignedField<std::size_t>(j, "offset");
-    if (j.contains("limit")) q.limit = unsignedField<std::size_t>(j, "limit");
-    return q;
+    return listQueryFromOptions(optionsFromJson(j, "filter"));
 }
 
 core::HistoryFilter historyFilterFromJson(const json& j) {
-    core::HistoryFilter f;
-    if (j.is_null()) return f;
-    rejectUnknownKeys(j, &kHistoryKeys);
-    parseSocketKeys(j, f.socket);
-    if (j.contains("action")) {
-        auto action = core::parseActionName(stringField(j, "action"));
-        if (!action) throw InvalidArgument("'action' must be \"added\" or \"removed\"");
-        f.action = action;
-    }
-    if (j.contains("since")) {
-        const json& v = j["since"];
-        std::optional<core::WallTime> since;
-        if (v.is_string())
-            since = core::parseTime(v.get<std::string>());
-        else if (v.is_number_unsigned())
-            since = core::checkedFromEpochMicros(v.get<std::uint64_t>());
-        if (!since) throw InvalidArgument("'since' must be µs since the epoch or an ISO-8601 time");
-        f.since = since;
-    }
-    if (j.contains("after_sequence")) f.afterSequence = unsignedField<std::uint64_t>(j, "after_sequence");
-    if (j.contains("limit")) f.limit = unsignedField<std::size_t>(j, "limit", kMaxHistoryLimit);
-    return f;
+    return historyFilterFromOptions(optionsFromJson(j, "filter"));
 }
 
 json toJson(const core::DaemonStatus& s) {
@@ -228,62 +185,39 @@ core::DaemonStatus statusFromJson(const json& j) {
     }
 }
 
-json toJson(const core::SocketFilter& f) {
+namespace {
+
+json toJson(const OptionMap& options) {
     json j = json::object();
-    if (f.pid) j["pid"] = *f.pid;
-    if (f.port) j["port"] = *f.port;
-    if (f.process) j["process"] = *f.process;
-    if (f.state) j["state"] = core::stateName(*f.state);
-    if (f.protocol) j["protocol"] = core::protocolName(*f.protocol);
-    if (f.listeningOnly) j["listening"] = true;
+    for (const auto& [key, value] : options)
+        std::visit(
+            [&j, &key = key](const auto& v) {
+                if constexpr (!std::is_same_v<std::decay_t<decltype(v)>, std::monostate>) j[key] = v;
+            },
+            value);
     return j;
+}
+
+}  // namespace
+
+json toJson(const core::SocketFilter& f) {
+    return toJson(toOptions(f));
 }
 
 json toJson(const core::ListQuery& q) {
-    json j = toJson(q.filter);
-    if (q.offset != 0) j["offset"] = q.offset;
-    if (q.limit != 0) j["limit"] = q.limit;
-    return j;
+    return toJson(toOptions(q));
 }
 
 json toJson(const core::HistoryFilter& f) {
-    json j = toJson(f.socket);
-    if (f.action) j["action"] = core::actionName(*f.action);
-    if (f.since) j["since"] = core::toEpochMicros(*f.since);
-    if (f.afterSequence) j["after_sequence"] = *f.afterSequence;
-    j["limit"] = f.limit;
-    return j;
+    return toJson(toOptions(f));
 }
 
 json toJson(const WatchParams& p) {
-    json j{{"interval", p.intervalSeconds}, {"children", p.includeChildren}};
-    if (p.filter.state) j["state"] = core::stateName(*p.filter.state);
-    if (p.filter.protocol) j["protocol"] = core::protocolName(*p.filter.protocol);
-    return j;
+    return toJson(toOptions(p));
 }
 
 WatchParams watchParamsFromJson(const json& j) {
-    WatchParams params;
-    if (j.is_null()) return params;
-    if (!j.is_object()) throw InvalidArgument("watch options must be an object");
-    for (const auto& [key, value] : j.items()) {
-        if (key == "interval") {
-            if (!value.is_number()) throw InvalidArgument("'interval' must be a number of seconds");
-            params.intervalSeconds = value.get<double>();
-        } else if (key == "children") {
-            if (!value.is_boolean()) throw InvalidArgument("'children' must be a boolean");
-            params.includeChildren = value.get<bool>();
-        } else if (key == "state" || key == "protocol") {
-            json one = json::object();
-            one[key] = value;
-            auto f = socketFilterFromJson(one);
-            if (f.state) params.filter.state = f.state;
-            if (f.protocol) params.filter.protocol = f.protocol;
-        } else {
-            throw InvalidArgument("unknown watch option '" + key + "'");
-        }
-    }
-    return params;
+    return watchParamsFromOptions(optionsFromJson(j, "watch options"));
 }
 
 }  // namespace porteye::protocol

@@ -6,6 +6,7 @@
 #include "core/PidPortTracker.hpp"
 #include "core/PortEvent.hpp"
 #include "core/SocketRecord.hpp"
+#include "protocol/RequestOptions.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -19,12 +20,6 @@ namespace porteye::protocol {
 
 constexpr int kProtocolVersion = 1;
 
-/// Thrown by the parsers below for a value of the wrong type or range.
-class InvalidArgument : public std::invalid_argument {
-public:
-    using std::invalid_argument::invalid_argument;
-};
-
 nlohmann::json toJson(const core::SocketRecord& record);
 core::SocketRecord recordFromJson(const nlohmann::json& j);
 
@@ -35,19 +30,18 @@ core::PortEvent eventFromJson(const nlohmann::json& j);
 /// A watch step: {"pid", "new_ports", "closed_ports", "active_ports", "timestamp", "events"[, "exited"]}.
 nlohmann::json toJson(std::uint32_t pid, const core::PortChange& change, core::WallTime time);
 
-/// Filters from JSON objects with keys pid, port, process, state, protocol, listening
-/// (and action, since, after_sequence, limit for history). Unknown keys and wrong types throw InvalidArgument.
+/// A JSON object (or null: no options) as the neutral option map; anything else throws
+/// InvalidArgument("<what> must be an object").
+OptionMap optionsFromJson(const nlohmann::json& j, const char* what);
+
+/// Filters from JSON objects, validated by the neutral parser in RequestOptions.hpp (the same one
+/// the D-Bus front-end uses): unknown keys and wrong types throw InvalidArgument.
 core::SocketFilter socketFilterFromJson(const nlohmann::json& j);
 /// A list request: the socket keys plus "offset" and "limit" (paging).
 core::ListQuery listQueryFromJson(const nlohmann::json& j);
 core::HistoryFilter historyFilterFromJson(const nlohmann::json& j);
 
 /// Options of a watch: {"interval" (seconds), "children" (bool), "state", "protocol"}.
-struct WatchParams {
-    double intervalSeconds = 1.0;
-    bool includeChildren = false;
-    core::SocketFilter filter;
-};
 WatchParams watchParamsFromJson(const nlohmann::json& j);
 
 /// `status`: {version, instance_id, host_wide, poll_interval, sockets, history_size, history_capacity,
@@ -60,8 +54,5 @@ nlohmann::json toJson(const core::SocketFilter& filter);
 nlohmann::json toJson(const core::HistoryFilter& filter);
 nlohmann::json toJson(const core::ListQuery& query);
 nlohmann::json toJson(const WatchParams& params);
-
-/// Largest history `limit` a caller may ask for.
-constexpr std::size_t kMaxHistoryLimit = 1'000'000;
 
 }  // namespace porteye::protocol

@@ -1,0 +1,156 @@
+// SPDX-License-Identifier: MIT
+#include "dbus/DbusTypes.hpp"
+
+#include "core/TimeFormat.hpp"
+
+#include <limits>
+
+namespace porteye::dbus {
+
+RecordStruct toDbus(const core::SocketRecord& r) {
+    return RecordStruct{r.pid,           r.process,      std::string(core::protocolName(r.protocol)),
+                        r.family,        r.localAddress, r.localPort,
+                        r.remoteAddress, r.remotePort,   std::string(core::stateName(r.state)),
+                        r.inode,         r.uid,          r.cookie,
+                        Options{}};
+}
+
+EventStruct toDbus(const core::PortEvent& e, const std::string& instanceId) {
+    return EventStruct{e.sequence, std::string(core::actionName(e.action)), core::toEpochMicros(e.time),
+                       toDbus(e.record), instanceId};
+}
+
+core::SocketRecord recordFromDbus(const RecordStruct& s) {
+    core::SocketRecord r;
+    r.pid = s.get<0>();
+    r.process = s.get<1>();
+    r.protocol = core::parseProtocolName(s.get<2>()).value_or(core::Protocol::Tcp);
+    r.family = s.get<3>();
+    r.localAddress = s.get<4>();
+    r.localPort = s.get<5>();
+    r.remoteAddress = s.get<6>();
+    r.remotePort = s.get<7>();
+    r.state = core::parseStateName(s.get<8>()).value_or(core::TcpState::Unknown);
+    r.inode = s.get<9>();
+    r.uid = s.get<10>();
+    r.cookie = s.get<11>();
+    // s.get<12>(): details; none are known to this version, and unknown ones are ignored.
+    return r;
+}
+
+core::PortEvent eventFromDbus(const EventStruct& s) {
+    core::PortEvent e;
+    e.sequence = s.get<0>();
+    e.action = core::parseActionName(s.get<1>()).value_or(core::Action::Added);
+    e.time = core::fromEpochMicros(s.get<2>());
+    e.record = recordFromDbus(s.get<3>());
+    return e;
+}
+
+protocol::OptionMap optionsFromDbus(const Options& options) {
+    protocol::OptionMap out;
+    for (const auto& [key, value] : options) {
+        const std::string type = value.peekValueType();
+        protocol::OptionValue v;
+        if (type == "s")
+            v = value.get<std::string>();
+        else if (type == "b")
+            v = value.get<bool>();
+        else if (type == "d")
+            v = value.get<double>();
+        else if (type == "y")
+            v = std::uint64_t{value.get<std::uint8_t>()};
+        else if (type == "q")
+            v = std::uint64_t{value.get<std::uint16_t>()};
+        else if (type == "u")
+            v = std::uint64_t{value.get<std::uint32_t>()};
+        else if (type == "t")
+            v = value.get<std::uint64_t>();
+        else if (type == "n")
+            v = std::int64_t{value.get<std::int16_t>()};
+        else if (type == "i")
+            v = std::int64_t{value.get<std::int32_t>()};
+        else if (type == "x")
+            v = value.get<std::int64_t>();
+        out.emplace(key, std::move(v));  // other types stay monostate: the parser names the key
+    }
+    return out;
+}
+
+namespace {
+
+sdbus::Variant unsignedVariant(const std::string& key, std::uint64_t value) {
+    if (key == "port" && value <= std::numeric_limits<std::uint16_t>::max())
+        return sdbus::Variant(static_cast<std::uint16_t>(value));
+    if (key == "since" || key == "after_sequence" || value > std::numeric_limits<std::uint32_t>::max())
+        return sdbus::Variant(value);
+    return sdbus::Variant(static_cast<std::uint32_t>(value));
+}
+
+}  // namespace
+
+Options optionsToDbus(const protocol::OptionMap& options) {
+    Options out;
+    for (const auto& [key, value] : options) {
+        if (const auto* s = std::get_if<std::string>(&value))
+            out[key] = sdbus::Variant(*s);
+        else if (const auto* b = std::get_if<bool>(&value))
+            out[key] = sdbus::Variant(*b);
+        else if (const auto* d = std::get_if<double>(&value))
+            out[key] = sdbus::Variant(*d);
+        else if (const auto* u = std::get_if<std::uint64_t>(&value))
+            out[key] = unsignedVariant(key, *u);
+        else if (const auto* i = std::get_if<std::int64_t>(&value))
+            out[key] = sdbus::Variant(*i);
+    }
+    return out;
+}
+
+Options statusToDbus(const core::DaemonStatus& s) {
+    return Options{{"version", sdbus::Variant(s.version)},
+                   {"instance_id", sdbus::Variant(s.instanceId)},
+                   {"host_wide", sdbus::Variant(s.hostWide)},
+                   {"poll_interval", sdbus::Variant(s.pollIntervalSeconds)},
+                   {"sockets", sdbus::Variant(s.sockets)},
+                   {"history_size", sdbus::Variant(s.historySize)},
+                   {"history_capacity", sdbus::Variant(s.historyCapacity)},
+                   {"history_dropped", sdbus::Variant(s.historyDropped)},
+                   {"next_sequence", sdbus::Variant(s.nextSequence)},
+                   {"watches", sdbus::Variant(s.watches)},
+                   {"polls", sdbus::Variant(s.polls)},
+                   {"failed_polls", sdbus::Variant(s.failedPolls)}};
+}
+
+namespace {
+
+template <typename T>
+T field(const Options& status, const char* key, T fallback = T{}) {
+    auto it = status.find(key);
+    if (it == status.end()) return fallback;
+    try {
+        return it->second.get<T>();
+    } catch (const sdbus::Error&) {
+        return fallback;  // a newer daemon may type a key differently: keep what we understand
+    }
+}
+
+}  // namespace
+
+core::DaemonStatus statusFromDbus(const Options& status) {
+    core::DaemonStatus s;
+    s.version = field<std::string>(status, "version");
+    s.instanceId = field<std::string>(status, "instance_id");
+    s.hostWide = field<bool>(status, "host_wide", true);
+    s.pollIntervalSeconds = field<double>(status, "poll_interval");
+    s.sockets = field<std::uint64_t>(status, "sockets");
+    s.historySize = field<std::uint64_t>(status, "history_size");
+    s.historyCapacity = field<std::uint64_t>(status, "history_capacity");
+    s.historyDropped = field<std::uint64_t>(status, "history_dropped");
+    s.nextSequence = field<std::uint64_t>(status, "next_sequence");
+    s.watches = field<std::uint64_t>(status, "watches");
+    s.polls = field<std::uint64_t>(status, "polls");
+    s.failedPolls = field<std::uint64_t>(status, "failed_polls");
+    return s;
+}
+
+}  // namespace porteye::dbus
