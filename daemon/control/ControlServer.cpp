@@ -38,13 +38,17 @@ ControlServer::ControlServer(sd_event* event, service::PortService& service, Con
                   [&service](const PeerIdentity& peer) { return service.seesEverything(callerOf(0, peer)); }) {}
 
 ControlServer::~ControlServer() {
-    // Nothing more is sent while the server goes away: close the connections first, then end
-    // the watches (their sinks find no connection to write to).
+    // porteyed is stopping: every watch ends with "shutdown", told to its client as far as
+    // its socket takes it without blocking, then the connections close.
+    m_transport.beginShutdown();
+    std::vector<std::string> owners;
+    for (const auto& [id, s] : m_sessions)
+        owners.push_back(s.caller.id);
+    for (const auto& owner : owners)
+        m_service.removeWatchesOf(owner, service::WatchEnd::Shutdown);
+    m_transport.flushAll();
     m_transport.closeAll();
-    auto sessions = std::move(m_sessions);
     m_sessions.clear();
-    for (auto& [id, s] : sessions)
-        m_service.removeWatchesOf(s.caller.id, service::WatchEnd::Shutdown);
 }
 
 void ControlServer::start() {

@@ -82,6 +82,11 @@ UnixSocketTransport::~UnixSocketTransport() {
     sd_event_unref(m_event);
 }
 
+void UnixSocketTransport::flushAll() {
+    for (auto& [id, c] : m_connections)
+        if (!c->gone) flush(*c);
+}
+
 void UnixSocketTransport::closeAll() {
     for (auto& [id, c] : m_connections) {
         if (c->source) sd_event_source_disable_unref(c->source);
@@ -369,7 +374,7 @@ bool UnixSocketTransport::send(ConnectionId id, std::string line) {
     if (c->gone) return false;
     if (c->queued >= kWriteAtOnce) flush(*c);
     if (c->gone) return false;
-    if (!c->dirty) {
+    if (!c->dirty && !m_shuttingDown) {
         c->dirty = true;
         m_dirty.push_back(c->id);
         sd_event_source_set_enabled(m_deferSource, SD_EVENT_ONESHOT);
@@ -472,7 +477,7 @@ void UnixSocketTransport::streamsChanged(ConnectionId id) {
 }
 
 void UnixSocketTransport::updateEvents(Connection& c) {
-    if (c.gone) return;
+    if (c.gone || m_shuttingDown) return;
     const bool paused = c.queued > m_options.limits.lowWaterBytes;
     // After the peer shut its writing side, the connection lives on only for unsent replies and streams.
     if (c.readClosed && !paused && c.out.empty() && c.in.find('\n') == std::string::npos &&

@@ -87,6 +87,11 @@ public:
     void drop(ConnectionId id, const std::string& why, bool logAsWarning);
     /// Call when keepsStreaming(id) may have become false: a half-closed connection then ends.
     void streamsChanged(ConnectionId id);
+    /// The loop is going away: from now on nothing is re-armed on it, sends only queue,
+    /// and flushAll() writes.
+    void beginShutdown() { m_shuttingDown = true; }
+    /// Writes what each connection has queued, as far as its socket takes it without blocking.
+    void flushAll();
     /// Ends every connection without telling the handler (the server is going away).
     void closeAll();
 
@@ -123,6 +128,7 @@ private:
     std::function<bool(const PeerIdentity&)> m_privileged;
     int m_listenFd = -1;
     bool m_ownsPath = false;
+    bool m_shuttingDown = false;
     sd_event_source* m_listenSource = nullptr;
     sd_event_source* m_deferSource = nullptr;
     sd_event_source* m_retrySource = nullptr;

@@ -599,6 +599,21 @@ TEST(ControlSocketStartup, InstanceIdChangesAcrossARestartSoResumingClientsKnow)
     EXPECT_EQ(daemon.stop(), 0) << daemon.log();
 }
 
+TEST(ControlSocketStartup, StoppingTellsWatchersTheirWatchEndedWithShutdown) {
+    TempDir dir;
+    const auto path = dir.path() + "/s.sock";
+    DaemonProcess daemon(socketOnly(path));
+    ASSERT_TRUE(daemon.ready()) << daemon.log();
+    RpcClient client(path);
+    const json reply = client.call("watch", {{"pid", ::getpid()}});
+    ASSERT_TRUE(reply.contains("result")) << reply.dump();
+    EXPECT_EQ(daemon.stop(), 0) << daemon.log();
+    auto ended = client.waitNotification("watch.ended", [](const json&) { return true; });
+    ASSERT_TRUE(ended) << "no watch.ended before the connection closed\n" << daemon.log();
+    EXPECT_EQ((*ended)["watch"], reply["result"]["watch"]);
+    EXPECT_EQ((*ended)["reason"], "shutdown");
+}
+
 TEST(ControlSocketStartup, ReplacesAStaleSocketFileButNotALiveOne) {
     TempDir dir;
     const auto path = dir.path() + "/s.sock";
