@@ -39,18 +39,18 @@ private:
     int m_fd;
 };
 
-[[noreturn]] void throwRpcError(int code, const std::string& message) {
-    switch (code) {
-        case rpc::kNoSuchProcess:
-            throw CommandError(kExitNoSuchProcess, message);
-        case rpc::kAccessDenied:
-            throw CommandError(kExitAccessDenied, message);
-        // As over D-Bus: the daemon rejected what the user typed.
-        case rpc::kInvalidParams:
-            throw CommandError(kExitUsage, message);
-        default:
-            throw CommandError(kExitFailure, message + " (JSON-RPC error " + std::to_string(code) + ")");
+/// Error replies map to exit codes through the one error table (core/Errors.hpp), by the
+/// error's name (error.data.name, as D-Bus error names are mapped) and else by its code.
+[[noreturn]] void throwRpcError(const rpc::Message& message) {
+    const int code = message.errorCode.value_or(0);
+    if (auto known = rpc::errorOf(message)) {
+        const auto& spec = core::errorSpec(*known);
+        // Failed and the other generic codes say which error it was; the specific ones speak for themselves.
+        if (spec.exitCode == kExitFailure)
+            throw CommandError(kExitFailure, message.errorMessage + " (" + std::string(spec.name) + ")");
+        throw CommandError(spec.exitCode, message.errorMessage);
     }
+    throw CommandError(kExitFailure, message.errorMessage + " (JSON-RPC error " + std::to_string(code) + ")");
 }
 
 template <typename F>
@@ -169,7 +169,7 @@ json SocketTransport::call(const std::string& method, const json& params) {
         if (!message->method.empty()) continue;  // a notification of an earlier stream
         if (message->id && *message->id != id) continue;
         // A reply with a null id is an error about the connection itself (e.g. too many clients).
-        if (message->errorCode) throwRpcError(*message->errorCode, message->errorMessage);
+        if (message->errorCode) throwRpcError(*message);
         if (!message->id) throw CommandError(kExitFailure, "porteyed sent a reply without an id");
         return std::move(message->result);
     }
@@ -224,6 +224,14 @@ void SocketTransport::watch(std::uint32_t pid, const WatchOptions& options, cons
             change.processExited = true;
             onChange(change);
             return;
+        } else if (message->method == "watch.ended" && idField(message->params, "watch") == id) {
+            // Ended by someone else (root's unwatch, from either transport) or by porteyed
+            // stopping: not what the user asked for, so not exit 0. A stopping daemon is
+            // "unavailable" (5), as when it leaves the bus; anything else is a failure (1).
+            const std::string reason = message->params.value("reason", std::string("unknown"));
+            const std::string what = "watch " + std::to_string(id) + " of PID " + std::to_string(pid);
+            if (reason == "shutdown") throw CommandError(kExitUnavailable, "porteyed is stopping; " + what + " ended");
+            throw CommandError(kExitFailure, what + " was ended by porteyed (" + reason + "), not by you");
         }
     }
     // Stopped: end the watch now (a notification, so nothing to wait for). Closing the

@@ -19,7 +19,9 @@ ParsedConfig parseDaemonConfig(const std::vector<std::string>& args) {
     app.add_option("--bus", config.bus, "Bus to serve on: system or session")
         ->check(CLI::IsMember({"system", "session"}));
     app.add_option("--bus-address,--bus_address", config.busAddress, "Connect to this D-Bus address instead");
-    app.add_option("--history-size,--history_size", config.historySize, "Events kept in memory")
+    app.add_option("--history-size,--history_size", config.historySize,
+                   "Events kept in memory, 1 to " + std::to_string(kMaxHistorySize) +
+                       " (~300 bytes each; memory grows as the history fills)")
         ->check(CLI::Range(std::size_t{1}, kMaxHistorySize));
     app.add_option("--socket", config.socketPath, "Unix control socket path (empty: none)");
     app.add_option("--log-level,--log_level", config.logLevel, "trace, debug, info, warn, error")

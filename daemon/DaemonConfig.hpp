@@ -35,6 +35,10 @@ ParsedConfig parseDaemonConfig(const std::vector<std::string>& args);
 
 constexpr double kMinPollInterval = 0.05;
 constexpr double kMaxPollInterval = 3600;
-constexpr std::size_t kMaxHistorySize = 10'000'000;
+/// An event costs about 184 bytes in the ring (sizeof(PortEvent)), plus up to ~100 bytes of
+/// string heap for IPv6 addresses and escaped process names, plus half its slot while the
+/// ring doubles: ~320 bytes at worst. 250,000 of them are ~80 MiB, which leaves room under the
+/// unit's MemoryMax=256M for the socket table, client output budgets and replies.
+constexpr std::size_t kMaxHistorySize = 250'000;
 
 }  // namespace porteye

@@ -23,8 +23,35 @@ json result(const json& id, const json& value) {
     return json{{"jsonrpc", "2.0"}, {"id", id}, {"result", value}};
 }
 
+std::string_view errorName(int code) {
+    switch (code) {
+        case kParseError:
+            return "ParseError";
+        case kInvalidRequest:
+            return "InvalidRequest";
+        case kMethodNotFound:
+            return "MethodNotFound";
+        default:
+            break;
+    }
+    if (auto known = core::errorByRpcCode(code)) return core::errorSpec(*known).name;
+    return core::errorSpec(core::ErrorCode::Failed).name;
+}
+
 json error(const json& id, int code, const std::string& message) {
-    return json{{"jsonrpc", "2.0"}, {"id", id}, {"error", {{"code", code}, {"message", message}}}};
+    return json{{"jsonrpc", "2.0"},
+                {"id", id},
+                {"error", {{"code", code}, {"message", message}, {"data", {{"name", std::string(errorName(code))}}}}}};
+}
+
+json error(const json& id, core::ErrorCode code, const std::string& message) {
+    return error(id, core::errorSpec(code).rpcCode, message);
+}
+
+std::optional<core::ErrorCode> errorOf(const Message& message) {
+    if (!message.errorCode) return std::nullopt;
+    if (auto byName = core::errorByName(message.errorName)) return byName;
+    return core::errorByRpcCode(*message.errorCode);
 }
 
 std::string toLine(const json& message) {
@@ -52,6 +79,8 @@ Message parseMessage(const std::string& line) {
             throw InvalidArgument("malformed error object");
         m.errorCode = e["code"].get<int>();
         m.errorMessage = e.contains("message") && e["message"].is_string() ? e["message"].get<std::string>() : "";
+        if (e.contains("data") && e["data"].is_object() && e["data"].contains("name") && e["data"]["name"].is_string())
+            m.errorName = e["data"]["name"].get<std::string>();
     } else if (j.contains("result")) {
         m.result = j["result"];
     } else {

@@ -8,7 +8,9 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <arpa/inet.h>
 #include <grp.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -296,32 +298,147 @@ TEST_F(ControlSocket, OverlongLineGetsOneInvalidRequestAndTheConnectionStaysUsab
     EXPECT_EQ(reply["id"], 1);
 }
 
-TEST_F(ControlSocket, ClientThatNeverReadsIsDroppedWhileOthersAreServed) {
+TEST_F(ControlSocket, ClientThatPipelinesWithoutReadingIsNotReadFromAndHoldsLittle) {
+    RpcClient reader(m_path);
+    RpcClient sluggard(m_path);
+    ASSERT_TRUE(sluggard.call("watch", {{"pid", ::getpid()}}).contains("result"));
+
+    // It sends requests and reads nothing. Backpressure: once its unsent replies are over the
+    // low-water mark, porteyed stops reading it, so its sends block (here: time out) instead of
+    // growing a queue in the daemon until it is dropped.
+    timeval timeout{2, 0};
+    ::setsockopt(sluggard.fd(), SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
+    const std::string request = protocol::rpc::toLine(protocol::rpc::request(7, "status"));
+    std::string burst;
+    for (int i = 0; i < 100; ++i)
+        burst += request;
+    bool blocked = false;
+    std::size_t sentRequests = 0;
+    for (int i = 0; i < 20'000 && !blocked; ++i) {
+        if (!sluggard.sendRaw(burst)) {
+            blocked = true;
+        } else {
+            sentRequests += 100;
+        }
+        if (i % 50 == 0) {
+            ASSERT_TRUE(reader.call("status").contains("result")) << "the other client starved";
+        }
+    }
+    EXPECT_TRUE(blocked) << "porteyed kept reading a client that never reads its replies";
+    EXPECT_TRUE(reader.call("status").contains("result"));
+
+    // Not dropped: it reads now and gets its replies, in order, and its watch is still there.
+    // What it can read is what the kernel's socket buffers and the daemon's bounded queue held.
+    std::size_t replies = 0;
+    std::size_t bytes = 0;
+    for (;;) {
+        auto message = sluggard.read(std::chrono::milliseconds(500));
+        if (!message) break;
+        bytes += message->dump().size() + 1;
+        if (message->contains("result") && (*message)["id"] == 7) ++replies;
+    }
+    EXPECT_GT(replies, 0U);
+    EXPECT_LE(replies, sentRequests + 100);
+    EXPECT_LT(bytes, 8U * 1024 * 1024) << "more output was queued than socket buffers plus the low-water mark";
+    timeval forever{0, 0};
+    ::setsockopt(sluggard.fd(), SOL_SOCKET, SO_SNDTIMEO, &forever, sizeof(forever));
+    // Requests it sent but porteyed had not read yet are answered once it drained.
+    for (;;) {
+        const json reply = sluggard.call("status");
+        ASSERT_TRUE(reply.contains("result") || reply.contains("id")) << reply.dump();
+        if (reply["id"] != 7) break;
+    }
+    EXPECT_EQ(reader.call("status")["result"]["watches"], 1) << "the slow client's watch was removed";
+    EXPECT_EQ(m_daemon->log().find("does not read"), std::string::npos) << m_daemon->log();
+}
+
+TEST_F(ControlSocket, SubscriberThatNeverReadsIsDroppedAndItsWatchesEnd) {
     RpcClient reader(m_path);
     RpcClient sluggard(m_path);
     ASSERT_TRUE(sluggard.call("events").contains("result"));
     ASSERT_TRUE(sluggard.call("watch", {{"pid", ::getpid()}}).contains("result"));
     EXPECT_EQ(reader.call("status")["result"]["watches"], 1);
-
-    timeval timeout{10, 0};
-    ::setsockopt(sluggard.fd(), SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
-    const std::string request = protocol::rpc::toLine(protocol::rpc::request(7, "list"));
-    std::string burst;
-    for (int i = 0; i < 100; ++i)
-        burst += request;
+    // Events it never reads: loopback connections made and closed (each leaves a TIME_WAIT
+    // record), until porteyed gives up on it (over 4 MiB unsent).
+    const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    ASSERT_EQ(::listen(listener, 1024), 0);
+    ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len), 0);
     bool dropped = false;
-    for (int i = 0; i < 20'000 && !dropped; ++i) {
-        if (!sluggard.sendRaw(burst)) dropped = true;
-        if (i % 50 == 0) {
-            ASSERT_TRUE(reader.call("status").contains("result")) << "the other client starved";
+    for (int round = 0; round < 60 && !dropped; ++round) {
+        for (int i = 0; i < 1000; ++i) {
+            const int c = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            ASSERT_EQ(::connect(c, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+            ::close(::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC));
+            ::close(c);
         }
+        ASSERT_TRUE(reader.call("status").contains("result")) << "the other client starved";
+        dropped = porteye::testing::eventually(
+            [&] {
+                pollfd pfd{sluggard.fd(), POLLRDHUP, 0};
+                return ::poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLRDHUP | POLLHUP)) != 0;
+            },
+            std::chrono::milliseconds(300));
     }
-    EXPECT_TRUE(dropped) << "a client that never reads was not dropped";
+    ::close(listener);
+    ASSERT_TRUE(dropped) << "a subscriber that never reads was not dropped";
     EXPECT_TRUE(closedByPeer(sluggard.fd()));
     const json status = reader.call("status");
     ASSERT_TRUE(status.contains("result"));
     EXPECT_EQ(status["result"]["watches"], 0) << "the dropped client's watch was not removed";
-    EXPECT_NE(m_daemon->log().find("does not read"), std::string::npos) << m_daemon->log();
+    EXPECT_NE(m_daemon->log().find("dropped client"), std::string::npos) << m_daemon->log();
+}
+
+TEST_F(ControlSocket, ErrorObjectsNameTheErrorAsDbusDoes) {
+    RpcClient client(m_path);
+    using porteye::testing::errorName;
+    EXPECT_EQ(errorName(client.call("watch", {{"pid", 4'194'303}})), "NoSuchProcess");
+    EXPECT_EQ(errorName(client.call("list", {{"port", "x"}})), "InvalidArgument");
+    EXPECT_EQ(errorName(client.call("unwatch", {{"watch", 99}})), "NoSuchWatch");
+    EXPECT_EQ(errorName(client.call("history", {{"limit", 60'000}})), "ReplyTooLarge");
+    EXPECT_EQ(errorName(client.call("frobnicate")), "MethodNotFound");
+    EXPECT_EQ(errorName(client.call("unwatch", {{"watch", 1}, {"extra", 2}})), "InvalidArgument");
+    ASSERT_TRUE(client.sendRaw("{oops\n"));
+    EXPECT_EQ(errorName(*client.read()), "ParseError");
+    // The code and the name come from the same table.
+    const json reply = client.call("watch", {{"pid", 4'194'303}});
+    EXPECT_EQ(errorCode(reply), protocol::rpc::kNoSuchProcess);
+}
+
+TEST_F(ControlSocket, EventsAndWatchChangesCarryTheInstanceIdOfStatus) {
+    RpcClient client(m_path);
+    const std::string instance = client.call("status")["result"]["instance_id"].get<std::string>();
+    EXPECT_EQ(instance.size(), 32U) << instance;
+    PortHolder holder;
+    ASSERT_TRUE(client.call("events", {{"pid", holder.pid()}}).contains("result"));
+    ASSERT_TRUE(client.call("watch", {{"pid", holder.pid()}, {"interval", 0.1}}).contains("result"));
+    const auto port = holder.open();
+    auto event = client.waitNotification("event", [&](const json& p) { return p["record"]["local_port"] == port; });
+    ASSERT_TRUE(event);
+    EXPECT_EQ((*event)["instance_id"], instance);
+    auto change =
+        client.waitNotification("watch.changed", [&](const json& p) { return containsPort(p["new_ports"], port); });
+    ASSERT_TRUE(change);
+    EXPECT_EQ((*change)["instance_id"], instance);
+}
+
+TEST_F(ControlSocket, RootsUnwatchOfAnotherClientsWatchTellsThatClientWhy) {
+    RpcClient owner(m_path);
+    RpcClient admin(m_path);
+    const json reply = owner.call("watch", {{"pid", ::getpid()}});
+    ASSERT_TRUE(reply.contains("result")) << reply.dump();
+    const auto id = reply["result"]["watch"];
+    EXPECT_EQ(admin.call("unwatch", {{"watch", id}})["result"], true);
+    auto ended = owner.waitNotification("watch.ended", [&](const json& p) { return p["watch"] == id; });
+    ASSERT_TRUE(ended) << "the watch's own client was not told";
+    EXPECT_EQ((*ended)["reason"], "unwatched");
+    EXPECT_EQ((*ended)["pid"], ::getpid());
+    EXPECT_FALSE((*ended)["instance_id"].get<std::string>().empty());
+    EXPECT_EQ(errorCode(owner.call("unwatch", {{"watch", id}})), protocol::rpc::kNoSuchWatch);
 }
 
 TEST_F(ControlSocket, ClientsBeyondTheLimitGetAnErrorAndTheDaemonKeepsServing) {
@@ -349,6 +466,50 @@ TEST_F(ControlSocket, ClientsBeyondTheLimitGetAnErrorAndTheDaemonKeepsServing) {
     clients.clear();
     RpcClient after(m_path);
     EXPECT_TRUE(after.call("status").contains("result"));
+}
+
+TEST_F(ControlSocket, OneUserGetsAtMost32ConnectionsAndRootStillGetsIn) {
+    if (::getuid() != 0) GTEST_SKIP() << "needs root to drop to uid 65534";
+    int done[2];
+    int release[2];
+    ASSERT_EQ(::pipe(done), 0);
+    ASSERT_EQ(::pipe(release), 0);
+    const pid_t child = ::fork();
+    if (child == 0) {
+        ::close(done[0]);
+        ::close(release[1]);
+        if (::setgroups(0, nullptr) != 0 || ::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(10);
+        std::vector<std::unique_ptr<RpcClient>> clients;
+        int served = 0;
+        int refused = 0;
+        for (int i = 0; i < 40; ++i) {
+            clients.push_back(std::make_unique<RpcClient>(m_path));
+            const json reply = clients.back()->call("status");
+            if (reply.contains("result")) ++served;
+            if (errorCode(reply) == protocol::rpc::kLimitExceeded &&
+                reply["error"]["message"].get<std::string>().find("uid 65534") != std::string::npos)
+                ++refused;
+        }
+        // Hold the 32 connections while root connects.
+        const char result = static_cast<char>(served == 32 && refused == 8 ? 0 : 1);
+        if (::write(done[1], &result, 1) != 1) ::_exit(11);
+        char byte = 0;
+        if (::read(release[0], &byte, 1) < 0) ::_exit(12);
+        ::_exit(result);
+    }
+    ASSERT_GT(child, 0);
+    ::close(done[1]);
+    ::close(release[0]);
+    char result = 2;
+    ASSERT_EQ(::read(done[0], &result, 1), 1);
+    RpcClient root(m_path);
+    EXPECT_TRUE(root.call("status").contains("result")) << "root was locked out by one user's connections";
+    ::close(release[1]);
+    int status = 0;
+    ASSERT_EQ(::waitpid(child, &status, 0), child);
+    EXPECT_EQ(result, 0) << "uid 65534 did not get exactly 32 connections and 8 refusals\n" << m_daemon->log();
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    ::close(done[0]);
 }
 
 TEST_F(ControlSocket, UnprivilegedClientSeesOnlyItsOwnSocketsAndCannotWatchRoot) {
@@ -413,6 +574,44 @@ TEST_F(ControlSocket, UnprivilegedClientSeesOnlyItsOwnSocketsAndCannotWatchRoot)
     ASSERT_EQ(::waitpid(child, &status, 0), child);
     ASSERT_TRUE(WIFEXITED(status));
     EXPECT_EQ(WEXITSTATUS(status), 0) << "failed check " << WEXITSTATUS(status) << "\n" << m_daemon->log();
+}
+
+TEST(ControlSocketStartup, InstanceIdChangesAcrossARestartSoResumingClientsKnow) {
+    TempDir dir;
+    const auto path = dir.path() + "/s.sock";
+    std::string first;
+    {
+        DaemonProcess daemon(socketOnly(path));
+        ASSERT_TRUE(daemon.ready()) << daemon.log();
+        RpcClient client(path);
+        const json status = client.call("status");
+        ASSERT_TRUE(status.contains("result")) << status.dump();
+        first = status["result"]["instance_id"].get<std::string>();
+        EXPECT_EQ(daemon.stop(), 0) << daemon.log();
+    }
+    DaemonProcess daemon(socketOnly(path));
+    ASSERT_TRUE(daemon.ready()) << daemon.log();
+    RpcClient client(path);
+    const json status = client.call("status");
+    ASSERT_TRUE(status.contains("result")) << status.dump();
+    EXPECT_FALSE(first.empty());
+    EXPECT_NE(status["result"]["instance_id"], first) << "a restarted daemon kept its instance id";
+    EXPECT_EQ(daemon.stop(), 0) << daemon.log();
+}
+
+TEST(ControlSocketStartup, StoppingTellsWatchersTheirWatchEndedWithShutdown) {
+    TempDir dir;
+    const auto path = dir.path() + "/s.sock";
+    DaemonProcess daemon(socketOnly(path));
+    ASSERT_TRUE(daemon.ready()) << daemon.log();
+    RpcClient client(path);
+    const json reply = client.call("watch", {{"pid", ::getpid()}});
+    ASSERT_TRUE(reply.contains("result")) << reply.dump();
+    EXPECT_EQ(daemon.stop(), 0) << daemon.log();
+    auto ended = client.waitNotification("watch.ended", [](const json&) { return true; });
+    ASSERT_TRUE(ended) << "no watch.ended before the connection closed\n" << daemon.log();
+    EXPECT_EQ((*ended)["watch"], reply["result"]["watch"]);
+    EXPECT_EQ((*ended)["reason"], "shutdown");
 }
 
 TEST(ControlSocketStartup, ReplacesAStaleSocketFileButNotALiveOne) {

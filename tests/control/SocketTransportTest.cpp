@@ -3,6 +3,8 @@
 // The host is shared: only sockets and processes made here are asserted on.
 #include "ExitCode.hpp"
 #include "SocketTransport.hpp"
+#include "core/Errors.hpp"
+#include "support/RpcClient.hpp"
 #include "support/Subprocess.hpp"
 
 #include <gtest/gtest.h>
@@ -170,6 +172,45 @@ TEST_F(SocketTransportTest, WatchReturnsNormallyOnAStopSignal) {
     const auto status = eventually<DaemonStatus>([&] { return transport.status(); },
                                                  [](const DaemonStatus& s) { return s.watches == 0; });
     EXPECT_EQ(status.watches, 0U);
+}
+
+TEST_F(SocketTransportTest, WatchEndedByRootFromAnotherConnectionFailsNamingTheReason) {
+    PortHolder holder;
+    holder.open();
+    SocketTransport transport(m_path);
+    WatchOptions options;
+    options.interval = std::chrono::duration<double>(0.1);
+    // Once the first step arrived, root ends the watch from its own connection (ids start at 1).
+    std::thread unwatcher;
+    try {
+        transport.watch(static_cast<std::uint32_t>(holder.pid()), options, [&](const core::PortChange&) {
+            if (!unwatcher.joinable())
+                unwatcher = std::thread([&] {
+                    porteye::testing::RpcClient root(m_path);
+                    root.call("unwatch", {{"watch", 1}});
+                });
+            return true;
+        });
+        ADD_FAILURE() << "the watch returned as if the user had stopped it";
+    } catch (const CommandError& e) {
+        EXPECT_EQ(e.exitCode(), kExitFailure) << e.what();
+        EXPECT_NE(std::string(e.what()).find("unwatched"), std::string::npos) << e.what();
+    }
+    if (unwatcher.joinable()) unwatcher.join();
+}
+
+TEST_F(SocketTransportTest, ErrorsMapToExitCodesThroughTheErrorTable) {
+    SocketTransport transport(m_path);
+    core::HistoryFilter tooMany;
+    tooMany.limit = 60'000;  // over the 50,000 records one reply may carry
+    try {
+        transport.history(tooMany);
+        FAIL() << "no error";
+    } catch (const CommandError& e) {
+        EXPECT_EQ(e.exitCode(), core::errorSpec(core::ErrorCode::ReplyTooLarge).exitCode) << e.what();
+        EXPECT_NE(std::string(e.what()).find("ReplyTooLarge"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("limit"), std::string::npos) << "says how to page: " << e.what();
+    }
 }
 
 TEST_F(SocketTransportTest, EventsStreamUntilTheCallbackSaysStop) {

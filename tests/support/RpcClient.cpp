@@ -91,4 +91,11 @@ int errorCode(const json& reply) {
     return reply["error"]["code"].get<int>();
 }
 
+std::string errorName(const json& reply) {
+    if (!reply.is_object() || !reply.contains("error")) return {};
+    const json& error = reply["error"];
+    if (!error.contains("data") || !error["data"].is_object() || !error["data"].contains("name")) return {};
+    return error["data"]["name"].get<std::string>();
+}
+
 }  // namespace porteye::testing

@@ -52,5 +52,7 @@ private:
 
 /// The error code of a JSON-RPC reply, 0 when it is not an error.
 int errorCode(const nlohmann::json& reply);
+/// The error's data.name (the error table's name, as on D-Bus); empty when there is none.
+std::string errorName(const nlohmann::json& reply);
 
 }  // namespace porteye::testing
