@@ -417,11 +417,20 @@ TEST_F(ControlSocket, EventsAndWatchChangesCarryTheInstanceIdOfStatus) {
     ASSERT_TRUE(client.call("events", {{"pid", holder.pid()}}).contains("result"));
     ASSERT_TRUE(client.call("watch", {{"pid", holder.pid()}, {"interval", 0.1}}).contains("result"));
     const auto port = holder.open();
-    auto event = client.waitNotification("event", [&](const json& p) { return p["record"]["local_port"] == port; });
+    // The host event and the watch step race each other: read both from one stream.
+    std::optional<json> event;
+    std::optional<json> change;
+    const auto deadline = Clock::now() + kTimeout;
+    while ((!event || !change) && Clock::now() < deadline) {
+        auto message = client.read(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()));
+        if (!message) break;
+        const auto method = message->value("method", "");
+        const json& params = (*message)["params"];
+        if (method == "event" && params["record"]["local_port"] == port) event = params;
+        if (method == "watch.changed" && containsPort(params["new_ports"], port)) change = params;
+    }
     ASSERT_TRUE(event);
     EXPECT_EQ((*event)["instance_id"], instance);
-    auto change =
-        client.waitNotification("watch.changed", [&](const json& p) { return containsPort(p["new_ports"], port); });
     ASSERT_TRUE(change);
     EXPECT_EQ((*change)["instance_id"], instance);
 }
