@@ -35,7 +35,8 @@ struct ListQuery {
 
 constexpr std::size_t kDefaultHistoryLimit = 100;
 
-/// Which history events a caller wants; results are the newest `limit`, oldest first.
+/// Which history events a caller wants; results are oldest first: the newest `limit` that match,
+/// or with afterSequence the oldest `limit` after it (paging forward without gaps).
 struct HistoryFilter {
     SocketFilter socket;
     std::optional<Action> action;

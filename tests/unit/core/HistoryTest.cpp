@@ -74,6 +74,24 @@ TEST(History, SinceTimeAndAfterSequence) {
     EXPECT_EQ(sequences(h.query(after)), (std::vector<std::uint64_t>{4, 5}));
 }
 
+TEST(History, PagingForwardWithAfterSequenceMissesNothing) {
+    History h(100);
+    for (std::uint64_t i = 1; i <= 10; ++i)
+        h.append(event(i, Action::Added, 1, 1, "x", 0));
+    std::vector<std::uint64_t> seen;
+    HistoryFilter page;
+    page.limit = 3;
+    page.afterSequence = 0;
+    for (;;) {
+        const auto events = h.query(page);
+        for (const auto& e : events)
+            seen.push_back(e.sequence);
+        if (events.size() < page.limit) break;
+        page.afterSequence = events.back().sequence;
+    }
+    EXPECT_EQ(seen, (std::vector<std::uint64_t>{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}));
+}
+
 TEST(History, CountsDroppedEventsWhenFull) {
     History h(2);
     for (std::uint64_t i = 1; i <= 5; ++i)
