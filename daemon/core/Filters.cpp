@@ -6,12 +6,6 @@
 
 namespace porteye::core {
 
-std::optional<Action> parseActionName(std::string_view name) {
-    if (name == "added") return Action::Added;
-    if (name == "removed") return Action::Removed;
-    return std::nullopt;
-}
-
 bool containsIgnoreCase(std::string_view haystack, std::string_view needle) {
     if (needle.empty()) return true;
     const auto lower = [](char c) { return std::tolower(static_cast<unsigned char>(c)); };

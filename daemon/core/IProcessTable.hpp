@@ -4,6 +4,7 @@
 #include "core/ProcessInfo.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -19,11 +20,15 @@ struct WalkStats {
     std::uint64_t fdsRead = 0;
     std::uint64_t processesVanished = 0;  ///< ENOENT/ESRCH between readdir and read
     std::uint64_t accessDenied = 0;       ///< EACCES/EPERM
+    /// EMFILE/ENFILE/ENOMEM and other errors that say nothing about the process: the walk
+    /// missed what it could not open, so its result is incomplete.
+    std::uint64_t transientErrors = 0;
     WalkStats& operator+=(const WalkStats& o) {
         processesScanned += o.processesScanned;
         fdsRead += o.fdsRead;
         processesVanished += o.processesVanished;
         accessDenied += o.accessDenied;
+        transientErrors += o.transientErrors;
         return *this;
     }
 };
@@ -32,12 +37,35 @@ struct WalkStats {
 struct OwnerScan {
     std::unordered_map<std::uint64_t, std::vector<ProcessInfo>> owners;
     WalkStats stats;
+    /// Processes that could not be read for a transient reason (counted in stats.transientErrors);
+    /// only findOwnersAmong() fills it.
+    std::vector<std::uint32_t> retry;
 };
 
-/// Socket inodes held by one process.
+/// How a read of one process went. Only Gone means the process is gone: a read that
+/// failed for any other reason says nothing about its sockets.
+enum class ReadStatus : std::uint8_t {
+    Ok,
+    Gone,       ///< no such process (ENOENT/ESRCH), or every one of its threads has exited
+    Denied,     ///< EACCES/EPERM: it exists, but its fd table may not be read
+    Transient,  ///< EMFILE/ENFILE/ENOMEM and the like: it could not be read now; try again
+};
+
+/// Socket inodes held by one process, or why they could not be read.
 struct ProcessSockets {
-    ProcessInfo info;
-    std::vector<std::uint64_t> inodes;
+    ProcessInfo info;                   ///< set when ok()
+    std::vector<std::uint64_t> inodes;  ///< sorted and unique; meaningful only when ok()
+    ReadStatus status = ReadStatus::Ok;
+    int error = 0;  ///< the errno behind a status other than Ok (0 for a zombie)
+    bool ok() const { return status == ReadStatus::Ok; }
+};
+
+/// One entry of the process list: a PID and a token that changes when the PID is reused
+/// (the inode number of /proc/<pid> in production), so "the same process" is cheap to tell.
+struct ProcessId {
+    std::uint32_t pid = 0;
+    std::uint64_t generation = 0;
+    auto operator<=>(const ProcessId&) const = default;
 };
 
 /// Keeps naming one process whatever PID reuse follows (a pidfd in production).
@@ -76,8 +104,16 @@ public:
     /// Walks all processes and returns the owners of the wanted inodes.
     /// Threads of one process count once; one inode may have several owners.
     virtual OwnerScan findOwners(const std::unordered_set<std::uint64_t>& wanted) = 0;
-    /// Socket inodes of one process; nullopt when it does not exist (or vanished).
-    virtual std::optional<ProcessSockets> socketsOf(std::uint32_t pid, WalkStats* stats = nullptr) = 0;
+    /// The same, reading only the fd tables of `pids`, and reporting the inodes for which
+    /// `wanted(inode)` is true: the cheap step for processes new since the last poll.
+    virtual OwnerScan findOwnersAmong(const std::vector<std::uint32_t>& pids,
+                                      const std::function<bool(std::uint64_t)>& wanted) = 0;
+    /// Socket inodes of one process (thread-group id). A process whose main thread exited
+    /// while other threads run is read through a live thread. See ReadStatus for failures.
+    virtual ProcessSockets socketsOf(std::uint32_t pid, WalkStats* stats = nullptr) = 0;
+    /// The processes that exist now, sorted by pid: one directory listing, no per-process read.
+    /// nullopt when the list could not be read (transient errors included).
+    virtual std::optional<std::vector<ProcessId>> listProcesses() = 0;
     /// Whether the process exists now.
     virtual bool exists(std::uint32_t pid) = 0;
     virtual std::optional<ProcessInfo> info(std::uint32_t pid) = 0;

@@ -2,14 +2,96 @@
 #include "core/OwnerResolver.hpp"
 
 #include <algorithm>
+#include <iterator>
 #include <unordered_set>
 
 namespace porteye::core {
+namespace {
+
+void addOwner(std::vector<ProcessInfo>& owners, const ProcessInfo& info) {
+    auto it = std::lower_bound(owners.begin(), owners.end(), info.pid,
+                               [](const ProcessInfo& p, std::uint32_t pid) { return p.pid < pid; });
+    if (it != owners.end() && it->pid == info.pid) {
+        *it = info;
+    } else {
+        owners.insert(it, info);
+    }
+}
+
+}  // namespace
 
 OwnerResolver::OwnerResolver(IProcessTable& table, ResolverOptions options) : m_table(table), m_options(options) {}
 
+void OwnerResolver::followProcesses(bool walkCoversAll) {
+    auto listing = m_table.listProcesses();
+    if (!listing) {
+        // Nothing learnt this poll; the owners stay as they were and the next poll compares
+        // with the last good listing.
+        m_incomplete = true;
+        m_incompleteReason = "could not list processes";
+        return;
+    }
+    std::vector<ProcessId> vanished;
+    std::vector<ProcessId> fresh;
+    std::set_difference(m_known.begin(), m_known.end(), listing->begin(), listing->end(), std::back_inserter(vanished));
+    std::set_difference(listing->begin(), listing->end(), m_known.begin(), m_known.end(), std::back_inserter(fresh));
+
+    if (!vanished.empty()) {
+        // A PID listed again with another generation was reused: its old process is gone
+        // too, and the new one is in `fresh`.
+        std::unordered_set<std::uint32_t> gone;
+        for (const auto& p : vanished)
+            gone.insert(p.pid);
+        for (auto& [inode, entry] : m_cache) {
+            const auto before = entry.owners.size();
+            std::erase_if(entry.owners, [&](const ProcessInfo& p) { return gone.contains(p.pid); });
+            m_stats.ownersDropped += before - entry.owners.size();
+            if (before != 0 && entry.owners.empty()) {
+                entry.retryAtPoll = m_poll;  // ownerless now: look again soon, from the start
+                entry.backoff = 1;
+            }
+        }
+    }
+
+    std::vector<std::uint32_t> retry;
+    // A poll whose walk looks for every inode (the first, a full rescan) needs no
+    // per-process reads: the walk that follows sees every process listed here.
+    if (!walkCoversAll && !fresh.empty()) {
+        std::vector<std::uint32_t> pids;
+        pids.reserve(fresh.size());
+        for (const auto& p : fresh)
+            pids.push_back(p.pid);
+        OwnerScan scan = m_table.findOwnersAmong(pids, [this](std::uint64_t inode) {
+            auto it = m_cache.find(inode);
+            return it != m_cache.end() && it->second.seenAtPoll == m_poll;
+        });
+        m_stats.newProcessReads += pids.size();
+        m_stats.walk += scan.stats;
+        for (auto& [inode, infos] : scan.owners) {
+            Entry& entry = m_cache[inode];
+            for (const auto& info : infos)
+                addOwner(entry.owners, info);
+            entry.backoff = 1;
+        }
+        retry = std::move(scan.retry);
+        if (!retry.empty()) {
+            m_incomplete = true;
+            m_incompleteReason = "could not read new processes' file descriptors";
+        }
+    }
+    // Processes that could not be read now are left out, so the next poll reads them again.
+    m_known = std::move(*listing);
+    if (!retry.empty()) {
+        std::sort(retry.begin(), retry.end());
+        std::erase_if(m_known,
+                      [&](const ProcessId& p) { return std::binary_search(retry.begin(), retry.end(), p.pid); });
+    }
+}
+
 std::vector<SocketRecord> OwnerResolver::resolve(std::vector<SocketRecord> sockets) {
     ++m_poll;
+    m_incomplete = false;
+    m_incompleteReason = "";
     const bool fullWalk = m_options.fullRescanEvery != 0 && m_poll - m_lastFullWalk >= m_options.fullRescanEvery;
 
     // One pass marks what is still there and collects what needs a walk; a
@@ -24,13 +106,21 @@ std::vector<SocketRecord> OwnerResolver::resolve(std::vector<SocketRecord> socke
     }
     std::erase_if(m_cache, [this](const auto& item) { return item.second.seenAtPoll != m_poll; });
 
+    // Listed before any walk, so a process that starts after the listing is new next poll.
+    followProcesses(!wanted.empty() && wanted.size() == m_cache.size());
+
     if (wanted.empty()) {
         ++m_stats.skippedWalks;
     } else {
         OwnerScan scan = m_table.findOwners(wanted);
         ++m_stats.walks;
         m_stats.walk += scan.stats;
-        if (fullWalk) m_lastFullWalk = m_poll;
+        const bool complete = scan.stats.transientErrors == 0;
+        if (!complete) {
+            m_incomplete = true;
+            m_incompleteReason = "could not read every process's file descriptors";
+        }
+        if (fullWalk && complete) m_lastFullWalk = m_poll;
         for (std::uint64_t inode : wanted) {
             Entry& entry = m_cache[inode];
             auto found = scan.owners.find(inode);
@@ -39,6 +129,9 @@ std::vector<SocketRecord> OwnerResolver::resolve(std::vector<SocketRecord> socke
                 std::sort(entry.owners.begin(), entry.owners.end(),
                           [](const ProcessInfo& a, const ProcessInfo& b) { return a.pid < b.pid; });
                 entry.backoff = 1;
+            } else if (!complete) {
+                // Not found may only mean not read: keep what we knew, and look again next poll.
+                entry.retryAtPoll = m_poll + 1;
             } else {
                 // Accept-queue sockets have no fd yet and other namespaces' owners are
                 // invisible: retry with backoff instead of walking on every poll.
@@ -48,6 +141,7 @@ std::vector<SocketRecord> OwnerResolver::resolve(std::vector<SocketRecord> socke
             }
         }
     }
+    if (m_incomplete) ++m_stats.incompletePolls;
 
     std::vector<SocketRecord> records;
     records.reserve(sockets.size());

@@ -12,22 +12,31 @@
 namespace porteye::core {
 
 struct ResolverOptions {
-    /// A walk of every process is forced after this many polls (0 = never) so owners
-    /// that changed without the socket changing (fork, then the parent exits) are refreshed.
+    /// A walk of every process is forced after this many polls (0 = never): a safety net,
+    /// since owners are otherwise kept true by following processes as they come and go.
     std::uint32_t fullRescanEvery = 60;
     /// Inodes no process was found for are retried after 1, 2, 4, ... polls, up to this.
     std::uint32_t maxRetryBackoff = 64;
 };
 
 struct ResolverStats {
-    std::uint64_t walks = 0;         ///< walks of every process
-    std::uint64_t skippedWalks = 0;  ///< polls that needed no walk
-    std::uint64_t unresolved = 0;    ///< inodes without a visible owner after the last poll
-    WalkStats walk;                  ///< summed over all walks
+    std::uint64_t walks = 0;            ///< walks of every process
+    std::uint64_t skippedWalks = 0;     ///< polls that needed no walk
+    std::uint64_t newProcessReads = 0;  ///< fd tables read because their process was new
+    std::uint64_t ownersDropped = 0;    ///< owners forgotten because their process vanished
+    std::uint64_t incompletePolls = 0;  ///< polls whose owners could not all be read (EMFILE, ...)
+    std::uint64_t unresolved = 0;       ///< inodes without a visible owner after the last poll
+    WalkStats walk;                     ///< summed over all walks
 };
 
 /// Joins dumped sockets with their owning processes, remembering what it resolved
 /// so a steady-state poll walks /proc only for inodes it has not seen before.
+///
+/// Owners stay true without a walk per poll: each poll lists /proc (one readdir, no
+/// per-process read), forgets owners whose process is no longer listed (or whose PID now
+/// names another process), and reads the fd tables of the processes listed for the first
+/// time only, adding them as owners of the sockets they hold. A fork child that inherited
+/// a listener is thus named, and its exited parent dropped, within one poll.
 class OwnerResolver {
 public:
     explicit OwnerResolver(IProcessTable& table, ResolverOptions options = {});
@@ -35,21 +44,35 @@ public:
     /// One record per (socket, owner); sockets without a visible owner keep pid 0.
     std::vector<SocketRecord> resolve(std::vector<SocketRecord> sockets);
 
+    /// Whether the last resolve() could not read everything it needed for a transient
+    /// reason (EMFILE, ENFILE, ENOMEM): its owners may be short, so its records must not be
+    /// taken for the truth. What could not be read is read again on the next call.
+    bool lastIncomplete() const { return m_incomplete; }
+    /// Why, when lastIncomplete().
+    const char* incompleteReason() const { return m_incompleteReason; }
+
     const ResolverStats& stats() const { return m_stats; }
 
 private:
     struct Entry {
-        std::vector<ProcessInfo> owners;
-        std::uint64_t retryAtPoll = 0;  // for unresolved entries
+        std::vector<ProcessInfo> owners;  // sorted by pid
+        std::uint64_t retryAtPoll = 0;    // for unresolved entries
         std::uint32_t backoff = 1;
         std::uint64_t seenAtPoll = 0;  // the last poll whose dump held this inode
     };
 
+    /// Follows processes that appeared or vanished since the last poll; `walkCoversAll`
+    /// when this poll's walk looks for every inode anyway.
+    void followProcesses(bool walkCoversAll);
+
     IProcessTable& m_table;
     ResolverOptions m_options;
     std::unordered_map<std::uint64_t, Entry> m_cache;
+    std::vector<ProcessId> m_known;  // processes listed (and read) by the last poll, sorted
     std::uint64_t m_poll = 0;
     std::uint64_t m_lastFullWalk = 0;
+    bool m_incomplete = false;
+    const char* m_incompleteReason = "";
     ResolverStats m_stats;
 };
 

@@ -18,34 +18,48 @@ PidPortTracker::PidPortTracker(std::uint32_t pid, bool includeChildren, IProcess
     m_filter.pid.reset();  // the tracker decides which pids belong to it
 }
 
+PortChange PidPortTracker::unchanged(ReadStatus status, int error) const {
+    PortChange change;
+    change.active = localPorts(m_current);
+    change.readStatus = status;
+    change.readError = error;
+    return change;
+}
+
 PortChange PidPortTracker::step(const DumpProvider& dump) {
     ++m_steps;
     PortChange change;
     std::vector<ProcessSockets> held;
 
     std::vector<std::uint32_t> pending{m_pid};
-    m_coveredPids.clear();
+    std::vector<std::uint32_t> covered;
     while (!pending.empty()) {
         const std::uint32_t pid = pending.back();
         pending.pop_back();
-        if (std::find(m_coveredPids.begin(), m_coveredPids.end(), pid) != m_coveredPids.end()) continue;
+        if (std::find(covered.begin(), covered.end(), pid) != covered.end()) continue;
         auto sockets = m_processes.socketsOf(pid);
-        if (!sockets) {
+        if (sockets.status == ReadStatus::Gone) {
             if (pid == m_pid) {
-                // With a pin, only the whole thread group's exit counts; an unreadable fd
-                // table of a live process says nothing, so nothing is reported this step.
-                if (m_handle != nullptr && !m_handle->exited()) return {};
+                // With a pin, only the whole thread group's exit counts: a Gone that the pin
+                // does not confirm (a race with the read) says nothing this step.
+                if (m_handle != nullptr && !m_handle->exited()) return unchanged(ReadStatus::Transient, 0);
                 change.processExited = true;
             }
             continue;
         }
-        m_coveredPids.push_back(pid);
-        held.push_back(std::move(*sockets));
+        if (!sockets.ok()) {
+            // Out of descriptors, or not allowed: the process lives, and its sockets are
+            // unknown, not closed. Keep what we had and report nothing this step.
+            return unchanged(sockets.status, sockets.error);
+        }
+        covered.push_back(pid);
+        held.push_back(std::move(sockets));
         if (m_includeChildren)
             for (std::uint32_t child : m_processes.childrenOf(pid))
                 pending.push_back(child);
     }
     if (change.processExited) held.clear();  // children of a dead PID are no longer its ports
+    m_coveredPids = std::move(covered);
 
     std::unordered_set<std::uint64_t> inodes;
     for (const auto& process : held)
@@ -61,7 +75,7 @@ PortChange PidPortTracker::step(const DumpProvider& dump) {
     if (inodes.empty()) needDump = false;  // nothing to place: the dump could only tell us nothing
 
     const std::vector<SocketRecord>* table = needDump ? dump() : nullptr;
-    if (needDump && table == nullptr) return {};  // no table this step: report nothing rather than guess
+    if (needDump && table == nullptr) return unchanged(ReadStatus::Ok, 0);  // no table: report nothing, not a guess
     if (table != nullptr) {
         ++m_dumpsUsed;
         m_lastDumpStep = m_steps;

@@ -53,6 +53,9 @@ public:
     std::uint64_t dumpsUsed() const { return m_dumpsUsed; }
 
 private:
+    /// A step that reports nothing: the ports as they were, with why.
+    PortChange unchanged(ReadStatus status, int error) const;
+
     std::uint32_t m_pid;
     bool m_includeChildren;
     IProcessTable& m_processes;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include "core/IProcessTable.hpp"
 #include "core/PortEvent.hpp"
 
 #include <cstdint>
@@ -15,7 +16,11 @@ struct PortChange {
     std::set<std::uint16_t> closed;  ///< local ports no longer held
     std::set<std::uint16_t> active;  ///< local ports held now
     std::vector<PortEvent> events;   ///< per-socket events behind the sets
-    bool processExited = false;      ///< the watched PID is gone (its sockets were reported removed)
+    bool processExited = false;      ///< the watched process is gone (its sockets were reported removed)
+    /// Ok, or why this step could not read a covered process's fd table (Denied, Transient).
+    /// Such a step reports nothing: `active` is the previous step's, and no port is closed.
+    ReadStatus readStatus = ReadStatus::Ok;
+    int readError = 0;  ///< the errno behind readStatus
     bool changed() const { return !opened.empty() || !closed.empty(); }
 };
 

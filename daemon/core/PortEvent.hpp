@@ -10,12 +10,37 @@
 
 namespace porteye::core {
 
-enum class Action : std::uint8_t { Added, Removed };
+/// What happened to a socket record.
+///
+/// A client keeps the socket table as records keyed by (cookie, inode, pid) and applies:
+///   - Added:        insert `record`.
+///   - Removed:      erase `record`: the socket closed (confirmed by a destroy notification
+///                   or by its absence from two dumps in a row).
+///   - OwnerChanged: the socket stays open and changed hands. `record` is the socket with an
+///                   owner it has now (pid 0: no visible owner is left); `previousPid` is the
+///                   owner that let go of it (0: none did, an owner joined or the socket was
+///                   ownerless before). Erase the row (cookie, inode, previousPid), upsert
+///                   `record`. A fork child that inherited a listener and outlived its parent
+///                   is one OwnerChanged (record = the child, previousPid = the parent).
+enum class Action : std::uint8_t { Added, Removed, OwnerChanged };
 
 inline std::string_view actionName(Action a) {
-    return a == Action::Added ? "added" : "removed";
+    switch (a) {
+        case Action::Added:
+            return "added";
+        case Action::Removed:
+            return "removed";
+        case Action::OwnerChanged:
+            return "owner-changed";
+    }
+    return "added";
 }
-std::optional<Action> parseActionName(std::string_view name);
+/// The inverse of actionName(); keep the two in step.
+inline std::optional<Action> parseActionName(std::string_view name) {
+    for (Action a : {Action::Added, Action::Removed, Action::OwnerChanged})
+        if (actionName(a) == name) return a;
+    return std::nullopt;
+}
 
 /// One change of the socket table. `sequence` grows by one per event for the
 /// monitor's lifetime, so a client can resume after a gap and count what it missed.
@@ -24,6 +49,10 @@ struct PortEvent {
     Action action = Action::Added;
     WallTime time{};
     SocketRecord record;
+    /// OwnerChanged only: the owner that let go of the socket (0 = none), and its uid, which
+    /// the visibility rule needs to decide whether a caller may see that pid.
+    std::uint32_t previousPid = 0;
+    std::uint32_t previousOwnerUid = 0;
     bool operator==(const PortEvent&) const = default;
 };
 

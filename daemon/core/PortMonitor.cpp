@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: MIT
 #include "core/PortMonitor.hpp"
 
+#include <algorithm>
+#include <iterator>
+#include <unordered_map>
 #include <unordered_set>
 
 namespace porteye::core {
@@ -29,8 +32,19 @@ PollResult PortMonitor::poll() {
     }
     result.kernelSockets = dump.sockets.size();
     Snapshot next = m_resolver.resolve(std::move(dump.sockets));
+    if (m_resolver.lastIncomplete()) {
+        // Out of descriptors or memory: owners read now may be short, which would read as
+        // owners gone or sockets handed over. Keep the last good snapshot; report nothing.
+        ++m_stats.failedPolls;
+        m_stats.lastError = m_resolver.incompleteReason();
+        result.ok = false;
+        result.error = m_stats.lastError;
+        result.sockets = m_snapshot.size();
+        return result;
+    }
     normalizeSnapshot(next);
     SnapshotChanges changes = diffSnapshots(m_snapshot, next);
+    if (m_baselineTaken) confirmRemovals(changes, next);
     m_snapshot = std::move(next);
 
     const bool silent = !m_baselineTaken && !m_options.reportInitial;
@@ -54,15 +68,44 @@ void PortMonitor::publish(const SnapshotChanges& changes) {
         listener(events);
 }
 
+void PortMonitor::confirmRemovals(SnapshotChanges& changes, Snapshot& next) {
+    // A dump is many messages read while the kernel's tables change; a socket moving
+    // between buckets can be missed by one. A socket is closed when the kernel says so
+    // (applyDestroyed) or when two dumps in a row lack its cookie; absent from one, it
+    // is carried over unchanged. Keyed by cookie, so a full socket whose TIME_WAIT
+    // successor (same cookie) is in the dump is reported closed at once.
+    std::unordered_set<std::uint64_t> missing;
+    Snapshot carried;
+    std::erase_if(changes.removed, [&](const SocketRecord& r) {
+        if (r.cookie == 0 || m_missedOnce.contains(r.cookie)) return false;
+        const auto inNext = std::lower_bound(next.begin(), next.end(), r.cookie,
+                                             [](const SocketRecord& x, std::uint64_t c) { return x.cookie < c; });
+        if (inNext != next.end() && inNext->cookie == r.cookie) return false;
+        missing.insert(r.cookie);
+        carried.push_back(r);
+        return true;
+    });
+    m_missedOnce = std::move(missing);
+    if (carried.empty()) return;
+    next.insert(next.end(), std::make_move_iterator(carried.begin()), std::make_move_iterator(carried.end()));
+    normalizeSnapshot(next);
+}
+
 std::size_t PortMonitor::applyDestroyed(const std::vector<SocketRecord>& destroyed) {
     if (destroyed.empty() || !m_baselineTaken) return 0;
-    std::unordered_set<std::uint64_t> cookies;
+    // cookie -> whether a destroy for it was a TIME_WAIT one. A full socket that enters
+    // TIME_WAIT hands its cookie to the mini-socket, and its own destroy may arrive after
+    // a dump showed the TIME_WAIT record: that destroy must not remove the successor.
+    std::unordered_map<std::uint64_t, bool> cookies;
     for (const auto& d : destroyed)
-        if (d.cookie != 0) cookies.insert(d.cookie);
+        if (d.cookie != 0) cookies[d.cookie] |= d.state == TcpState::TimeWait;
     SnapshotChanges changes;
     std::erase_if(m_snapshot, [&](const SocketRecord& r) {
-        if (!cookies.contains(r.cookie)) return false;
+        auto it = cookies.find(r.cookie);
+        if (it == cookies.end()) return false;
+        if (r.state == TcpState::TimeWait && !it->second) return false;
         changes.removed.push_back(r);
+        m_missedOnce.erase(r.cookie);
         return true;
     });
     publish(changes);

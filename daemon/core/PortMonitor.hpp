@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 namespace porteye::core {
@@ -53,12 +54,18 @@ public:
 
     PortMonitor(ISocketSource& source, IProcessTable& processes, IClock& clock, MonitorOptions options = {});
 
-    /// One whole cycle. A failed dump is reported in the result and counted; nothing is thrown.
+    /// One whole cycle. A failed dump, or owners that could not be read for a transient
+    /// reason (EMFILE, ENFILE, ENOMEM), fail the poll: it is counted, the snapshot is kept
+    /// and nothing is reported; nothing is thrown. A socket is reported removed only when
+    /// two dumps in a row lack it (or on a destroy notification): absent from one, it is
+    /// kept as it was.
     PollResult poll();
 
     /// Reports sockets the kernel announced as destroyed (sock_diag destroy
     /// multicast) without waiting for the next poll. Matched by cookie, since
-    /// destroy messages carry no inode; unknown cookies are ignored. The next
+    /// destroy messages carry no inode; unknown cookies are ignored. A TIME_WAIT
+    /// record is removed only by a destroy whose state is TIME_WAIT (it inherits the
+    /// cookie of the full socket, whose own destroy may come late). The next
     /// poll's diff does not report them again. Returns how many events it made.
     std::size_t applyDestroyed(const std::vector<SocketRecord>& destroyed);
 
@@ -80,6 +87,8 @@ public:
 
 private:
     void publish(const SnapshotChanges& changes);
+    /// Holds back removals seen in one dump only (moving them from `changes` back into `next`).
+    void confirmRemovals(SnapshotChanges& changes, Snapshot& next);
 
     ISocketSource& m_source;
     IProcessTable& m_processes;
@@ -91,6 +100,7 @@ private:
     std::vector<Listener> m_listeners;
     std::uint64_t m_nextSequence = 1;
     bool m_baselineTaken = false;
+    std::unordered_set<std::uint64_t> m_missedOnce;  // cookies the last dump lacked, still in the snapshot
     MonitorStats m_stats;
 };
 

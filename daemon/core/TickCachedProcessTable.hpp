@@ -24,11 +24,16 @@ public:
     OwnerScan findOwners(const std::unordered_set<std::uint64_t>& wanted) override {
         return m_table.findOwners(wanted);
     }
-    std::optional<ProcessSockets> socketsOf(std::uint32_t pid, WalkStats* stats = nullptr) override {
+    OwnerScan findOwnersAmong(const std::vector<std::uint32_t>& pids,
+                              const std::function<bool(std::uint64_t)>& wanted) override {
+        return m_table.findOwnersAmong(pids, wanted);
+    }
+    ProcessSockets socketsOf(std::uint32_t pid, WalkStats* stats = nullptr) override {
         auto it = m_sockets.find(pid);
         if (it == m_sockets.end()) it = m_sockets.emplace(pid, m_table.socketsOf(pid, stats)).first;
         return it->second;
     }
+    std::optional<std::vector<ProcessId>> listProcesses() override { return m_table.listProcesses(); }
     bool exists(std::uint32_t pid) override { return m_table.exists(pid); }
     std::optional<ProcessInfo> info(std::uint32_t pid) override { return m_table.info(pid); }
     std::vector<std::uint32_t> childrenOf(std::uint32_t pid) override {
@@ -41,7 +46,7 @@ public:
 
 private:
     IProcessTable& m_table;
-    std::map<std::uint32_t, std::optional<ProcessSockets>> m_sockets;
+    std::map<std::uint32_t, ProcessSockets> m_sockets;
     std::map<std::uint32_t, std::vector<std::uint32_t>> m_children;
 };
 

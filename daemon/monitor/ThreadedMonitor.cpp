@@ -27,7 +27,11 @@ ThreadedMonitor::~ThreadedMonitor() {
 
 void ThreadedMonitor::start() {
     std::lock_guard lock(m_mutex);
-    if (m_thread.joinable()) return;
+    if (m_running) return;
+    // A thread that ended by itself (the process exited, or stop() from the callback)
+    // is joined here, so the monitor can be started again.
+    if (m_thread.joinable() && m_thread.get_id() != std::this_thread::get_id()) m_thread.join();
+    if (m_thread.joinable()) return;  // start() from the callback of a stopping thread
     m_stopRequested = false;
     m_running = true;
     m_thread = std::thread([this] { run(); });
@@ -64,53 +68,59 @@ ThreadedMonitor::Ports ThreadedMonitor::activePorts() const {
     return m_active;
 }
 
-void ThreadedMonitor::run() {
+bool ThreadedMonitor::tick(core::PortChange& change) {
     // Both modes reduce to a PortChange per tick; the host-wide one reports its
     // first snapshot as opened, as ProcessPortMonitor does for its PID.
-    std::unique_ptr<core::PortMonitor> host;
-    std::unique_ptr<core::PidPortTracker> tracker;
-    std::vector<core::PortEvent> hostEvents;
-    if (m_options.pid == 0) {
-        core::MonitorOptions options;
-        options.reportInitial = true;
-        options.historyCapacity = 1;  // this class keeps the history the callback sees
-        host = std::make_unique<core::PortMonitor>(*m_source, *m_processes, m_clock, options);
-        host->addListener([&](const std::vector<core::PortEvent>& events) {
-            hostEvents.insert(hostEvents.end(), events.begin(), events.end());
-        });
-    } else {
-        tracker =
-            std::make_unique<core::PidPortTracker>(m_options.pid, m_options.includeChildren, *m_processes, m_clock);
+    if (!m_host && !m_tracker) {
+        if (m_options.pid == 0) {
+            core::MonitorOptions options;
+            options.reportInitial = true;
+            options.historyCapacity = 1;  // this class keeps the history the callback sees
+            m_host = std::make_unique<core::PortMonitor>(*m_source, *m_processes, m_clock, options);
+            m_host->addListener([this](const std::vector<core::PortEvent>& events) {
+                m_hostEvents.insert(m_hostEvents.end(), events.begin(), events.end());
+            });
+        } else {
+            m_tracker =
+                std::make_unique<core::PidPortTracker>(m_options.pid, m_options.includeChildren, *m_processes, m_clock);
+        }
     }
+    try {
+        if (m_host) {
+            m_hostEvents.clear();
+            if (!m_host->poll().ok) return false;
+            change.active = core::localPorts(m_host->snapshot());
+            change.events = std::move(m_hostEvents);
+        } else {
+            core::DumpResult dump;
+            bool dumpFailed = false;
+            change = m_tracker->step([&]() -> const std::vector<core::SocketRecord>* {
+                dump = m_source->dump({});
+                dumpFailed = !dump.ok();
+                return dump.ok() ? &dump.sockets : nullptr;
+            });
+            if (dumpFailed || change.readStatus != core::ReadStatus::Ok) return false;
+        }
+    } catch (const std::exception&) {
+        return false;  // skipped; the next tick retries
+    }
+    change.opened.clear();
+    change.closed.clear();
+    for (auto p : change.active)
+        if (!m_previous.contains(p)) change.opened.insert(p);
+    for (auto p : m_previous)
+        if (!change.active.contains(p)) change.closed.insert(p);
+    return true;
+}
 
+void ThreadedMonitor::run() {
     const auto interval = std::chrono::duration_cast<std::chrono::steady_clock::duration>(m_options.interval);
     auto next = std::chrono::steady_clock::now();
-    Ports previous;
     for (;;) {
         core::PortChange change;
-        try {
-            if (host) {
-                hostEvents.clear();
-                host->poll();
-                change.active = core::localPorts(host->snapshot());
-                for (auto p : change.active)
-                    if (!previous.contains(p)) change.opened.insert(p);
-                for (auto p : previous)
-                    if (!change.active.contains(p)) change.closed.insert(p);
-                change.events = std::move(hostEvents);
-            } else {
-                core::DumpResult dump;
-                change = tracker->step([&]() -> const std::vector<core::SocketRecord>* {
-                    dump = m_source->dump({});
-                    return dump.ok() ? &dump.sockets : nullptr;
-                });
-            }
-        } catch (const std::exception&) {
-            // A failed tick is skipped; the next one retries.
-        }
-
+        const bool good = tick(change);
         std::vector<core::PortEvent> historyCopy;
-        {
+        if (good) {
             std::lock_guard lock(m_mutex);
             for (const auto& e : change.events)
                 m_history.append(e);
@@ -122,8 +132,8 @@ void ThreadedMonitor::run() {
                 historyCopy = m_history.query(all);
             }
         }
-        previous = change.active;
-        if (change.changed() && m_callback) {
+        if (good) m_previous = change.active;
+        if (good && change.changed() && m_callback) {
             try {
                 m_callback(change.opened, change.closed, change.active, historyCopy);
             } catch (...) {
@@ -132,7 +142,7 @@ void ThreadedMonitor::run() {
         }
 
         std::unique_lock lock(m_mutex);
-        if (change.processExited) m_stopRequested = true;
+        if (good && change.processExited) m_stopRequested = true;
         next += interval;
         if (m_wake.wait_until(lock, next, [this] { return m_stopRequested; })) break;
     }

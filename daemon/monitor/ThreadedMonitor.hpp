@@ -5,6 +5,8 @@
 #include "core/IClock.hpp"
 #include "core/IProcessTable.hpp"
 #include "core/ISocketSource.hpp"
+#include "core/PidPortTracker.hpp"
+#include "core/PortMonitor.hpp"
 #include "core/PortEvent.hpp"
 
 #include <chrono>
@@ -33,7 +35,8 @@ struct ThreadedMonitorOptions {
 ///     monitor.start(); ... monitor.stop();
 ///
 /// The callback runs on the monitor's thread; history() and activePorts() may be
-/// called from any thread.
+/// called from any thread. A tick that fails (the dump, or an fd table out of reach
+/// for a moment) changes nothing: no callback, the active ports stay as they were.
 class ThreadedMonitor {
 public:
     using Ports = std::set<std::uint16_t>;
@@ -48,6 +51,8 @@ public:
     ThreadedMonitor(const ThreadedMonitor&) = delete;
     ThreadedMonitor& operator=(const ThreadedMonitor&) = delete;
 
+    /// Starts (or starts again, after stop() or after the thread ended by itself) polling.
+    /// A restart continues from the last good state: ports already reported are not new.
     void start();
     /// Stops and joins the thread; safe to call twice or without start().
     void stop();
@@ -60,12 +65,21 @@ public:
 
 private:
     void run();
+    /// One poll; false when it failed (dump error, unreadable fd table, exception), in
+    /// which case `change` must be ignored: the last good state stands.
+    bool tick(core::PortChange& change);
 
     ThreadedMonitorOptions m_options;
     Callback m_callback;
     std::unique_ptr<core::ISocketSource> m_source;
     std::unique_ptr<core::IProcessTable> m_processes;
     core::SystemClock m_clock;
+
+    // Owned by the polling thread while it runs (and kept across restarts).
+    std::unique_ptr<core::PortMonitor> m_host;
+    std::unique_ptr<core::PidPortTracker> m_tracker;
+    std::vector<core::PortEvent> m_hostEvents;
+    Ports m_previous;  // the active ports of the last good tick
 
     mutable std::mutex m_mutex;  // guards everything below
     std::condition_variable m_wake;

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "sys/ProcProcessTable.hpp"
 
+#include "core/Escape.hpp"
+
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
@@ -72,11 +74,24 @@ bool isDenied(int err) {
     return err == EACCES || err == EPERM;
 }
 
+// Anything else (EMFILE, ENFILE, ENOMEM, EIO, ...) is about us or the moment, not the process.
+core::ReadStatus classify(int err) {
+    if (isVanished(err)) return core::ReadStatus::Gone;
+    if (isDenied(err)) return core::ReadStatus::Denied;
+    return core::ReadStatus::Transient;
+}
+
 void countError(int err, core::WalkStats& stats) {
-    if (isVanished(err)) {
-        ++stats.processesVanished;
-    } else if (isDenied(err)) {
-        ++stats.accessDenied;
+    switch (classify(err)) {
+        case core::ReadStatus::Gone:
+            ++stats.processesVanished;
+            break;
+        case core::ReadStatus::Denied:
+            ++stats.accessDenied;
+            break;
+        default:
+            ++stats.transientErrors;
+            break;
     }
 }
 
@@ -169,31 +184,75 @@ private:
     std::filesystem::path m_dir;
 };
 
-// Field 3 of /proc/<pid>/stat, after the comm that may itself hold ") ".
+// Field 3 of a stat file, after the comm that may itself hold ") ".
+bool statSaysZombie(const std::string& stat) {
+    const auto paren = stat.rfind(')');
+    return paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] == 'Z';
+}
+
 bool isZombie(int rootFd, std::uint32_t pid) {
     std::string stat;
     if (readFile(rootFd, PidPath(pid, "/stat").c_str(), stat) != 0) return false;
-    const auto paren = stat.rfind(')');
-    return paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] == 'Z';
+    return statSaysZombie(stat);
+}
+
+// "<pid>/task/<tid><suffix>", on the stack like PidPath.
+class TaskPath {
+public:
+    TaskPath(std::uint32_t pid, std::uint32_t tid, std::string_view suffix) {
+        char* end = std::to_chars(m_buf, m_buf + 16, pid).ptr;
+        std::memcpy(end, "/task/", 6);
+        end = std::to_chars(end + 6, end + 22, tid).ptr;
+        const std::size_t n = std::min(suffix.size(), sizeof(m_buf) - 1 - static_cast<std::size_t>(end - m_buf));
+        std::memcpy(end, suffix.data(), n);
+        end[n] = '\0';
+    }
+    const char* c_str() const { return m_buf; }
+
+private:
+    char m_buf[96];
+};
+
+// A thread of `pid` other than its (zombie) leader that has not exited; 0 when none.
+std::uint32_t liveThreadOf(int rootFd, std::uint32_t pid) {
+    const int taskFd = ::openat(rootFd, PidPath(pid, "/task").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (taskFd < 0) return 0;
+    DIR* raw = ::fdopendir(taskFd);
+    if (raw == nullptr) {
+        ::close(taskFd);
+        return 0;
+    }
+    UniqueDir dir(raw);
+    std::string stat;
+    while (const dirent* ent = ::readdir(dir.get())) {
+        const auto tid = parsePid(ent->d_name);
+        if (!tid || *tid == pid) continue;
+        if (readFile(rootFd, TaskPath(pid, *tid, "/stat").c_str(), stat) == 0 && !statSaysZombie(stat)) return *tid;
+    }
+    return 0;
 }
 
 // comm decides existence; cmdline and status are best effort because kernel
 // threads and zombies legitimately have empty or odd ones. On failure `err`
 // holds the errno that made the process unreadable.
-std::optional<core::ProcessInfo> readInfo(int rootFd, std::uint32_t pid, int& err) {
+// Any process may name itself (prctl(PR_SET_NAME), argv) with any bytes: comm and cmdline are
+// escaped here, once, so nothing downstream ever sees invalid UTF-8 or a control character.
+// `cmdlineFrom` names the entry to read the cmdline from (a live thread's, when the leader is
+// a zombie whose own cmdline is empty); by default the process's own.
+std::optional<core::ProcessInfo> readInfo(int rootFd, std::uint32_t pid, int& err, const char* cmdlineFrom = nullptr) {
     core::ProcessInfo pi;
     pi.pid = pid;
     std::string text;
     if ((err = readFile(rootFd, PidPath(pid, "/comm").c_str(), text)) != 0) return std::nullopt;
     while (!text.empty() && text.back() == '\n')
         text.pop_back();
-    pi.name = std::move(text);
+    pi.name = core::escapeUntrusted(text);
 
-    if (readFile(rootFd, PidPath(pid, "/cmdline").c_str(), text) == 0) {
+    if (readFile(rootFd, cmdlineFrom != nullptr ? cmdlineFrom : PidPath(pid, "/cmdline").c_str(), text) == 0) {
         while (!text.empty() && text.back() == '\0')
             text.pop_back();
         std::replace(text.begin(), text.end(), '\0', ' ');
-        pi.cmdline = std::move(text);
+        pi.cmdline = core::escapeUntrusted(text);
     }
 
     std::optional<std::uint32_t> uid;
@@ -211,11 +270,13 @@ std::optional<core::ProcessInfo> readInfo(int rootFd, std::uint32_t pid, int& er
     return pi;
 }
 
-// Calls fn(inode) for every socket fd of the process; returns 0 or the errno
-// that prevented opening its fd directory.
+// Calls fn(inode) for every socket fd in the fd directory `fdDir` (relative to the root);
+// returns 0, or the errno that kept the table from being read whole (then what fn saw is
+// partial and must not be taken for the process's sockets). `entries` counts the fds seen.
 template <typename Fn>
-int forEachSocketFd(int rootFd, std::uint32_t pid, core::WalkStats& stats, Fn&& fn) {
-    const int fdDirFd = ::openat(rootFd, PidPath(pid, "/fd").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+int forEachSocketFd(int rootFd, const char* fdDir, core::WalkStats& stats, std::size_t& entries, Fn&& fn) {
+    entries = 0;
+    const int fdDirFd = ::openat(rootFd, fdDir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fdDirFd < 0) return errno;
     DIR* raw = ::fdopendir(fdDirFd);
     if (raw == nullptr) {
@@ -228,15 +289,13 @@ int forEachSocketFd(int rootFd, std::uint32_t pid, core::WalkStats& stats, Fn&& 
     char link[64];
     while (const dirent* ent = ::readdir(dir.get())) {
         if (ent->d_name[0] == '.') continue;
+        ++entries;
         const ssize_t n = ::readlinkat(fdDirFd, ent->d_name, link, sizeof(link));
         if (n < 0) {
-            // An fd closed since readdir is routine; a denial here means the whole
-            // directory is off limits, so stop and count it once.
-            if (isDenied(errno)) {
-                ++stats.accessDenied;
-                return 0;
-            }
-            continue;
+            // An fd closed since readdir is routine; anything else (a denial: the whole
+            // directory is off limits; ENOMEM) leaves the set incomplete.
+            if (errno == ENOENT) continue;
+            return errno;
         }
         ++stats.fdsRead;
         if (static_cast<std::size_t>(n) >= sizeof(link)) continue;
@@ -245,6 +304,49 @@ int forEachSocketFd(int rootFd, std::uint32_t pid, core::WalkStats& stats, Fn&& 
         }
     }
     return 0;
+}
+
+// Reads the fd tables of `pids` and records each as an owner of the inodes `wanted` accepts.
+// Transient failures are listed in scan.retry; the rest is counted, never fatal.
+template <typename Wanted>
+void scanPids(int rootFd, const std::vector<std::uint32_t>& pids, const Wanted& wanted, core::OwnerScan& scan,
+              const std::function<void(std::uint32_t)>& beforePid) {
+    std::vector<std::uint64_t> mine;  // wanted inodes of the current process
+    for (const std::uint32_t pid : pids) {
+        if (beforePid) beforePid(pid);
+        ++scan.stats.processesScanned;
+        mine.clear();
+        std::size_t entries = 0;
+        const auto collect = [&](std::uint64_t ino) {
+            if (wanted(ino)) mine.push_back(ino);
+        };
+        int err = forEachSocketFd(rootFd, PidPath(pid, "/fd").c_str(), scan.stats, entries, collect);
+        std::uint32_t tid = 0;
+        if (err == 0 && entries == 0 && isZombie(rootFd, pid)) {
+            // A leader that exited before its threads: their shared fd table is read through one.
+            tid = liveThreadOf(rootFd, pid);
+            if (tid != 0)
+                err = forEachSocketFd(rootFd, TaskPath(pid, tid, "/fd").c_str(), scan.stats, entries, collect);
+        }
+        int infoErr = 0;
+        std::optional<core::ProcessInfo> pi;
+        if (err == 0 && !mine.empty()) {
+            pi = readInfo(rootFd, pid, infoErr, tid != 0 ? TaskPath(pid, tid, "/cmdline").c_str() : nullptr);
+            if (!pi) err = infoErr;
+        }
+        if (err != 0) {
+            countError(err, scan.stats);
+            if (classify(err) == core::ReadStatus::Transient) scan.retry.push_back(pid);
+            continue;
+        }
+        if (mine.empty()) continue;
+        // Dedup once per process: a server may hold tens of thousands of wanted
+        // inodes, where a per-insert search would be quadratic.
+        std::sort(mine.begin(), mine.end());
+        mine.erase(std::unique(mine.begin(), mine.end()), mine.end());
+        for (const std::uint64_t ino : mine)
+            scan.owners[ino].push_back(*pi);
+    }
 }
 
 // Fields after the last ')' of /proc/<pid>/stat, split on spaces; index 0 is field 3.
@@ -315,65 +417,84 @@ core::OwnerScan ProcProcessTable::findOwners(const std::unordered_set<std::uint6
         }
     }
 
-    std::vector<std::uint64_t> mine;  // wanted inodes of the current process
-    for (const std::uint32_t pid : pids) {
-        if (m_beforePid) m_beforePid(pid);
-        ++scan.stats.processesScanned;
-        mine.clear();
-        const int err = forEachSocketFd(rootFd.get(), pid, scan.stats, [&](std::uint64_t ino) {
-            if (wanted.contains(ino)) mine.push_back(ino);
-        });
-        if (err != 0) {
-            countError(err, scan.stats);
-            continue;
-        }
-        if (mine.empty()) continue;
-        // Dedup once per process: a server may hold tens of thousands of wanted
-        // inodes, where a per-insert search would be quadratic.
-        std::sort(mine.begin(), mine.end());
-        mine.erase(std::unique(mine.begin(), mine.end()), mine.end());
-        int infoErr = 0;
-        auto pi = readInfo(rootFd.get(), pid, infoErr);
-        if (!pi) {
-            countError(infoErr, scan.stats);
-            continue;
-        }
-        for (const std::uint64_t ino : mine)
-            scan.owners[ino].push_back(*pi);
-    }
+    scanPids(
+        rootFd.get(), pids, [&wanted](std::uint64_t ino) { return wanted.contains(ino); }, scan, m_beforePid);
     return scan;
 }
 
-std::optional<core::ProcessSockets> ProcProcessTable::socketsOf(std::uint32_t pid, core::WalkStats* stats) {
-    core::WalkStats local;
-    core::WalkStats& st = stats != nullptr ? *stats : local;
+core::OwnerScan ProcProcessTable::findOwnersAmong(const std::vector<std::uint32_t>& pids,
+                                                  const std::function<bool(std::uint64_t)>& wanted) {
+    core::OwnerScan scan;
     UniqueFd rootFd = openRoot(m_root);
     if (rootFd.get() < 0) {
-        countError(errno, st);
-        return std::nullopt;
+        countError(errno, scan.stats);
+        scan.retry = pids;
+        return scan;
     }
-    ++st.processesScanned;
+    scanPids(rootFd.get(), pids, wanted, scan, {});
+    return scan;
+}
+
+core::ProcessSockets ProcProcessTable::socketsOf(std::uint32_t pid, core::WalkStats* stats) {
+    core::WalkStats local;
+    core::WalkStats& st = stats != nullptr ? *stats : local;
     core::ProcessSockets out;
-    const int err = forEachSocketFd(rootFd.get(), pid, st, [&](std::uint64_t ino) { out.inodes.push_back(ino); });
-    if (err != 0 && !isDenied(err)) {
+    const auto fail = [&](int err) {
         countError(err, st);
-        return std::nullopt;
-    }
-    if (err != 0) ++st.accessDenied;
-    if (out.inodes.empty() && isZombie(rootFd.get(), pid)) {
-        // Exited, only not reaped yet: its fds are gone and it will hold no port again.
-        ++st.processesVanished;
-        return std::nullopt;
+        out.status = classify(err);
+        out.error = err;
+        out.inodes.clear();
+        return std::move(out);
+    };
+    UniqueFd rootFd = openRoot(m_root);
+    if (rootFd.get() < 0) return fail(errno);
+    ++st.processesScanned;
+    std::size_t entries = 0;
+    const auto collect = [&](std::uint64_t ino) { out.inodes.push_back(ino); };
+    int err = forEachSocketFd(rootFd.get(), PidPath(pid, "/fd").c_str(), st, entries, collect);
+    if (err != 0) return fail(err);
+    std::uint32_t tid = 0;
+    if (entries == 0 && isZombie(rootFd.get(), pid)) {
+        // The main thread exited; the process lives on while any thread does, and its
+        // fd table is read through one of them. Only when none is left is it gone.
+        tid = liveThreadOf(rootFd.get(), pid);
+        if (tid == 0) {
+            ++st.processesVanished;
+            out.status = core::ReadStatus::Gone;
+            return out;
+        }
+        err = forEachSocketFd(rootFd.get(), TaskPath(pid, tid, "/fd").c_str(), st, entries, collect);
+        if (err != 0) return fail(err);
     }
     int infoErr = 0;
-    auto pi = readInfo(rootFd.get(), pid, infoErr);
-    if (!pi) {
-        countError(infoErr, st);
-        return std::nullopt;
-    }
+    auto pi = readInfo(rootFd.get(), pid, infoErr, tid != 0 ? TaskPath(pid, tid, "/cmdline").c_str() : nullptr);
+    if (!pi) return fail(infoErr);
     out.info = std::move(*pi);
     std::sort(out.inodes.begin(), out.inodes.end());
     out.inodes.erase(std::unique(out.inodes.begin(), out.inodes.end()), out.inodes.end());
+    return out;
+}
+
+std::optional<std::vector<core::ProcessId>> ProcProcessTable::listProcesses() {
+    UniqueFd rootFd = openRoot(m_root);
+    if (rootFd.get() < 0) return std::nullopt;
+    const int listFd = ::fcntl(rootFd.get(), F_DUPFD_CLOEXEC, 0);
+    DIR* raw = listFd >= 0 ? ::fdopendir(listFd) : nullptr;
+    if (raw == nullptr) {
+        if (listFd >= 0) ::close(listFd);
+        return std::nullopt;
+    }
+    UniqueDir dir(raw);
+    std::vector<core::ProcessId> out;
+    errno = 0;
+    while (const dirent* ent = ::readdir(dir.get())) {
+        if (ent->d_type != DT_DIR && ent->d_type != DT_UNKNOWN) continue;
+        // procfs gives each /proc/<pid> a fresh inode number when the PID names a new
+        // process, so (pid, d_ino) tells a reused PID from the one seen before.
+        if (const auto pid = parsePid(ent->d_name)) out.push_back({*pid, static_cast<std::uint64_t>(ent->d_ino)});
+    }
+    if (errno != 0) return std::nullopt;
+    std::sort(out.begin(), out.end());
     return out;
 }
 

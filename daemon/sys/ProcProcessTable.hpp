@@ -25,9 +25,15 @@ public:
     /// be read after its fds were (it exited meanwhile) is counted as vanished and
     /// not reported as an owner.
     core::OwnerScan findOwners(const std::unordered_set<std::uint64_t>& wanted) override;
-    /// Inodes are sorted and unique; empty (with accessDenied counted) when the fd
-    /// directory may not be read.
-    std::optional<core::ProcessSockets> socketsOf(std::uint32_t pid, core::WalkStats* stats = nullptr) override;
+    core::OwnerScan findOwnersAmong(const std::vector<std::uint32_t>& pids,
+                                    const std::function<bool(std::uint64_t)>& wanted) override;
+    /// Inodes are sorted and unique. A fd table that may not be read (Denied) or could not be
+    /// opened now (Transient: EMFILE, ENFILE, ENOMEM) is reported as such, never as an empty
+    /// set; a zombie leader with live threads is read through one of them; comm and cmdline
+    /// are escaped (core::escapeUntrusted).
+    core::ProcessSockets socketsOf(std::uint32_t pid, core::WalkStats* stats = nullptr) override;
+    /// One listing of the root; the generation is the inode number of /proc/<pid>.
+    std::optional<std::vector<core::ProcessId>> listProcesses() override;
     bool exists(std::uint32_t pid) override;
     std::optional<core::ProcessInfo> info(std::uint32_t pid) override;
     /// Sorted and unique; empty when the children files are unavailable.

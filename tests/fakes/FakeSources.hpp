@@ -5,6 +5,8 @@
 #include "core/IProcessTable.hpp"
 #include "core/ISocketSource.hpp"
 
+#include <algorithm>
+#include <functional>
 #include <map>
 #include <string>
 #include <utility>
@@ -34,10 +36,11 @@ public:
         core::ProcessInfo info;
         std::vector<std::uint64_t> inodes;
         std::vector<std::uint32_t> children;
+        std::uint64_t generation = 0;  ///< new on every add(), as a reused PID gets a new /proc inode
     };
 
     void add(std::uint32_t pid, std::string name, std::vector<std::uint64_t> inodes, std::uint32_t uid = 1000) {
-        processes[pid] = Process{{pid, name, name, uid}, std::move(inodes), {}};
+        processes[pid] = Process{{pid, name, name, uid}, std::move(inodes), {}, ++nextGeneration};
     }
 
     core::OwnerScan findOwners(const std::unordered_set<std::uint64_t>& wanted) override {
@@ -45,6 +48,11 @@ public:
         core::OwnerScan scan;
         for (const auto& [pid, p] : processes) {
             ++scan.stats.processesScanned;
+            if (auto failure = failures.find(pid); failure != failures.end()) {
+                if (failure->second == core::ReadStatus::Transient) ++scan.stats.transientErrors;
+                if (failure->second == core::ReadStatus::Denied) ++scan.stats.accessDenied;
+                continue;
+            }
             for (auto inode : p.inodes) {
                 ++scan.stats.fdsRead;
                 if (wanted.contains(inode)) scan.owners[inode].push_back(p.info);
@@ -52,11 +60,59 @@ public:
         }
         return scan;
     }
-    std::optional<core::ProcessSockets> socketsOf(std::uint32_t pid, core::WalkStats*) override {
+    core::OwnerScan findOwnersAmong(const std::vector<std::uint32_t>& pids,
+                                    const std::function<bool(std::uint64_t)>& wanted) override {
+        core::OwnerScan scan;
+        for (std::uint32_t pid : pids) {
+            ++scan.stats.processesScanned;
+            ++readsOf[pid];
+            auto it = processes.find(pid);
+            if (it == processes.end()) {
+                ++scan.stats.processesVanished;
+                continue;
+            }
+            if (auto failure = failures.find(pid); failure != failures.end()) {
+                if (failure->second == core::ReadStatus::Transient) {
+                    ++scan.stats.transientErrors;
+                    scan.retry.push_back(pid);
+                } else {
+                    ++scan.stats.accessDenied;
+                }
+                continue;
+            }
+            for (auto inode : it->second.inodes) {
+                ++scan.stats.fdsRead;
+                if (wanted(inode)) scan.owners[inode].push_back(it->second.info);
+            }
+        }
+        return scan;
+    }
+    core::ProcessSockets socketsOf(std::uint32_t pid, core::WalkStats*) override {
         ++fdTableReads;
+        ++readsOf[pid];
+        core::ProcessSockets out;
         auto it = processes.find(pid);
-        if (it == processes.end()) return std::nullopt;
-        return core::ProcessSockets{it->second.info, it->second.inodes};
+        if (it == processes.end()) {
+            out.status = core::ReadStatus::Gone;
+            return out;
+        }
+        if (auto failure = failures.find(pid); failure != failures.end()) {
+            out.status = failure->second;
+            out.error = failure->second == core::ReadStatus::Denied ? 13 : 24;  // EACCES, EMFILE
+            return out;
+        }
+        out.info = it->second.info;
+        out.inodes = it->second.inodes;
+        std::sort(out.inodes.begin(), out.inodes.end());
+        return out;
+    }
+    std::optional<std::vector<core::ProcessId>> listProcesses() override {
+        ++listings;
+        if (listFails) return std::nullopt;
+        std::vector<core::ProcessId> out;
+        for (const auto& [pid, p] : processes)
+            out.push_back({pid, p.generation});
+        return out;
     }
     bool exists(std::uint32_t pid) override { return processes.contains(pid); }
     std::optional<core::ProcessInfo> info(std::uint32_t pid) override {
@@ -100,8 +156,14 @@ public:
 
     std::map<std::uint32_t, Process> processes;
     std::map<std::uint32_t, std::uint32_t> threads;  ///< thread id -> its thread group
+    /// Processes whose fd table cannot be read (Denied or Transient) while listed here.
+    std::map<std::uint32_t, core::ReadStatus> failures;
+    bool listFails = false;  ///< listProcesses() fails (the daemon is out of descriptors)
+    std::uint64_t nextGeneration = 0;
     int walks = 0;
     int fdTableReads = 0;
+    int listings = 0;
+    std::map<std::uint32_t, int> readsOf;  ///< socketsOf calls per pid
 };
 
 class FakeClock final : public core::IClock {

@@ -155,3 +155,45 @@ TEST_F(PidPortTrackerTest, WatchersOfOneProcessShareItsFdTableReadWithinATick) {
         EXPECT_EQ(t->update(dump).closed, (std::set<std::uint16_t>{8080}));
     EXPECT_EQ(processes.fdTableReads, 2) << "a new tick reads the table afresh";
 }
+
+TEST_F(PidPortTrackerTest, UnreadableFdTableIsAnErrorNotClosedPortsOrAnExit) {
+    processes.add(16609, "app", {1});
+    processes.add(16610, "worker", {2});
+    processes.processes[16609].children = {16610};
+    std::vector<SocketRecord> dump = {tcpSocket(1, 8080), tcpSocket(2, 8081)};
+    PidPortTracker tracker(16609, true, processes, clock);
+    ASSERT_EQ(tracker.update(dump).active, (std::set<std::uint16_t>{8080, 8081}));
+
+    for (ReadStatus failure : {ReadStatus::Transient, ReadStatus::Denied}) {
+        for (std::uint32_t pid : {16609u, 16610u}) {
+            processes.failures = {{pid, failure}};
+            auto change = tracker.update(dump);
+            EXPECT_EQ(change.readStatus, failure);
+            EXPECT_NE(change.readError, 0);
+            EXPECT_FALSE(change.processExited);
+            EXPECT_TRUE(change.closed.empty()) << "an unread fd table is not an empty one";
+            EXPECT_TRUE(change.events.empty());
+            EXPECT_EQ(change.active, (std::set<std::uint16_t>{8080, 8081}));
+        }
+    }
+    processes.failures.clear();
+    auto back = tracker.update(dump);
+    EXPECT_EQ(back.readStatus, ReadStatus::Ok);
+    EXPECT_FALSE(back.changed()) << "nothing happened meanwhile, and nothing is reported";
+}
+
+TEST_F(PidPortTrackerTest, APinnedProcessThatIsNotGoneIsNotExited) {
+    processes.add(16609, "app", {1});
+    std::vector<SocketRecord> dump = {tcpSocket(1, 8080)};
+    auto pinned = processes.pin(16609);
+    ASSERT_TRUE(pinned.ok());
+    PidPortTracker tracker(16609, false, processes, clock, {}, {}, pinned.handle.get());
+    tracker.update(dump);
+    processes.failures = {{16609, ReadStatus::Transient}};
+    auto change = tracker.update(dump);
+    EXPECT_FALSE(change.processExited);
+    EXPECT_EQ(change.active, (std::set<std::uint16_t>{8080}));
+    processes.failures.clear();
+    processes.processes.erase(16609);
+    EXPECT_TRUE(tracker.update(dump).processExited);
+}

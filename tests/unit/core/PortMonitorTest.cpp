@@ -49,6 +49,8 @@ TEST_F(PortMonitorTest, ReportsAddedWhenListenerAppearsAndRemovedWhenItCloses) {
     source.sockets.clear();
     processes.processes.erase(42);
     monitor.poll();
+    EXPECT_EQ(seen.size(), 1u) << "absent from one dump is not closed yet";
+    monitor.poll();
     ASSERT_EQ(seen.size(), 2u);
     EXPECT_EQ(seen[1].action, Action::Removed);
     EXPECT_EQ(seen[1].sequence, 2u);
@@ -181,4 +183,160 @@ TEST_F(PortMonitorTest, DestroyedSocketIsReportedAtOnceAndNotAgainByTheNextPoll)
 
     auto unknown = tcpSocket(555, 1);
     EXPECT_EQ(monitor.applyDestroyed({unknown}), 0u);
+}
+
+// A fork child inherits the listener; the parent exits. The child is named at the poll
+// after the fork and the parent is dropped at the poll after its exit, without a walk of
+// /proc, and the socket, which never closed, gets no "removed".
+TEST_F(PortMonitorTest, ForkHandoverIsOwnerChangesWithinOnePollWithoutWalks) {
+    source.sockets = {tcpSocket(100, 8080)};
+    processes.add(10, "parent", {100}, 0);
+    MonitorOptions options;
+    options.resolver.fullRescanEvery = 0;
+    PortMonitor monitor(source, processes, clock, options);
+    std::vector<PortEvent> seen;
+    monitor.addListener([&](const auto& events) { seen.insert(seen.end(), events.begin(), events.end()); });
+    monitor.poll();
+    const int walks = processes.walks;
+
+    processes.add(11, "child", {100}, 1000);
+    monitor.poll();
+    ASSERT_EQ(monitor.snapshot().size(), 2u);
+    ASSERT_EQ(seen.size(), 1u);
+    EXPECT_EQ(seen[0].action, Action::OwnerChanged);
+    EXPECT_EQ(seen[0].record.pid, 11u);
+    EXPECT_EQ(seen[0].record.ownerUid, 1000u);
+    EXPECT_EQ(seen[0].previousPid, 0u);
+
+    processes.processes.erase(10);
+    monitor.poll();
+    ASSERT_EQ(monitor.snapshot().size(), 1u);
+    EXPECT_EQ(monitor.snapshot()[0].pid, 11u);
+    ASSERT_EQ(seen.size(), 2u);
+    EXPECT_EQ(seen[1].action, Action::OwnerChanged);
+    EXPECT_EQ(seen[1].record.pid, 11u);
+    EXPECT_EQ(seen[1].previousPid, 10u);
+    EXPECT_EQ(seen[1].previousOwnerUid, 0u);
+    for (const auto& e : seen)
+        EXPECT_NE(e.action, Action::Removed);
+    EXPECT_EQ(processes.walks, walks) << "owners followed by listing /proc, not walking it";
+    EXPECT_EQ(processes.readsOf[11], 1) << "only the new process's fd table is read, once";
+    EXPECT_EQ(processes.readsOf[10], 0);
+}
+
+TEST_F(PortMonitorTest, ReusedPidIsANewProcessAndItsPredecessorIsDropped) {
+    source.sockets = {tcpSocket(100, 8080)};
+    processes.add(10, "parent", {100});
+    processes.add(11, "child", {100});
+    MonitorOptions options;
+    options.resolver.fullRescanEvery = 0;
+    PortMonitor monitor(source, processes, clock, options);
+    monitor.poll();
+    ASSERT_EQ(monitor.snapshot().size(), 2u);
+    processes.add(10, "stranger", {});  // 10 exited and its PID now names another process
+    monitor.poll();
+    ASSERT_EQ(monitor.snapshot().size(), 1u);
+    EXPECT_EQ(monitor.snapshot()[0].pid, 11u);
+}
+
+TEST_F(PortMonitorTest, SocketMissingFromOneDumpIsNotClosed) {
+    source.sockets = {tcpSocket(100, 80), tcpSocket(101, 81)};
+    processes.add(10, "nginx", {100, 101});
+    PortMonitor monitor(source, processes, clock);
+    std::vector<PortEvent> seen;
+    monitor.addListener([&](const auto& events) { seen.insert(seen.end(), events.begin(), events.end()); });
+    monitor.poll();
+
+    source.sockets = {tcpSocket(100, 80)};  // 101 slipped between two parts of the dump
+    auto missed = monitor.poll();
+    EXPECT_EQ(missed.removed, 0u);
+    EXPECT_EQ(monitor.list({}).size(), 2u) << "kept as it was";
+    source.sockets = {tcpSocket(100, 80), tcpSocket(101, 81)};
+    monitor.poll();
+    EXPECT_TRUE(seen.empty()) << "back in the next dump: nothing happened";
+
+    source.sockets = {tcpSocket(100, 80)};
+    monitor.poll();
+    monitor.poll();
+    ASSERT_EQ(seen.size(), 1u);
+    EXPECT_EQ(seen[0].action, Action::Removed);
+    EXPECT_EQ(seen[0].record.inode, 101u);
+}
+
+TEST_F(PortMonitorTest, DestroyNotificationRemovesAtOnceButNotTheTimeWaitSuccessor) {
+    auto full = tcpSocket(100, 80, TcpState::Established, 5000);
+    source.sockets = {full};
+    processes.add(10, "client", {100});
+    PortMonitor monitor(source, processes, clock);
+    monitor.poll();
+
+    // The connection closed: a dump shows the TIME_WAIT mini-socket, which inherited the cookie.
+    auto timeWait = full;
+    timeWait.inode = 0;
+    timeWait.state = TcpState::TimeWait;
+    source.sockets = {timeWait};
+    monitor.poll();
+    ASSERT_EQ(monitor.snapshot().size(), 1u);
+    EXPECT_EQ(monitor.snapshot()[0].state, TcpState::TimeWait);
+
+    // The full socket's destroy notification arrives late: the TIME_WAIT record stays.
+    auto destroyedFull = full;
+    destroyedFull.state = TcpState::Close;
+    EXPECT_EQ(monitor.applyDestroyed({destroyedFull}), 0u);
+    ASSERT_EQ(monitor.snapshot().size(), 1u);
+
+    // Its own destroy (state TIME_WAIT) removes it.
+    EXPECT_EQ(monitor.applyDestroyed({timeWait}), 1u);
+    EXPECT_TRUE(monitor.snapshot().empty());
+}
+
+TEST_F(PortMonitorTest, DestroyNotificationOfALiveSocketRemovesItAtOnce) {
+    source.sockets = {tcpSocket(100, 80)};
+    processes.add(10, "nginx", {100});
+    PortMonitor monitor(source, processes, clock);
+    monitor.poll();
+    auto destroyed = tcpSocket(100, 80, TcpState::Close);
+    EXPECT_EQ(monitor.applyDestroyed({destroyed}), 1u);
+    EXPECT_TRUE(monitor.snapshot().empty());
+}
+
+TEST_F(PortMonitorTest, OutOfDescriptorsIsAFailedPollNotExitedOwners) {
+    source.sockets = {tcpSocket(100, 8080)};
+    processes.add(10, "parent", {100});
+    MonitorOptions options;
+    options.resolver.fullRescanEvery = 0;
+    PortMonitor monitor(source, processes, clock, options);
+    std::vector<PortEvent> seen;
+    monitor.addListener([&](const auto& events) { seen.insert(seen.end(), events.begin(), events.end()); });
+    monitor.poll();
+
+    // The child cannot be read now (EMFILE) while its parent exits: reporting the socket
+    // ownerless would be false. The poll fails and reports nothing.
+    processes.add(11, "child", {100});
+    processes.processes.erase(10);
+    processes.failures[11] = ReadStatus::Transient;
+    auto failed = monitor.poll();
+    EXPECT_FALSE(failed.ok);
+    EXPECT_TRUE(seen.empty());
+    ASSERT_EQ(monitor.snapshot().size(), 1u);
+    EXPECT_EQ(monitor.snapshot()[0].pid, 10u);
+
+    // A new socket whose walk fails transiently: likewise.
+    source.sockets.push_back(tcpSocket(101, 9090));
+    processes.processes[11].inodes.push_back(101);
+    EXPECT_FALSE(monitor.poll().ok);
+    // The listing itself fails.
+    processes.failures.clear();
+    processes.listFails = true;
+    EXPECT_FALSE(monitor.poll().ok);
+    EXPECT_TRUE(seen.empty());
+    EXPECT_EQ(monitor.stats().failedPolls, 3u);
+
+    processes.listFails = false;
+    EXPECT_TRUE(monitor.poll().ok);
+    ASSERT_EQ(monitor.snapshot().size(), 2u);
+    EXPECT_EQ(monitor.snapshot()[0].pid, 11u);
+    EXPECT_EQ(monitor.snapshot()[1].pid, 11u);
+    for (const auto& e : seen)
+        EXPECT_NE(e.action, Action::Removed);
 }

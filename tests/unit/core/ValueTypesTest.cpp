@@ -36,7 +36,7 @@ TEST(SnapshotDiff, ReportsAddedAndRemovedByKeyAndIgnoresStateChange) {
     EXPECT_EQ(changes.added[0].localPort, 82);
 }
 
-TEST(SnapshotDiff, SameSocketWithNewOwnerIsAddedForThatOwner) {
+TEST(SnapshotDiff, AnOwnerJoiningAnOpenSocketIsAnOwnerChangeFromNobody) {
     auto parent = tcpSocket(1, 80);
     parent.pid = 10;
     auto child = parent;
@@ -45,8 +45,92 @@ TEST(SnapshotDiff, SameSocketWithNewOwnerIsAddedForThatOwner) {
     Snapshot after = {parent, child};
     normalizeSnapshot(after);
     auto changes = diffSnapshots(before, after);
+    EXPECT_TRUE(changes.added.empty());
+    EXPECT_TRUE(changes.removed.empty());
+    ASSERT_EQ(changes.ownerChanged.size(), 1u);
+    EXPECT_EQ(changes.ownerChanged[0].record.pid, 11u);
+    EXPECT_EQ(changes.ownerChanged[0].previousPid, 0u);
+}
+
+TEST(SnapshotDiff, HandoverToAForkChildIsOneOwnerChangeNeverARemoval) {
+    auto parent = tcpSocket(1, 80);
+    parent.pid = 10;
+    parent.ownerUid = 0;
+    auto child = parent;
+    child.pid = 11;
+    child.ownerUid = 1000;
+    Snapshot before = {parent, child};
+    normalizeSnapshot(before);
+
+    // The parent exits: the child keeps the socket.
+    auto changes = diffSnapshots(before, {child});
+    EXPECT_TRUE(changes.removed.empty());
+    EXPECT_TRUE(changes.added.empty());
+    ASSERT_EQ(changes.ownerChanged.size(), 1u);
+    EXPECT_EQ(changes.ownerChanged[0].record.pid, 11u);
+    EXPECT_EQ(changes.ownerChanged[0].previousPid, 10u);
+    EXPECT_EQ(changes.ownerChanged[0].previousOwnerUid, 0u);
+
+    // Straight from one owner to another (both seen in one poll).
+    changes = diffSnapshots({parent}, {child});
+    ASSERT_EQ(changes.ownerChanged.size(), 1u);
+    EXPECT_EQ(changes.ownerChanged[0].record.pid, 11u);
+    EXPECT_EQ(changes.ownerChanged[0].previousPid, 10u);
+    EXPECT_TRUE(changes.removed.empty() && changes.added.empty());
+}
+
+TEST(SnapshotDiff, LosingOrFindingTheOnlyOwnerIsAnOwnerChange) {
+    auto ownerless = tcpSocket(1, 80);
+    auto owned = ownerless;
+    owned.pid = 7;
+    owned.ownerUid = 1000;
+    auto found = diffSnapshots({ownerless}, {owned});
+    ASSERT_EQ(found.ownerChanged.size(), 1u);
+    EXPECT_EQ(found.ownerChanged[0].record.pid, 7u);
+    EXPECT_EQ(found.ownerChanged[0].previousPid, 0u);
+    auto lost = diffSnapshots({owned}, {ownerless});
+    ASSERT_EQ(lost.ownerChanged.size(), 1u);
+    EXPECT_EQ(lost.ownerChanged[0].record.pid, 0u);
+    EXPECT_EQ(lost.ownerChanged[0].previousPid, 7u);
+    EXPECT_EQ(lost.ownerChanged[0].previousOwnerUid, 1000u);
+}
+
+TEST(SnapshotDiff, TimeWaitSuccessorIsAClosedSocketAndANewRecord) {
+    auto full = tcpSocket(1, 80, TcpState::Established, 5000);
+    full.pid = 7;
+    auto timeWait = full;  // same cookie, no inode, no owner
+    timeWait.inode = 0;
+    timeWait.pid = 0;
+    timeWait.state = TcpState::TimeWait;
+    auto changes = diffSnapshots({full}, {timeWait});
+    ASSERT_EQ(changes.removed.size(), 1u);
+    EXPECT_EQ(changes.removed[0].pid, 7u);
     ASSERT_EQ(changes.added.size(), 1u);
-    EXPECT_EQ(changes.added[0].pid, 11u);
+    EXPECT_TRUE(changes.ownerChanged.empty());
+}
+
+TEST(SnapshotDiff, OwnerChangeEventsCarryThePreviousOwner) {
+    SnapshotChanges changes;
+    auto record = tcpSocket(1, 80);
+    record.pid = 11;
+    changes.ownerChanged.push_back({record, 10, 0});
+    changes.added = {tcpSocket(2, 81)};
+    changes.removed = {tcpSocket(3, 82)};
+    std::uint64_t next = 1;
+    auto events = stampEvents(changes, WallTime{}, next);
+    ASSERT_EQ(events.size(), 3u);
+    EXPECT_EQ(events[0].action, Action::Removed);
+    EXPECT_EQ(events[1].action, Action::OwnerChanged);
+    EXPECT_EQ(events[1].record.pid, 11u);
+    EXPECT_EQ(events[1].previousPid, 10u);
+    EXPECT_EQ(events[2].action, Action::Added);
+}
+
+TEST(ActionNames, RoundTripEveryAction) {
+    for (Action a : {Action::Added, Action::Removed, Action::OwnerChanged})
+        EXPECT_EQ(parseActionName(actionName(a)), a);
+    EXPECT_EQ(actionName(Action::OwnerChanged), "owner-changed");
+    EXPECT_EQ(parseActionName("changed"), std::nullopt);
 }
 
 TEST(SnapshotDiff, StampedEventsAreNumberedRemovalsFirst) {

@@ -268,15 +268,15 @@ TEST(ProcProcessTable, SocketsOfReturnsSortedUniqueInodesAndInfo) {
 
     const auto ps = table.socketsOf(10, &stats);
 
-    ASSERT_TRUE(ps.has_value());
-    EXPECT_EQ(ps->info.pid, 10u);
-    EXPECT_EQ(ps->info.name, "svc");
-    EXPECT_THAT(ps->inodes, ElementsAre(2u, 9u));
+    ASSERT_TRUE(ps.ok());
+    EXPECT_EQ(ps.info.pid, 10u);
+    EXPECT_EQ(ps.info.name, "svc");
+    EXPECT_THAT(ps.inodes, ElementsAre(2u, 9u));
     EXPECT_EQ(stats.fdsRead, 5u);
     EXPECT_EQ(stats.accessDenied, 0u);
 }
 
-TEST(ProcProcessTable, SocketsOfAZombieIsNulloptBecauseItHasExited) {
+TEST(ProcProcessTable, SocketsOfAZombieWithoutLiveThreadsIsGone) {
     FakeProc proc;
     const auto zombie = proc.addProcess(10, "gone", {});
     FakeProc::write(zombie / "stat", "10 (gone) Z 1 10 10 0 -1 4227084 0 0 0 0 0 0 0 0 20 0 1 0 100 0 0");
@@ -284,25 +284,25 @@ TEST(ProcProcessTable, SocketsOfAZombieIsNulloptBecauseItHasExited) {
     FakeProc::write(sleeping / "stat", "11 (idle) Z (x) S 1 11 11 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 100 0 0");
     ProcProcessTable table(proc.root());
     core::WalkStats stats;
-    EXPECT_FALSE(table.socketsOf(10, &stats).has_value());
+    EXPECT_EQ(table.socketsOf(10, &stats).status, core::ReadStatus::Gone);
     EXPECT_EQ(stats.processesVanished, 1u);
-    EXPECT_TRUE(table.socketsOf(11).has_value()) << "a ') Z' inside the comm is not the state";
+    EXPECT_TRUE(table.socketsOf(11).ok()) << "a ') Z' inside the comm is not the state";
 }
 
-TEST(ProcProcessTable, SocketsOfMissingOrVanishedProcessIsNullopt) {
+TEST(ProcProcessTable, SocketsOfMissingOrVanishedProcessIsGone) {
     FakeProc proc;
     fs::create_directories(proc.root() / "11");  // no fd/
     ProcProcessTable table(proc.root());
     core::WalkStats stats;
 
-    EXPECT_FALSE(table.socketsOf(10, &stats).has_value());
-    EXPECT_FALSE(table.socketsOf(11).has_value());
+    EXPECT_EQ(table.socketsOf(10, &stats).status, core::ReadStatus::Gone);
+    EXPECT_EQ(table.socketsOf(11).status, core::ReadStatus::Gone);
     EXPECT_EQ(stats.processesVanished, 1u);
 }
 
 // What an unprivileged walker saw of a tree whose only fd directory is mode 000.
 struct DeniedResult {
-    bool socketsOfHasValue = false;
+    core::ReadStatus socketsOfStatus = core::ReadStatus::Ok;
     std::size_t socketsOfInodes = 99;
     std::uint64_t socketsOfDenied = 0;
     std::uint64_t findOwnersDenied = 0;
@@ -315,8 +315,8 @@ DeniedResult walkDenied(const fs::path& root) {
     ProcProcessTable table(root);
     core::WalkStats stats;
     const auto ps = table.socketsOf(10, &stats);
-    r.socketsOfHasValue = ps.has_value();
-    r.socketsOfInodes = ps ? ps->inodes.size() : 0;
+    r.socketsOfStatus = ps.status;
+    r.socketsOfInodes = ps.inodes.size();
     r.socketsOfDenied = stats.accessDenied;
     const core::OwnerScan scan = table.findOwners({5});
     r.findOwnersDenied = scan.stats.accessDenied;
@@ -361,11 +361,71 @@ TEST(ProcProcessTable, CountsDeniedFdDirWithoutThrowing) {
     }
 
     ASSERT_TRUE(r.ok);
-    EXPECT_TRUE(r.socketsOfHasValue);  // info is readable, fds are not
+    // Not an empty set, which would read as "every port closed": an error.
+    EXPECT_EQ(r.socketsOfStatus, core::ReadStatus::Denied);
     EXPECT_EQ(r.socketsOfInodes, 0u);
     EXPECT_EQ(r.socketsOfDenied, 1u);
     EXPECT_EQ(r.findOwnersDenied, 1u);
     EXPECT_EQ(r.owners, 0u);
+}
+
+TEST(ProcProcessTable, SocketsOfAZombieLeaderIsReadThroughALiveThread) {
+    // The main thread exited (pthread_exit) while a worker holds a listener: the leader is a
+    // zombie with an empty fd/, and the process lives on in task/<tid>.
+    FakeProc proc;
+    const auto dir = proc.addProcess(10, "server", {});
+    FakeProc::write(dir / "stat", "10 (server) Z 1 10 10 0 -1 4227084 0 0 0 0 0 0 0 0 20 0 2 0 100 0 0");
+    FakeProc::write(dir / "task/10/stat", "10 (server) Z 1 10 10 0 -1 4227084 0 0 0 0 0 0 0 0 20 0 2 0 100 0 0");
+    FakeProc::write(dir / "task/11/stat", "11 (server) S 1 10 10 0 -1 4227084 0 0 0 0 0 0 0 0 20 0 2 0 100 0 0");
+    FakeProc::write(dir / "task/11/cmdline", std::string("server\0--port\0", 14));
+    fs::create_directories(dir / "task/11/fd");
+    fs::create_symlink(sock(42), dir / "task/11/fd/3");
+    ProcProcessTable table(proc.root());
+
+    const auto ps = table.socketsOf(10);
+    ASSERT_TRUE(ps.ok()) << static_cast<int>(ps.status);
+    EXPECT_THAT(ps.inodes, ElementsAre(42u));
+    EXPECT_EQ(ps.info.name, "server");
+    EXPECT_EQ(ps.info.cmdline, "server --port");
+    const core::OwnerScan scan = table.findOwners({42});
+    ASSERT_EQ(scan.owners.count(42), 1u);
+    EXPECT_EQ(scan.owners.at(42).front().pid, 10u);
+}
+
+TEST(ProcProcessTable, EscapesHostileCommAndCmdlineOnce) {
+    FakeProc proc;
+    proc.addProcess(10, "ev\xff\x1b[31m", {{3, sock(5)}}, std::string("a\\b\0\x07\0", 6));
+    ProcProcessTable table(proc.root());
+    const auto ps = table.socketsOf(10);
+    ASSERT_TRUE(ps.ok());
+    EXPECT_EQ(ps.info.name, "ev\\xff\\x1b[31m");
+    EXPECT_EQ(ps.info.cmdline, "a\\\\b \\x07");
+    EXPECT_EQ(table.info(10)->name, "ev\\xff\\x1b[31m");
+    const core::OwnerScan scan = table.findOwners({5});
+    EXPECT_EQ(scan.owners.at(5).front().name, "ev\\xff\\x1b[31m");
+}
+
+TEST(ProcProcessTable, ListsProcessesAndReadsOnlyThoseAsked) {
+    FakeProc proc;
+    proc.addProcess(10, "a", {{3, sock(5)}});
+    proc.addProcess(11, "b", {{3, sock(5)}, {4, sock(6)}});
+    proc.addProcess(12, "c", {{3, sock(7)}});
+    fs::create_directories(proc.root() / "self");
+    ProcProcessTable table(proc.root());
+
+    const auto listed = table.listProcesses();
+    ASSERT_TRUE(listed.has_value());
+    ASSERT_EQ(listed->size(), 3u);
+    EXPECT_EQ((*listed)[0].pid, 10u);
+    EXPECT_EQ((*listed)[2].pid, 12u);
+    EXPECT_NE((*listed)[0].generation, 0u);
+
+    const core::OwnerScan scan = table.findOwnersAmong({11, 12, 99}, [](std::uint64_t ino) { return ino != 6; });
+    EXPECT_EQ(scan.owners.size(), 2u);
+    EXPECT_EQ(scan.owners.at(5).front().pid, 11u);
+    EXPECT_EQ(scan.owners.at(7).front().pid, 12u);
+    EXPECT_EQ(scan.stats.processesVanished, 1u);
+    EXPECT_THAT(scan.retry, IsEmpty());
 }
 
 TEST(ProcProcessTable, ExistsReflectsPidDirectory) {
