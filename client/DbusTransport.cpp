@@ -53,6 +53,9 @@ private:
     void onPortRemoved(const dbus::EventStruct& event) override {
         if (onEvent) onEvent(event);
     }
+    void onPortOwnerChanged(const dbus::EventStruct& event) override {
+        if (onEvent) onEvent(event);
+    }
 };
 
 class WatchProxy final : public sdbus::ProxyInterfaces<org::porteye::PortEye1::Watch_proxy> {

@@ -146,14 +146,20 @@ void printHistoryTable(std::ostream& out, const std::vector<core::PortEvent>& ev
 
 void printEventLine(std::ostream& out, const core::PortEvent& e, bool color) {
     const auto& r = e.record;
-    const bool added = e.action == core::Action::Added;
     out << core::formatIsoLocal(e.time) << ' ';
-    if (color) out << (added ? "\033[32m" : "\033[31m");
-    out << (added ? "+ " : "- ");
+    // + opened, - closed, ~ changed hands (the socket stays open).
+    const char* mark = e.action == core::Action::Added ? "+ " : e.action == core::Action::Removed ? "- " : "~ ";
+    const char* hue = e.action == core::Action::Added     ? "\033[32m"
+                      : e.action == core::Action::Removed ? "\033[31m"
+                                                          : "\033[33m";
+    if (color) out << hue;
+    out << mark;
     if (color) out << "\033[0m";
     out << core::protocolName(r.protocol) << ' ' << core::stateName(r.state) << ' '
         << formatEndpoint(r.localAddress, r.localPort, r.family, false) << ' '
-        << formatEndpoint(r.remoteAddress, r.remotePort, r.family, true) << ' ' << processColumn(r) << '\n';
+        << formatEndpoint(r.remoteAddress, r.remotePort, r.family, true) << ' ' << processColumn(r);
+    if (e.action == core::Action::OwnerChanged && e.previousPid != 0) out << " (from pid=" << e.previousPid << ')';
+    out << '\n';
     out.flush();
 }
 

@@ -16,8 +16,12 @@ RecordStruct toDbus(const core::SocketRecord& r) {
 }
 
 EventStruct toDbus(const core::PortEvent& e, const std::string& instanceId) {
-    return EventStruct{e.sequence, std::string(core::actionName(e.action)), core::toEpochMicros(e.time),
-                       toDbus(e.record), instanceId};
+    return EventStruct{e.sequence,
+                       std::string(core::actionName(e.action)),
+                       core::toEpochMicros(e.time),
+                       toDbus(e.record),
+                       instanceId,
+                       e.previousPid};
 }
 
 core::SocketRecord recordFromDbus(const RecordStruct& s) {
@@ -44,6 +48,7 @@ core::PortEvent eventFromDbus(const EventStruct& s) {
     e.action = core::parseActionName(s.get<1>()).value_or(core::Action::Added);
     e.time = core::fromEpochMicros(s.get<2>());
     e.record = recordFromDbus(s.get<3>());
+    e.previousPid = s.get<5>();
     return e;
 }
 

@@ -28,7 +28,7 @@ using RecordStruct =
     sdbus::Struct<std::uint32_t, std::string, std::string, std::uint8_t, std::string, std::uint16_t, std::string,
                   std::uint16_t, std::string, std::uint64_t, std::uint32_t, std::uint64_t, Options>;
 /// event = (tst(record)s): sequence, action, timestamp, record, instance id.
-using EventStruct = sdbus::Struct<std::uint64_t, std::string, std::uint64_t, RecordStruct, std::string>;
+using EventStruct = sdbus::Struct<std::uint64_t, std::string, std::uint64_t, RecordStruct, std::string, std::uint32_t>;
 
 RecordStruct toDbus(const core::SocketRecord& record);
 EventStruct toDbus(const core::PortEvent& event, const std::string& instanceId);

@@ -257,17 +257,22 @@ void ControlServer::publishEvents(const std::vector<core::PortEvent>& events) {
             auto it = m_sessions.find(connection);
             if (it == m_sessions.end()) break;
             const Session& s = it->second;
-            const auto& event = events[i];
-            if (!m_service.maySee(s.caller, event.record)) continue;
+            const auto shown = m_service.visibleEvent(s.caller, events[i]);
+            if (!shown) continue;
+            // Most events are shown as they are; only an owner change between users is blanked.
+            const bool blanked = !(*shown == events[i]);
+            std::string ownBody;
             std::vector<std::uint64_t> matching;
             for (const auto& [subscription, filter] : s.subscriptions)
-                if (filter.matches(event.record)) matching.push_back(subscription);
+                if (filter.matches(shown->record)) matching.push_back(subscription);
             for (std::uint64_t subscription : matching) {
-                if (bodies[i].empty()) bodies[i] = rpc::toLine(protocol::toJson(event));
-                // bodies[i] is "{...}\n": reuse everything after its opening brace.
+                std::string* body = &bodies[i];
+                if (blanked) body = &ownBody;
+                if (body->empty()) *body = rpc::toLine(protocol::toJson(*shown));
+                // body is "{...}\n": reuse everything after its opening brace.
                 std::string line = R"({"jsonrpc":"2.0","method":"event","params":{"subscription":)" +
                                    std::to_string(subscription) + R"(,"instance_id":)" + instance + "," +
-                                   bodies[i].substr(1);
+                                   body->substr(1);
                 line.insert(line.size() - 1, "}");
                 if (!m_transport.send(connection, std::move(line))) break;
             }

@@ -68,10 +68,15 @@ public:
     ~ManagerObject() { unregisterAdaptor(); }
 
     void emitEvent(const core::PortEvent& event) {
-        if (event.action == core::Action::Added)
-            emitPortAdded(dbus::toDbus(event, svc().instanceId()));
-        else
-            emitPortRemoved(dbus::toDbus(event, svc().instanceId()));
+        const auto wire = dbus::toDbus(event, svc().instanceId());
+        switch (event.action) {
+            case core::Action::Added:
+                return emitPortAdded(wire);
+            case core::Action::Removed:
+                return emitPortRemoved(wire);
+            case core::Action::OwnerChanged:
+                return emitPortOwnerChanged(wire);
+        }
     }
     void emitChanged(const std::vector<std::string>& properties) {
         getObject().emitPropertiesChangedSignal(kInterface, properties);

@@ -72,11 +72,13 @@ core::SocketRecord recordFromJson(const json& j) {
 }
 
 json toJson(const core::PortEvent& e) {
-    return json{{"sequence", e.sequence},
-                {"action", core::actionName(e.action)},
-                {"timestamp", core::formatIsoLocal(e.time)},
-                {"time_us", core::toEpochMicros(e.time)},
-                {"record", toJson(e.record)}};
+    json j{{"sequence", e.sequence},
+           {"action", core::actionName(e.action)},
+           {"timestamp", core::formatIsoLocal(e.time)},
+           {"time_us", core::toEpochMicros(e.time)},
+           {"record", toJson(e.record)}};
+    if (e.action == core::Action::OwnerChanged) j["previous_pid"] = e.previousPid;
+    return j;
 }
 
 core::PortEvent eventFromJson(const json& j) {
@@ -88,6 +90,7 @@ core::PortEvent eventFromJson(const json& j) {
         e.action = *action;
         e.time = core::fromEpochMicros(unsignedField<std::uint64_t>(j, "time_us"));
         e.record = recordFromJson(j.at("record"));
+        if (j.contains("previous_pid")) e.previousPid = unsignedField<std::uint32_t>(j, "previous_pid");
         return e;
     } catch (const json::exception& ex) {
         throw InvalidArgument(std::string("bad event: ") + ex.what());

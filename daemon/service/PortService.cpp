@@ -34,6 +34,25 @@ bool PortService::maySee(const Caller& caller, const core::SocketRecord& record)
     return seesEverything(caller) || record.visibleUid() == caller.uid;
 }
 
+std::optional<core::PortEvent> PortService::visibleEvent(const Caller& caller, const core::PortEvent& event) const {
+    if (seesEverything(caller)) return event;
+    const bool seesRecord = event.record.visibleUid() == caller.uid;
+    const bool seesPrevious =
+        event.action == core::Action::OwnerChanged && event.previousPid != 0 && event.previousOwnerUid == caller.uid;
+    if (!seesRecord && !seesPrevious) return std::nullopt;
+    core::PortEvent shown = event;
+    if (!seesRecord) {
+        shown.record.pid = 0;
+        shown.record.process.clear();
+        shown.record.ownerUid = 0;
+    }
+    if (!seesPrevious) {
+        shown.previousPid = 0;
+        shown.previousOwnerUid = 0;
+    }
+    return shown;
+}
+
 std::vector<core::SocketRecord> PortService::list(const Caller& caller, core::ListQuery query) const {
     if (!seesEverything(caller)) query.filter.uid = caller.uid;
     const std::size_t cap = m_options.maxReplyRecords;
@@ -69,6 +88,9 @@ std::vector<core::PortEvent> PortService::history(const Caller& caller, core::Hi
     const bool unlimited = filter.limit == 0;
     if (unlimited) filter.limit = cap + 1;
     auto events = m_monitor.history(filter);
+    if (!seesEverything(caller))
+        for (auto& event : events)
+            event = *visibleEvent(caller, event);  // the uid filter let through only what it sees
     if (unlimited && events.size() > cap)
         throw ServiceError(ErrorCode::ReplyTooLarge,
                            "more than " + std::to_string(cap) + " events match; page with 'limit' (at most " +

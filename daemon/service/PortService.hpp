@@ -113,6 +113,10 @@ public:
     /// streams, signals, watches and status all go through here.
     bool seesEverything(const Caller& caller) const;
     bool maySee(const Caller& caller, const core::SocketRecord& record) const;
+    /// An event as this caller may see it, or nullopt. An owner change between two users is
+    /// shown to each with the other side blanked (pid 0, no name): to the new owner without
+    /// the previous pid, to the previous owner with the record's owner blanked.
+    std::optional<core::PortEvent> visibleEvent(const Caller& caller, const core::PortEvent& event) const;
 
     /// Throws ReplyTooLarge (saying how to page) when more than maxReplyRecords would be returned.
     std::vector<core::SocketRecord> list(const Caller& caller, core::ListQuery query) const;

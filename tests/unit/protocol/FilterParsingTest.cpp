@@ -33,3 +33,16 @@ TEST(FilterParsing, StatusCarriesTheInstanceIdAndScope) {
     EXPECT_EQ(back.instanceId, "0123abcd");
     EXPECT_FALSE(back.hostWide);
 }
+
+TEST(FilterParsing, OwnerChangeCarriesThePreviousPidAndCanBeFilteredOn) {
+    core::PortEvent e;
+    e.sequence = 7;
+    e.action = core::Action::OwnerChanged;
+    e.record.pid = 20;
+    e.previousPid = 10;
+    const auto j = protocol::toJson(e);
+    EXPECT_EQ(j["action"], "owner-changed");
+    EXPECT_EQ(j["previous_pid"], 10);
+    EXPECT_EQ(protocol::eventFromJson(j).previousPid, 10u);
+    EXPECT_EQ(protocol::historyFilterFromJson(json{{"action", "owner-changed"}}).action, core::Action::OwnerChanged);
+}
