@@ -5,6 +5,7 @@
 #include <sys/epoll.h>
 #include <systemd/sd-event.h>
 
+#include <algorithm>
 #include <cstring>
 #include <exception>
 
@@ -26,6 +27,9 @@ bool ProcessExitWatcher::add(service::WatchId id, int exitFd) {
         spdlog::debug("watch {}: cannot poll its exit fd: {}", id, std::strerror(-r));
         return false;
     }
+    Entry* raw = entry.get();
+    raw->retry = std::make_unique<Timer>(
+        m_event, [raw](std::uint64_t) { sd_event_source_set_enabled(raw->source, SD_EVENT_ONESHOT); });
     m_entries[id] = std::move(entry);
     return true;
 }
@@ -43,12 +47,22 @@ int ProcessExitWatcher::onReadable(sd_event_source* source, int, std::uint32_t, 
     ProcessExitWatcher* watcher = entry->watcher;
     const auto id = entry->id;
     // A pidfd stays readable after the exit: report it once. The callback usually ends
-    // the watch, which remove()s this entry: nothing below touches `entry`.
+    // the watch, which remove()s this entry: `entry` is touched below only once it is
+    // found still registered.
     sd_event_source_set_enabled(source, SD_EVENT_OFF);
     try {
         watcher->m_onExit(id);
     } catch (const std::exception& e) {
         spdlog::error("watch {}: handling its process's exit failed: {}", id, e.what());
+    }
+    // Still watched: the exit was not visible to the callback yet. Look again soon,
+    // backing off so that a process that never looks exited costs next to nothing.
+    auto it = watcher->m_entries.find(id);
+    if (it != watcher->m_entries.end() && it->second.get() == entry) {
+        constexpr std::uint64_t kFirstRetryUsec = 10'000, kMaxRetryUsec = 1'000'000;
+        entry->retryDelayUsec =
+            entry->retryDelayUsec == 0 ? kFirstRetryUsec : std::min(entry->retryDelayUsec * 2, kMaxRetryUsec);
+        entry->retry->armIn(entry->retryDelayUsec);
     }
     return 0;
 }

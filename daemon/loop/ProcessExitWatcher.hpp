@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include "loop/Timer.hpp"
 #include "service/PortService.hpp"
 
 #include <functional>
@@ -15,7 +16,9 @@ namespace porteye::loop {
 /// Tells when watched processes exit: given a watch and a pollable fd that becomes
 /// readable when its process exits (a pidfd), calls back once, the moment it does.
 /// It polls the fd but does not own it: whoever handed it over closes it, after
-/// remove().
+/// remove(). When the callback leaves the watch in place (the exit was not visible
+/// yet: a pidfd turns readable a moment before /proc shows a zombie), it calls back
+/// again after 10 ms, then 20, 40, ... up to 1 s.
 class ProcessExitWatcher {
 public:
     /// Called on the loop thread; may call remove() for this watch (and usually does,
@@ -39,6 +42,8 @@ private:
         ProcessExitWatcher* watcher = nullptr;
         service::WatchId id = 0;
         sd_event_source* source = nullptr;
+        std::unique_ptr<Timer> retry;  ///< polls the fd again when a callback kept the watch
+        std::uint64_t retryDelayUsec = 0;
     };
     static int onReadable(sd_event_source* source, int fd, std::uint32_t events, void* userdata);
 
