@@ -32,10 +32,11 @@ protected:
         return argv;
     }
 
-    /// Stops porteyed (a clean SIGTERM: it leaves the bus, the bus stays) and expects the
-    /// client to notice on its own and end with status 5.
-    void expectClientEndsWhenDaemonStops(Subprocess& client) {
-        EXPECT_EQ(daemon->stop(SIGTERM), 0) << daemon->log();
+    /// Stops porteyed with `signal` (the bus stays) and expects the client to notice on
+    /// its own and end with status 5. SIGKILL leaves no chance to say goodbye: only the
+    /// bus's NameOwnerChanged tells the client.
+    void expectClientEndsWhenDaemonStops(Subprocess& client, int signal = SIGTERM) {
+        EXPECT_EQ(daemon->stop(signal), signal == SIGKILL ? -1 : 0) << daemon->log();
         const auto status = client.wait(5s);
         ASSERT_TRUE(status) << "porteyectl still waits after porteyed left the bus; stdout:\n"
                             << client.out() << "\nstderr:\n"
@@ -55,6 +56,13 @@ TEST_F(DaemonLeavesBus, WatchEndsWithStatus5WhenPorteyedStops) {
     ASSERT_TRUE(watch.waitForOutput("Press Ctrl+C to stop.\n", 5s)) << watch.err();
     expectClientEndsWhenDaemonStops(watch);
     EXPECT_EQ(watch.out().find("Stopping monitoring."), std::string::npos) << "not stopped by a signal";
+}
+
+TEST_F(DaemonLeavesBus, WatchEndsWithStatus5WhenPorteyedIsKilled) {
+    PortHolder holder;
+    Subprocess watch(porteyectl({"watch", std::to_string(holder.pid()), "--interval", "0.1"}));
+    ASSERT_TRUE(watch.waitForOutput("Press Ctrl+C to stop.\n", 5s)) << watch.err();
+    expectClientEndsWhenDaemonStops(watch, SIGKILL);
 }
 
 TEST_F(DaemonLeavesBus, EventsEndWithStatus5WhenPorteyedStops) {
