@@ -42,6 +42,10 @@ int runWatch(ITransport& transport, std::uint32_t pid, WatchOptions options, con
         err << "Process " << pid << " exited; stopped monitoring.\n";
         return kExitProcessExited;
     }
+    // The callback above never asks to stop, and a lost daemon throws: a watch that
+    // returns otherwise was ended by SIGINT or SIGTERM. Say so as ProcessPortMonitor
+    // does on Ctrl+C; JSON lines stay JSON.
+    if (!output.json) printWatchStopped(out);
     return kExitOk;
 }
 

@@ -16,7 +16,8 @@ struct OutputOptions {
 /// `porteyectl list`: the table or a JSON array of records.
 int runList(ITransport& transport, const core::SocketFilter& filter, const OutputOptions& output, std::ostream& out);
 
-/// `porteyectl watch PID`: the seed's lines, or one JSON object per change.
+/// `porteyectl watch PID`: the seed's lines, or one JSON object per change; ends with
+/// "Stopping monitoring." (text only) when a stop signal ended it.
 /// `intervalText` is the interval as the user typed it (printed back as Python would).
 int runWatch(ITransport& transport, std::uint32_t pid, WatchOptions options, const std::string& intervalText,
              const OutputOptions& output, std::ostream& out, std::ostream& err);

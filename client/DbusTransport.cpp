@@ -91,6 +91,34 @@ private:
     }
 };
 
+/// Follows who owns porteyed's bus name, so a stream ends when the daemon it talks to
+/// leaves the bus (stopped, crashed or replaced) instead of waiting for signals that
+/// will never come. The match is in place once the constructor returns (sdbus-c++
+/// installs it synchronously), so create it before the call that starts the stream.
+class DaemonPresence {
+public:
+    explicit DaemonPresence(sdbus::IConnection& connection)
+        : m_slot(connection.addMatch(
+              std::string("type='signal',sender='org.freedesktop.DBus',path='/org/freedesktop/DBus',"
+                          "interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='") +
+                  dbus::kBusName + "'",
+              [this](sdbus::Message& message) {
+                  std::string name, oldOwner, newOwner;
+                  message >> name >> oldOwner >> newOwner;
+                  // Whoever owned the name before is the instance our watch lived in.
+                  if (name == dbus::kBusName && !oldOwner.empty()) m_gone = true;
+              })) {}
+    bool gone() const { return m_gone; }
+
+private:
+    bool m_gone = false;  // before m_slot: the handler may run as soon as the match exists
+    sdbus::Slot m_slot;
+};
+
+[[noreturn]] void throwDaemonLeft() {
+    throw CommandError(kExitUnavailable, "porteyed left the bus (it stopped or restarted); the stream ended");
+}
+
 }  // namespace
 
 DbusTransport::DbusTransport(const dbus::BusSpec& bus) {
@@ -171,6 +199,7 @@ bool DbusTransport::runUntil(const std::function<bool()>& done) {
 
 void DbusTransport::watch(std::uint32_t pid, const WatchOptions& options, const WatchCallback& onChange) {
     try {
+        DaemonPresence presence(*m_connection);
         ManagerProxy manager(*m_connection);
         protocol::WatchParams params{options.interval.count(), options.includeChildren, options.filter};
         const sdbus::ObjectPath path = manager.Watch(pid, dbus::optionsToDbus(protocol::toOptions(params)));
@@ -186,9 +215,12 @@ void DbusTransport::watch(std::uint32_t pid, const WatchOptions& options, const 
             endReason = reason;
             finished = true;
         };
-        const bool stopped = runUntil([&] { return finished; });
+        // Ended("shutdown") comes from a daemon that stops cleanly; one that crashes or
+        // is killed only drops off the bus, which `presence` sees.
+        const bool stopped = runUntil([&] { return finished || presence.gone(); });
         if (endReason == "shutdown") throw CommandError(kExitUnavailable, "porteyed stopped; the watch ended");
         if (!endReason.empty()) throw CommandError(kExitFailure, "porteyed ended the watch (" + endReason + ")");
+        if (!stopped && !finished) throwDaemonLeft();
         if (stopped) {
             try {
                 manager.Unwatch(path);
@@ -223,6 +255,7 @@ void DbusTransport::events(const core::SocketFilter& filter, const EventCallback
                            "host-wide events on D-Bus are for root and group porteye; use --socket, which "
                            "streams the events of your own sockets");
     try {
+        DaemonPresence presence(*m_connection);
         ManagerProxy manager(*m_connection);
         (void)manager.Version();  // fails early, with a clear message, when porteyed is not there
         bool finished = false;
@@ -231,7 +264,8 @@ void DbusTransport::events(const core::SocketFilter& filter, const EventCallback
             const auto event = dbus::eventFromDbus(raw);
             if (filter.matches(event.record) && !onEvent(event)) finished = true;
         };
-        runUntil([&] { return finished; });
+        const bool stopped = runUntil([&] { return finished || presence.gone(); });
+        if (!stopped && !finished) throwDaemonLeft();
     } catch (const sdbus::Error& e) {
         rethrow(e);
     }

@@ -47,6 +47,11 @@ void printWatchChange(std::ostream& out, const core::PortChange& change) {
     out.flush();
 }
 
+void printWatchStopped(std::ostream& out) {
+    out << "Stopping monitoring.\n";
+    out.flush();
+}
+
 std::string formatEndpoint(const std::string& address, std::uint16_t port, std::uint8_t family, bool peer) {
     std::string host = address.empty() ? "*" : address;
     if (family == 6 && !address.empty()) host = "[" + address + "]";

@@ -25,6 +25,9 @@ void printWatchHeader(std::ostream& out, std::uint32_t pid, std::string_view int
 /// The seed's lines for one change: "New ports opened: {..}", "Ports closed: {..}", "Active ports: {..}".
 void printWatchChange(std::ostream& out, const core::PortChange& change);
 
+/// "Stopping monitoring.": ProcessPortMonitor's last line when Ctrl+C ends a watch.
+void printWatchStopped(std::ostream& out);
+
 /// An ss-like table of sockets; `color` adds ANSI colours (callers decide: TTY and no NO_COLOR).
 void printSocketTable(std::ostream& out, const std::vector<core::SocketRecord>& records, bool color);
 /// "addr:port" as ss shows it: IPv6 in brackets, port 0 of a peer as "*".

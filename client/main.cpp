@@ -93,7 +93,12 @@ int main(int argc, char** argv) {
     watch->add_option("pid", watchPid, "Process to watch")->required();
     watch->add_option("--interval,-i", intervalText, "Seconds between polls (default 1.0)");
     watch->add_flag("--children", children, "Include the process's descendants");
-    watch->add_option("--state", watchState, "Only count sockets in this TCP state");
+    watch->add_option("--state", watchState,
+                      "Only count sockets in this TCP state. ProcessPortMonitor counted only ESTABLISHED "
+                      "sockets: --state ESTABLISHED reproduces it");
+    watch->footer(
+        "Ctrl+C or SIGTERM ends the watch with \"Stopping monitoring.\" and exit status 0; the exit of "
+        "the process ends it with status 4, porteyed stopping with status 5.");
 
     FilterArgs historyArgs;
     std::optional<std::string> action;

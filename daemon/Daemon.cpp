@@ -6,6 +6,9 @@
 #include "dbus/BusConnection.hpp"
 #include "dbus/DbusFrontend.hpp"
 #include "dbus/DbusTypes.hpp"
+#include "loop/BusEventBridge.hpp"
+#include "loop/ProcessExitWatcher.hpp"
+#include "loop/Timer.hpp"
 #include "service/PortService.hpp"
 #include "sys/DestroyListener.hpp"
 #include "sys/NetlinkSocketSource.hpp"
@@ -13,7 +16,6 @@
 
 #include <grp.h>
 #include <sys/epoll.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/sinks/systemd_sink.h>
@@ -22,12 +24,11 @@
 #include <systemd/sd-event.h>
 #include <systemd/sd-id128.h>
 
-#include <cerrno>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
-#include <map>
 #include <memory>
+#include <system_error>
 
 namespace porteye {
 namespace {
@@ -75,7 +76,9 @@ std::optional<std::uint32_t> privilegedGroup() {
     return gr.gr_gid;
 }
 
-/// Everything the loop's callbacks need; they get it as userdata.
+/// The composition root: builds the real sources, the service and its front-ends,
+/// and wires them to one sd-event loop. The loop's parts are units of their own
+/// (loop/): timers with explicit accuracy, the sd-bus bridge, the exit watcher.
 class DaemonLoop {
 public:
     DaemonLoop(std::vector<std::string> args, DaemonConfig config)
@@ -86,54 +89,43 @@ public:
 private:
     static int onStopSignal(sd_event_source*, const signalfd_siginfo*, void* self);
     static int onReloadSignal(sd_event_source*, const signalfd_siginfo*, void* self);
-    static int onPollTimer(sd_event_source*, std::uint64_t, void* self);
-    static int onWatchTimer(sd_event_source*, std::uint64_t, void* self);
-    static int onBusPrepare(sd_event_source*, void* self);
-    static int onBusIo(sd_event_source*, int, std::uint32_t, void* self);
-    static int onBusTimer(sd_event_source*, std::uint64_t, void* self);
     static int onDestroyed(sd_event_source*, int, std::uint32_t, void* self);
-    static int onWatchedProcessExit(sd_event_source*, int, std::uint32_t, void* userdata);
 
     bool setupBus(bool reconnecting = false);
-    void dropBus();
-    static int onReconnectTimer(sd_event_source*, std::uint64_t, void* self);
+    void onBusLost(const std::string& why);
+    void onReconnectTimer();
     void setupDestroyListener();
     void followWatchedProcess(service::WatchId id, int exitFd);
     void forgetWatchedProcess(service::WatchId id);
+    void onWatchedProcessExit(service::WatchId id);
     bool setupControl();
     void pollOnce();
+    void onPollTimer(std::uint64_t usec);
+    void onWatchTimer();
     void armWatchTimer();
-    void processBus();
     void reload();
     void notifyStatus();
     void onEvents(const std::vector<core::PortEvent>& events);
+    std::uint64_t pollIntervalUsec() const { return toMicros(m_config.intervalSeconds); }
 
     std::vector<std::string> m_args;
     DaemonConfig m_config;
     sd_event* m_event = nullptr;
-    sd_event_source* m_pollTimer = nullptr;
-    sd_event_source* m_watchTimer = nullptr;
-    sd_event_source* m_busIo = nullptr;
-    sd_event_source* m_busTimer = nullptr;
-    sd_event_source* m_reconnectTimer = nullptr;
     sd_event_source* m_destroyIo = nullptr;
+    std::unique_ptr<loop::Timer> m_pollTimer;
+    std::unique_ptr<loop::Timer> m_watchTimer;
+    std::unique_ptr<loop::Timer> m_reconnectTimer;
 
     std::unique_ptr<sys::NetlinkSocketSource> m_source;
     std::unique_ptr<sys::ProcProcessTable> m_processes;
     std::unique_ptr<sys::DestroyListener> m_destroyListener;
     std::vector<core::SocketRecord> m_destroyed;
-    /// A pidfd per watched process: readable the moment it exits.
-    struct ExitWatch {
-        DaemonLoop* loop = nullptr;
-        service::WatchId id = 0;
-        int pidfd = -1;
-        sd_event_source* source = nullptr;
-    };
-    std::map<service::WatchId, std::unique_ptr<ExitWatch>> m_exitWatches;
+    std::unique_ptr<loop::ProcessExitWatcher> m_exitWatcher;
     core::SystemClock m_clock;
     std::unique_ptr<core::PortMonitor> m_monitor;
     std::unique_ptr<service::PortService> m_service;
     std::unique_ptr<sdbus::IConnection> m_bus;
+    std::unique_ptr<loop::BusEventBridge> m_busBridge;
     std::unique_ptr<dbus::DbusFrontend> m_dbus;
     std::unique_ptr<control::ControlServer> m_control;
     std::uint64_t m_lastLoggedFailures = 0;
@@ -146,11 +138,13 @@ DaemonLoop::~DaemonLoop() {
     m_control.reset();
     m_dbus.reset();
     if (m_service) m_service->setWatchLifecycle({});
-    while (!m_exitWatches.empty())
-        forgetWatchedProcess(m_exitWatches.begin()->first);
-    for (auto* source : {m_pollTimer, m_watchTimer, m_busIo, m_busTimer, m_reconnectTimer, m_destroyIo})
-        if (source) sd_event_source_disable_unref(source);
+    m_exitWatcher.reset();  // before the service closes the pidfds it polls
+    m_busBridge.reset();
     m_bus.reset();
+    m_pollTimer.reset();
+    m_watchTimer.reset();
+    m_reconnectTimer.reset();
+    if (m_destroyIo) sd_event_source_disable_unref(m_destroyIo);
     if (m_event) sd_event_unref(m_event);
 }
 
@@ -187,6 +181,16 @@ int DaemonLoop::run() {
     serviceOptions.maxReplyRecords = m_config.maxReplyRecords;
     m_service = std::make_unique<service::PortService>(*m_monitor, *m_source, serviceOptions);
     m_monitor->addListener([this](const std::vector<core::PortEvent>& events) { onEvents(events); });
+    try {
+        m_pollTimer = std::make_unique<loop::Timer>(m_event, [this](std::uint64_t usec) { onPollTimer(usec); });
+        m_watchTimer = std::make_unique<loop::Timer>(m_event, [this](std::uint64_t) { onWatchTimer(); });
+        m_reconnectTimer = std::make_unique<loop::Timer>(m_event, [this](std::uint64_t) { onReconnectTimer(); });
+    } catch (const std::exception& e) {
+        spdlog::critical("cannot create the loop's timers: {}", e.what());
+        return 1;
+    }
+    m_exitWatcher =
+        std::make_unique<loop::ProcessExitWatcher>(m_event, [this](service::WatchId id) { onWatchedProcessExit(id); });
     m_service->setWatchLifecycle({[this](service::WatchId id, int exitFd) { followWatchedProcess(id, exitFd); },
                                   [this](service::WatchId id) { forgetWatchedProcess(id); }});
 
@@ -196,12 +200,7 @@ int DaemonLoop::run() {
     if (!m_config.noBus && !setupBus()) return m_exitCode;
     if (!setupControl()) return m_exitCode;
 
-    std::uint64_t now = 0;
-    sd_event_now(m_event, CLOCK_MONOTONIC, &now);
-    sd_event_add_time(m_event, &m_pollTimer, CLOCK_MONOTONIC, now + toMicros(m_config.intervalSeconds), 0, onPollTimer,
-                      this);
-    sd_event_add_time(m_event, &m_watchTimer, CLOCK_MONOTONIC, UINT64_MAX, 0, onWatchTimer, this);
-    sd_event_source_set_enabled(m_watchTimer, SD_EVENT_OFF);
+    m_pollTimer->armIn(pollIntervalUsec());
     setupDestroyListener();
     sd_event_set_watchdog(m_event, 1);  // sends WATCHDOG=1 itself when WATCHDOG_USEC is set
 
@@ -228,28 +227,52 @@ bool DaemonLoop::setupBus(bool reconnecting) {
         m_bus = dbus::openBus(spec);
         m_dbus = std::make_unique<dbus::DbusFrontend>(*m_bus, *m_service, [this] { armWatchTimer(); });
         m_bus->requestName(dbus::kBusName);
+        m_busBridge = std::make_unique<loop::BusEventBridge>(
+            m_event, *m_bus,
+            loop::BusEventBridge::Callbacks{[this] {
+                                                if (m_dbus) m_dbus->collectGarbage();
+                                            },
+                                            [this](const std::string& why) { onBusLost(why); }});
+        return true;
+    } catch (const std::system_error& e) {
+        spdlog::critical("cannot attach D-Bus to the event loop: {}", e.what());
+        m_exitCode = 1;
     } catch (const sdbus::Error& e) {
-        m_dbus.reset();
-        m_bus.reset();
         if (reconnecting) {
             spdlog::debug("reconnecting to D-Bus failed: {}", e.getMessage());
-            return false;
+        } else {
+            if (e.getName() == "org.freedesktop.DBus.Error.FileExists")
+                spdlog::critical("porteyed is already running: {} is owned on this bus", dbus::kBusName);
+            else
+                spdlog::critical("cannot serve {} on the {} bus: {} ({})", dbus::kBusName,
+                                 m_config.busAddress.empty() ? m_config.bus : m_config.busAddress, e.getMessage(),
+                                 e.getName());
+            m_exitCode = 1;
         }
-        if (e.getName() == "org.freedesktop.DBus.Error.FileExists")
-            spdlog::critical("porteyed is already running: {} is owned on this bus", dbus::kBusName);
-        else
-            spdlog::critical("cannot serve {} on the {} bus: {} ({})", dbus::kBusName,
-                             m_config.busAddress.empty() ? m_config.bus : m_config.busAddress, e.getMessage(),
-                             e.getName());
-        m_exitCode = 1;
-        return false;
     }
-    const auto poll = m_bus->getEventLoopPollData();
-    sd_event_add_io(m_event, &m_busIo, poll.fd, static_cast<std::uint32_t>(poll.events), onBusIo, this);
-    sd_event_source_set_prepare(m_busIo, onBusPrepare);
-    sd_event_add_time(m_event, &m_busTimer, CLOCK_MONOTONIC, UINT64_MAX, 0, onBusTimer, this);
-    sd_event_source_set_enabled(m_busTimer, SD_EVENT_OFF);
-    return true;
+    m_busBridge.reset();
+    m_dbus.reset();
+    m_bus.reset();
+    return false;
+}
+
+void DaemonLoop::onBusLost(const std::string& why) {
+    // The bus went away (a restart of dbus-daemon, say). Keep monitoring and keep the
+    // history; the control socket keeps serving; reconnect in the background.
+    spdlog::error("lost the D-Bus connection ({}); reconnecting every second", why);
+    m_dbus.reset();  // ends the watches of D-Bus clients: they were on the old bus
+    // The bridge is running this callback: it and its connection go on the reconnect timer.
+    m_reconnectTimer->armIn(1'000'000);
+}
+
+void DaemonLoop::onReconnectTimer() {
+    m_busBridge.reset();
+    m_bus.reset();
+    if (setupBus(/*reconnecting=*/true)) {
+        spdlog::info("reconnected to D-Bus: serving {} again", dbus::kBusName);
+        return;
+    }
+    m_reconnectTimer->armIn(1'000'000);
 }
 
 bool DaemonLoop::setupControl() {
@@ -302,39 +325,25 @@ int DaemonLoop::onDestroyed(sd_event_source*, int, std::uint32_t, void* self) {
 }
 
 void DaemonLoop::followWatchedProcess(service::WatchId id, int exitFd) {
-    // The service owns the pidfd. Without one (old kernel, seccomp) the exit is still
-    // seen at the watch's next step.
-    if (exitFd < 0) return;
-    auto watch = std::make_unique<ExitWatch>();
-    watch->loop = this;
-    watch->id = id;
-    watch->pidfd = exitFd;
-    if (sd_event_add_io(m_event, &watch->source, exitFd, EPOLLIN, onWatchedProcessExit, watch.get()) < 0) return;
-    m_exitWatches[id] = std::move(watch);
+    // The service owns the pidfd and closes it after removed(). Without one (old
+    // kernel, seccomp) the exit is still seen at the watch's next step.
+    if (exitFd >= 0) m_exitWatcher->add(id, exitFd);
 }
 
 void DaemonLoop::forgetWatchedProcess(service::WatchId id) {
-    auto it = m_exitWatches.find(id);
-    if (it == m_exitWatches.end()) return;
-    sd_event_source_disable_unref(it->second->source);
-    m_exitWatches.erase(it);
+    m_exitWatcher->remove(id);
 }
 
-int DaemonLoop::onWatchedProcessExit(sd_event_source* source, int, std::uint32_t, void* userdata) {
-    auto* watch = static_cast<ExitWatch*>(userdata);
-    DaemonLoop* loop = watch->loop;
-    const auto id = watch->id;
+void DaemonLoop::onWatchedProcessExit(service::WatchId id) {
     // Stepping the watch reports the closed ports and the exit, and removes the
-    // watch, which frees `watch` (and this source) through forgetWatchedProcess.
-    sd_event_source_set_enabled(source, SD_EVENT_OFF);
+    // watch, which ends the exit watch through forgetWatchedProcess.
     try {
-        loop->m_service->stepWatch(id);
+        m_service->stepWatch(id);
     } catch (const std::exception& e) {
         spdlog::error("watch {} step failed: {}", id, e.what());
     }
-    if (loop->m_dbus) loop->m_dbus->collectGarbage();
-    loop->armWatchTimer();
-    return 0;
+    if (m_dbus) m_dbus->collectGarbage();
+    armWatchTimer();
 }
 
 void DaemonLoop::pollOnce() {
@@ -365,65 +374,50 @@ void DaemonLoop::onEvents(const std::vector<core::PortEvent>& events) {
 void DaemonLoop::notifyStatus() {
     // At most one STATUS= a second: a busy host changes constantly, and every
     // datagram wakes systemd.
-    std::uint64_t now = 0;
-    sd_event_now(m_event, CLOCK_MONOTONIC, &now);
+    const std::uint64_t now = m_pollTimer->now();
     if (m_lastStatusUsec != 0 && now - m_lastStatusUsec < 1'000'000) return;
     m_lastStatusUsec = now;
     const auto s = m_service->hostStatus();
     sd_notifyf(0, "STATUS=%zu sockets, %zu events in history, %zu watches", s.sockets, s.historySize, s.watches);
 }
 
+void DaemonLoop::onPollTimer(std::uint64_t usec) {
+    try {
+        pollOnce();
+        notifyStatus();
+    } catch (const std::exception& e) {
+        spdlog::error("poll failed: {}", e.what());
+    }
+    // Keep the cadence, but never try to catch up on missed ticks.
+    const std::uint64_t interval = pollIntervalUsec();
+    const std::uint64_t now = m_pollTimer->now();
+    std::uint64_t next = usec + interval;
+    if (next <= now) next = now + interval;
+    m_pollTimer->armAt(next, loop::accuracyFor(interval));
+}
+
+void DaemonLoop::onWatchTimer() {
+    try {
+        m_service->runDueWatches(service::PortService::Clock::now());
+    } catch (const std::exception& e) {
+        spdlog::error("watch step failed: {}", e.what());
+    }
+    if (m_dbus) m_dbus->collectGarbage();
+    armWatchTimer();
+}
+
 void DaemonLoop::armWatchTimer() {
     if (!m_watchTimer) return;
     const auto next = m_service->nextWatchDue();
     if (!next) {
-        sd_event_source_set_enabled(m_watchTimer, SD_EVENT_OFF);
+        m_watchTimer->disarm();
         return;
     }
-    // steady_clock is CLOCK_MONOTONIC on Linux, the clock of this timer.
+    // steady_clock is CLOCK_MONOTONIC on Linux, the clock of this timer. Watches differ in
+    // interval; the shortest allowed one sets the accuracy, so every watch steps on time.
     const auto usec = std::chrono::duration_cast<std::chrono::microseconds>(next->time_since_epoch()).count();
-    sd_event_source_set_time(m_watchTimer, static_cast<std::uint64_t>(std::max<std::int64_t>(usec, 1)));
-    sd_event_source_set_enabled(m_watchTimer, SD_EVENT_ONESHOT);
-}
-
-void DaemonLoop::processBus() {
-    try {
-        while (m_bus->processPendingRequest()) {
-        }
-    } catch (const std::exception& e) {
-        // The bus went away (a restart of dbus-daemon, say). Keep monitoring and
-        // keep the history; the control socket keeps serving; reconnect in the background.
-        spdlog::error("lost the D-Bus connection ({}); reconnecting every second", e.what());
-        dropBus();
-        return;
-    }
-    m_dbus->collectGarbage();
-}
-
-void DaemonLoop::dropBus() {
-    m_dbus.reset();  // ends the watches of D-Bus clients: they were on the old bus
-    for (auto** source : {&m_busIo, &m_busTimer}) {
-        if (*source) sd_event_source_disable_unref(*source);
-        *source = nullptr;
-    }
-    m_bus.reset();
-    std::uint64_t now = 0;
-    sd_event_now(m_event, CLOCK_MONOTONIC, &now);
-    if (!m_reconnectTimer)
-        sd_event_add_time(m_event, &m_reconnectTimer, CLOCK_MONOTONIC, now + 1'000'000, 0, onReconnectTimer, this);
-    sd_event_source_set_time(m_reconnectTimer, now + 1'000'000);
-    sd_event_source_set_enabled(m_reconnectTimer, SD_EVENT_ONESHOT);
-}
-
-int DaemonLoop::onReconnectTimer(sd_event_source* source, std::uint64_t usec, void* self) {
-    auto* loop = static_cast<DaemonLoop*>(self);
-    if (loop->setupBus(/*reconnecting=*/true)) {
-        spdlog::info("reconnected to D-Bus: serving {} again", dbus::kBusName);
-        return 0;
-    }
-    sd_event_source_set_time(source, usec + 1'000'000);
-    sd_event_source_set_enabled(source, SD_EVENT_ONESHOT);
-    return 0;
+    m_watchTimer->armAt(static_cast<std::uint64_t>(std::max<std::int64_t>(usec, 1)),
+                        loop::accuracyFor(toMicros(kMinPollInterval)));
 }
 
 void DaemonLoop::reload() {
@@ -437,9 +431,7 @@ void DaemonLoop::reload() {
             spdlog::info("reload: poll interval {}s -> {}s", m_config.intervalSeconds, next.intervalSeconds);
             m_config.intervalSeconds = next.intervalSeconds;
             m_service->setPollInterval(next.intervalSeconds);
-            std::uint64_t now = 0;
-            sd_event_now(m_event, CLOCK_MONOTONIC, &now);
-            sd_event_source_set_time(m_pollTimer, now + toMicros(next.intervalSeconds));
+            m_pollTimer->armIn(pollIntervalUsec());
         }
         if (next.historySize != m_config.historySize) {
             spdlog::info("reload: history capacity {} -> {}", m_config.historySize, next.historySize);
@@ -466,59 +458,6 @@ int DaemonLoop::onStopSignal(sd_event_source* source, const signalfd_siginfo* in
 
 int DaemonLoop::onReloadSignal(sd_event_source*, const signalfd_siginfo*, void* self) {
     static_cast<DaemonLoop*>(self)->reload();
-    return 0;
-}
-
-int DaemonLoop::onPollTimer(sd_event_source* source, std::uint64_t usec, void* self) {
-    auto* loop = static_cast<DaemonLoop*>(self);
-    try {
-        loop->pollOnce();
-        loop->notifyStatus();
-    } catch (const std::exception& e) {
-        spdlog::error("poll failed: {}", e.what());
-    }
-    std::uint64_t now = 0;
-    sd_event_now(loop->m_event, CLOCK_MONOTONIC, &now);
-    // Keep the cadence, but never try to catch up on missed ticks.
-    std::uint64_t next = usec + toMicros(loop->m_config.intervalSeconds);
-    if (next <= now) next = now + toMicros(loop->m_config.intervalSeconds);
-    sd_event_source_set_time(source, next);
-    sd_event_source_set_enabled(source, SD_EVENT_ONESHOT);
-    return 0;
-}
-
-int DaemonLoop::onWatchTimer(sd_event_source*, std::uint64_t, void* self) {
-    auto* loop = static_cast<DaemonLoop*>(self);
-    try {
-        loop->m_service->runDueWatches(service::PortService::Clock::now());
-    } catch (const std::exception& e) {
-        spdlog::error("watch step failed: {}", e.what());
-    }
-    if (loop->m_dbus) loop->m_dbus->collectGarbage();
-    loop->armWatchTimer();
-    return 0;
-}
-
-int DaemonLoop::onBusPrepare(sd_event_source*, void* self) {
-    auto* loop = static_cast<DaemonLoop*>(self);
-    const auto poll = loop->m_bus->getEventLoopPollData();
-    sd_event_source_set_io_events(loop->m_busIo, static_cast<std::uint32_t>(poll.events));
-    if (poll.timeout_usec == UINT64_MAX) {
-        sd_event_source_set_enabled(loop->m_busTimer, SD_EVENT_OFF);
-    } else {
-        sd_event_source_set_time(loop->m_busTimer, poll.timeout_usec);
-        sd_event_source_set_enabled(loop->m_busTimer, SD_EVENT_ONESHOT);
-    }
-    return 0;
-}
-
-int DaemonLoop::onBusIo(sd_event_source*, int, std::uint32_t, void* self) {
-    static_cast<DaemonLoop*>(self)->processBus();
-    return 0;
-}
-
-int DaemonLoop::onBusTimer(sd_event_source*, std::uint64_t, void* self) {
-    static_cast<DaemonLoop*>(self)->processBus();
     return 0;
 }
 

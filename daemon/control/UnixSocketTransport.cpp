@@ -226,7 +226,7 @@ void UnixSocketTransport::acceptAll() {
             std::uint64_t now = 0;
             sd_event_now(m_event, CLOCK_MONOTONIC, &now);
             if (!m_retrySource)
-                sd_event_add_time(m_event, &m_retrySource, CLOCK_MONOTONIC, now + kAcceptRetryUsec, 0, onRetryAccept,
+                sd_event_add_time(m_event, &m_retrySource, CLOCK_MONOTONIC, now + kAcceptRetryUsec, 1000, onRetryAccept,
                                   this);
             else
                 sd_event_source_set_time(m_retrySource, now + kAcceptRetryUsec);
