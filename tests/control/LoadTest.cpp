@@ -57,15 +57,15 @@ constexpr std::size_t kPeakRssLimitKiB = 200 * 1024;
 class TestUser {
 public:
     explicit TestUser(std::string name) : m_name(std::move(name)) {
-        const auto made =
-            porteye::testing::run({"useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", m_name});
+        const auto made = porteye::testing::runAccountTool(
+            {"useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", m_name});
         if (made.exitCode != 0) throw std::runtime_error("useradd " + m_name + " failed: " + made.err);
         const passwd* pw = ::getpwnam(m_name.c_str());
         if (pw == nullptr) throw std::runtime_error("useradd made no " + m_name);
         m_uid = pw->pw_uid;
         m_gid = pw->pw_gid;
     }
-    ~TestUser() { porteye::testing::run({"userdel", m_name}); }
+    ~TestUser() { porteye::testing::runAccountTool({"userdel", m_name}); }
     TestUser(const TestUser&) = delete;
     TestUser& operator=(const TestUser&) = delete;
     uid_t uid() const { return m_uid; }

@@ -416,4 +416,15 @@ std::vector<std::string> DaemonProcess::notifications() {
     return m_notifications;
 }
 
+RunResult runAccountTool(const std::vector<std::string>& argv) {
+    RunResult result;
+    eventually(
+        [&] {
+            result = run(argv);
+            return result.exitCode == 0 || result.exitCode == 6 || result.exitCode == 9;
+        },
+        std::chrono::seconds(30));
+    return result;
+}
+
 }  // namespace porteye::testing

@@ -63,6 +63,11 @@ private:
 RunResult run(std::vector<std::string> argv, std::map<std::string, std::string> env = {},
               std::chrono::milliseconds timeout = std::chrono::seconds(20));
 
+/// Runs useradd/userdel/groupadd... and retries while another process holds the passwd or
+/// group lock (test executables run in parallel and make users too). "Already exists" (9) and
+/// "does not exist" (6) are answers, not lock contention, and are returned at once.
+RunResult runAccountTool(const std::vector<std::string>& argv);
+
 /// Polls `condition` every few milliseconds until it holds or the timeout passes.
 bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
