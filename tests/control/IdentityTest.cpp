@@ -22,6 +22,7 @@ using nlohmann::json;
 using porteye::testing::DaemonProcess;
 using porteye::testing::RpcClient;
 using porteye::testing::run;
+using porteye::testing::runAccountTool;
 using porteye::testing::TempDir;
 
 /// In a child with `groups` as its supplementary groups and the user's uid and gid: 0 when
