@@ -10,9 +10,12 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <fstream>
+#include <initializer_list>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <netinet/in.h>
 #include <sys/prctl.h>
@@ -66,6 +69,34 @@ void awaitByte(int fd) {
     if (::read(fd, &c, 1) != 1) ::_exit(0);
 }
 
+void closeFd(int& fd) {
+    if (fd >= 0) ::close(fd);
+    fd = -1;
+}
+
+/// Closes the test's ends of the pipes its children wait on, and kills and reaps a child
+/// not reaped yet, however the test ends: a failed ASSERT must not leave a child (or a
+/// grandchild waiting on a pipe) behind for the rest of the run.
+class ChildGuard {
+public:
+    ChildGuard(pid_t child, std::initializer_list<int*> fds) : m_child(child), m_fds(fds) {}
+    ~ChildGuard() {
+        for (int* fd : m_fds)
+            closeFd(*fd);
+        int status = 0;
+        if (m_child > 0 && ::waitpid(m_child, &status, WNOHANG) == 0) {
+            ::kill(m_child, SIGKILL);
+            ::waitpid(m_child, &status, 0);
+        }
+    }
+    ChildGuard(const ChildGuard&) = delete;
+    ChildGuard& operator=(const ChildGuard&) = delete;
+
+private:
+    pid_t m_child;
+    std::vector<int*> m_fds;
+};
+
 void reap(pid_t pid) {
     int status = 0;
     ::waitpid(pid, &status, 0);
@@ -105,6 +136,7 @@ TEST(EngineTruthReal, ProcessNamedWithInvalidUtf8AndAnEscapeIsReadEscaped) {
     }
     ::close(go[0]);
     ::close(ready[1]);
+    ChildGuard guard(child, {&go[1], &ready[0]});
     std::uint64_t inode = 0;
     ASSERT_TRUE(readAll(ready[0], &inode, sizeof(inode)));
 
@@ -122,9 +154,8 @@ TEST(EngineTruthReal, ProcessNamedWithInvalidUtf8AndAnEscapeIsReadEscaped) {
     ASSERT_TRUE(pinned.ok());
     EXPECT_EQ(pinned.info.name, escaped);
 
-    ::close(go[1]);
+    closeFd(go[1]);
     reap(child);
-    ::close(ready[0]);
 }
 
 // What a process out of descriptors saw; filled in a forked child.
@@ -211,6 +242,7 @@ TEST(EngineTruthReal, MainThreadExitWhileAWorkerHoldsAListenerIsNotAnExit) {
     }
     ::close(ready[1]);
     ::close(go[0]);
+    ChildGuard guard(child, {&go[1], &ready[0]});
     std::uint16_t port = 0;
     std::uint64_t inode = 0;
     ASSERT_TRUE(readAll(ready[0], &port, sizeof(port)));
@@ -244,10 +276,9 @@ TEST(EngineTruthReal, MainThreadExitWhileAWorkerHoldsAListenerIsNotAnExit) {
     EXPECT_FALSE(change.processExited);
     EXPECT_TRUE(change.closed.empty());
 
-    ::close(go[1]);
+    closeFd(go[1]);
     reap(child);
     EXPECT_TRUE(tracker.step(provider).processExited);
-    ::close(ready[0]);
 }
 
 // A parent holds a listener, forks a child that inherits it, and exits. Polled like the
@@ -284,6 +315,7 @@ TEST(EngineTruthReal, ForkHandoverIsNamedWithinOnePollAndNeverRemoved) {
     ::close(reply[1]);
     ::close(cmd[0]);
     ::close(hold[0]);
+    ChildGuard guard(parent, {&hold[1], &cmd[1], &reply[0]});
     std::uint64_t inode = 0;
     ASSERT_TRUE(readAll(reply[0], &inode, sizeof(inode)));
 
@@ -329,9 +361,7 @@ TEST(EngineTruthReal, ForkHandoverIsNamedWithinOnePollAndNeverRemoved) {
     EXPECT_EQ(events[1].record.pid, static_cast<std::uint32_t>(kid));
     EXPECT_EQ(events[1].previousPid, static_cast<std::uint32_t>(parent));
 
-    ::close(hold[1]);  // the grandchild exits; init reaps it
-    ::close(cmd[1]);
-    ::close(reply[0]);
+    // The guard closes hold[1]: the grandchild exits, and init reaps it.
 }
 
 }  // namespace
