@@ -134,8 +134,6 @@ private:
 };
 
 DaemonLoop::~DaemonLoop() {
-    // Every watch ends while its front-end is still there to tell its client why ("shutdown").
-    if (m_service) m_service->removeAllWatches(service::WatchEnd::Shutdown);
     // Front-ends go before the connection they use, sources before the loop.
     m_control.reset();
     m_dbus.reset();

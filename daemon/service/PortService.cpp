@@ -220,11 +220,6 @@ std::size_t PortService::removeWatchesOf(const std::string& owner, WatchEnd reas
     return ids.size();
 }
 
-void PortService::removeAllWatches(WatchEnd reason) {
-    while (!m_watches.empty())
-        erase(m_watches.begin(), reason);
-}
-
 std::vector<WatchInfo> PortService::watches() const {
     std::vector<WatchInfo> out;
     for (const auto& [id, w] : m_watches)

@@ -137,8 +137,6 @@ public:
     void removeWatch(const Caller& caller, WatchId id);
     /// Ends every watch of a client that went away (onEnd(reason) runs for each); returns how many.
     std::size_t removeWatchesOf(const std::string& owner, WatchEnd reason = WatchEnd::ClientGone);
-    /// Ends every watch (porteyed is stopping).
-    void removeAllWatches(WatchEnd reason = WatchEnd::Shutdown);
     std::vector<WatchInfo> watches() const;
     /// The watch, if the caller owns it or sees everything.
     std::optional<WatchInfo> watchFor(const Caller& caller, WatchId id) const;
