@@ -8,10 +8,13 @@ packages=(
   # build
   build-essential cmake pkg-config clang-format
   libsdbus-c++-dev libsdbus-c++-bin libsystemd-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
-  libcli11-dev
+  libcli11-dev libsqlite3-dev libcpp-httplib-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   dbus-daemon dbus-bin libglib2.0-bin socat iproute2 util-linux procps lsof python3 python3-psutil
+  # the web page's browser test: Debian's Chromium (driven by playwright-core from npm, with the
+  # machine's Node.js)
+  chromium
   # packaging and the end-to-end test on a real systemd
   systemd-container debootstrap fakeroot dpkg-dev lintian file
 )

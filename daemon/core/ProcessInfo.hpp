@@ -16,6 +16,26 @@ struct ProcessInfo {
     bool operator==(const ProcessInfo&) const = default;
 };
 
+/// What the host view shows of a socket's holder beyond its pid and name. Read once per
+/// process and cached by (pid, start time); shared by every record of that process, so a
+/// steady poll copies a pointer, not strings. Strings are escaped (core/Escape.hpp).
+struct ProcessDetails {
+    std::string cmdline;            ///< NULs turned into spaces
+    std::string user;               ///< name of the real uid; the number when it has no name
+    std::string exe;                ///< /proc/<pid>/exe target; empty when unreadable
+    std::uint64_t startTimeUs = 0;  ///< wall clock, µs since the epoch
+    std::string unit;               ///< systemd unit from the cgroup ("nginx.service"); empty when none
+
+    bool operator==(const ProcessDetails&) const = default;
+};
+
+/// CPU and memory of a process at the time a reply is built (not stored in history).
+struct UsageNow {
+    double cpuPercent = 0;  ///< over the time since the previous sample of this process, like psutil
+    std::uint64_t memoryRssBytes = 0;
+    bool operator==(const UsageNow&) const = default;
+};
+
 /// Resource usage of a process, read on demand (the seed's CPU and memory columns).
 struct ProcessUsage {
     double cpuSeconds = 0;  ///< utime + stime

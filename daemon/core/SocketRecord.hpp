@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include "core/ProcessInfo.hpp"
+
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -63,10 +66,21 @@ struct SocketRecord {
     std::string process;         ///< comm of the owner, empty when pid is 0
     std::uint32_t ownerUid = 0;  ///< real uid of the owning process; meaningless when pid is 0
 
+    /// The owner's details (cmdline, user, exe, start time, unit); null when pid is 0 or unknown.
+    std::shared_ptr<const ProcessDetails> details;
+    /// CPU and memory, filled when a list reply is built; empty elsewhere (history, events).
+    std::optional<UsageNow> usage;
+
     /// The uid the visibility rule goes by: the owning process's, or the socket's when it has no owner.
     std::uint32_t visibleUid() const { return pid != 0 ? ownerUid : uid; }
 
-    bool operator==(const SocketRecord&) const = default;
+    bool operator==(const SocketRecord& o) const {
+        return protocol == o.protocol && family == o.family && localAddress == o.localAddress &&
+               localPort == o.localPort && remoteAddress == o.remoteAddress && remotePort == o.remotePort &&
+               state == o.state && inode == o.inode && uid == o.uid && cookie == o.cookie && pid == o.pid &&
+               process == o.process && ownerUid == o.ownerUid && usage == o.usage &&
+               (details == o.details || (details && o.details && *details == *o.details));
+    }
 };
 
 /// Identity of a record across snapshots: same kernel socket, same owner.
