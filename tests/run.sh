@@ -14,7 +14,7 @@ cd "$root"
 packaging/install-deps.sh
 
 # The committed .clang-format is the style; a file that drifts fails here.
-find daemon client tests \( -name '*.cpp' -o -name '*.hpp' \) -print0 | xargs -0 clang-format --dry-run --Werror
+find daemon client dbus tests \( -name '*.cpp' -o -name '*.hpp' \) -print0 | xargs -0 clang-format --dry-run --Werror
 
 jobs=$(nproc)
 cmake -S . -B build-test -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPORTEYE_WERROR=ON >/dev/null
