@@ -34,6 +34,11 @@ bool waitForStop(const timespec& interval) {
 core::DumpRequest requestFor(const core::SocketFilter& filter) {
     core::DumpRequest request;
     if (filter.state) request.states = core::stateBit(*filter.state);
+    // Each protocol is a dump of its own: skip the one the filter rules out.
+    if (filter.protocol) {
+        request.tcp = *filter.protocol == core::Protocol::Tcp;
+        request.udp = *filter.protocol == core::Protocol::Udp;
+    }
     return request;
 }
 

@@ -93,7 +93,8 @@ void printSocketTable(std::ostream& out, const std::vector<core::SocketRecord>& 
     rows.reserve(records.size());
     for (const auto& r : records) {
         std::string process = processColumn(r);
-        rows.push_back({std::string(core::protocolName(r.protocol)), std::string(core::stateName(r.state)),
+        // The table is ss's: its state names (ESTAB, UNCONN, TIME-WAIT), not the records' kernel names.
+        rows.push_back({std::string(core::protocolName(r.protocol)), std::string(core::ssStateName(r.state)),
                         formatEndpoint(r.localAddress, r.localPort, r.family, false),
                         formatEndpoint(r.remoteAddress, r.remotePort, r.family, true), std::move(process), r.state});
     }
@@ -125,7 +126,7 @@ void printHistoryTable(std::ostream& out, const std::vector<core::PortEvent>& ev
     for (const auto& e : events) {
         const auto& r = e.record;
         rows.push_back({core::formatIsoLocal(e.time), std::string(core::actionName(e.action)),
-                        std::string(core::stateName(r.state)),
+                        std::string(core::stateName(r.protocol, r.state)),
                         formatEndpoint(r.localAddress, r.localPort, r.family, false),
                         formatEndpoint(r.remoteAddress, r.remotePort, r.family, true), processColumn(r)});
     }
@@ -160,7 +161,7 @@ void printEventLine(std::ostream& out, const core::PortEvent& e, bool color) {
     if (color) out << hue;
     out << mark;
     if (color) out << "\033[0m";
-    out << core::protocolName(r.protocol) << ' ' << core::stateName(r.state) << ' '
+    out << core::protocolName(r.protocol) << ' ' << core::stateName(r.protocol, r.state) << ' '
         << formatEndpoint(r.localAddress, r.localPort, r.family, false) << ' '
         << formatEndpoint(r.remoteAddress, r.remotePort, r.family, true) << ' ' << processColumn(r);
     if (e.action == core::Action::OwnerChanged && e.previousPid != 0) out << " (from pid=" << e.previousPid << ')';

@@ -23,6 +23,7 @@ struct FilterArgs {
     std::optional<std::uint16_t> port;
     std::optional<std::string> process;
     std::optional<std::string> state;
+    std::optional<std::string> protocol;
     bool listening = false;
 };
 
@@ -30,8 +31,10 @@ void addFilterOptions(CLI::App* cmd, FilterArgs& args) {
     cmd->add_option("--pid", args.pid, "Only sockets of this process");
     cmd->add_option("--port", args.port, "Only sockets with this local or remote port");
     cmd->add_option("--process", args.process, "Only processes whose name contains this (case-insensitive)");
-    cmd->add_option("--state", args.state, "Only sockets in this TCP state (LISTEN, ESTABLISHED, time-wait, ...)");
-    cmd->add_flag("--listening,-l", args.listening, "Only listening sockets");
+    cmd->add_option("--state", args.state,
+                    "Only sockets in this state (LISTEN, ESTABLISHED, time-wait, ...; UNCONN: bound UDP)");
+    cmd->add_option("--protocol", args.protocol, "Only tcp or udp sockets")->check(CLI::IsMember({"tcp", "udp"}));
+    cmd->add_flag("--listening,-l", args.listening, "Only listening sockets: TCP LISTEN and bound UDP, as ss -l");
 }
 
 core::SocketFilter toFilter(const FilterArgs& args) {
@@ -43,6 +46,7 @@ core::SocketFilter toFilter(const FilterArgs& args) {
         f.state = core::parseStateName(*args.state);
         if (!f.state) throw cli::CommandError(cli::kExitUsage, "unknown TCP state '" + *args.state + "'");
     }
+    if (args.protocol) f.protocol = core::parseProtocolName(*args.protocol);
     f.listeningOnly = args.listening;
     return f;
 }
@@ -89,6 +93,7 @@ int main(int argc, char** argv) {
     std::string intervalText = "1.0";
     bool children = false;
     std::optional<std::string> watchState;
+    std::optional<std::string> watchProtocol;
     auto* watch = app.add_subcommand("watch", "Print the ports a process opens and closes, live");
     watch->add_option("pid", watchPid, "Process to watch")->required();
     watch->add_option("--interval,-i", intervalText, "Seconds between polls (default 1.0)");
@@ -96,6 +101,11 @@ int main(int argc, char** argv) {
     watch->add_option("--state", watchState,
                       "Only count sockets in this TCP state. ProcessPortMonitor counted only ESTABLISHED "
                       "sockets: --state ESTABLISHED reproduces it");
+    watch
+        ->add_option("--protocol", watchProtocol,
+                     "Only count tcp or udp sockets (default both). ProcessPortMonitor counted only TCP: "
+                     "--protocol tcp --state ESTABLISHED reproduces it exactly")
+        ->check(CLI::IsMember({"tcp", "udp"}));
     watch->footer(
         "Ctrl+C or SIGTERM ends the watch with \"Stopping monitoring.\" and exit status 0; the exit of "
         "the process ends it with status 4, porteyed stopping with status 5.");
@@ -165,6 +175,7 @@ int main(int argc, char** argv) {
             options.includeChildren = children;
             FilterArgs stateOnly;
             stateOnly.state = watchState;
+            stateOnly.protocol = watchProtocol;
             options.filter = toFilter(stateOnly);
             return cli::runWatch(*transport, watchPid, options, intervalText, output, std::cout, std::cerr);
         }

@@ -10,7 +10,7 @@ namespace porteye::dbus {
 RecordStruct toDbus(const core::SocketRecord& r) {
     return RecordStruct{r.pid,           r.process,      std::string(core::protocolName(r.protocol)),
                         r.family,        r.localAddress, r.localPort,
-                        r.remoteAddress, r.remotePort,   std::string(core::stateName(r.state)),
+                        r.remoteAddress, r.remotePort,   std::string(core::stateName(r.protocol, r.state)),
                         r.inode,         r.uid,          r.cookie,
                         Options{}};
 }

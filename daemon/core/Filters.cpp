@@ -20,7 +20,7 @@ bool SocketFilter::matches(const SocketRecord& r) const {
     if (state && r.state != *state) return false;
     if (protocol && r.protocol != *protocol) return false;
     if (uid && r.visibleUid() != *uid) return false;
-    if (listeningOnly && r.state != TcpState::Listen) return false;
+    if (listeningOnly && !r.listening()) return false;
     return true;
 }
 

@@ -20,7 +20,7 @@ struct SocketFilter {
     std::optional<Protocol> protocol;
     /// Set by the access rule, not by callers: records whose visibleUid() is this uid.
     std::optional<std::uint32_t> uid;
-    bool listeningOnly = false;
+    bool listeningOnly = false;  ///< TCP LISTEN and bound, unconnected UDP (as `ss -l`)
 
     bool matches(const SocketRecord& record) const;
 };

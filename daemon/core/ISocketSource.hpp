@@ -8,10 +8,14 @@
 
 namespace porteye::core {
 
+/// What to dump. Each protocol is its own dump (TCP: one walk for both families;
+/// UDP: one per family), merged into one result.
 struct DumpRequest {
-    StateMask states = kAllClassicStates;
+    StateMask states = kAllClassicStates;  ///< for UDP only kUdpStates' bits matter
     bool ipv4 = true;
     bool ipv6 = true;
+    bool tcp = true;
+    bool udp = true;
 };
 
 /// Sockets of one dump; owners (pid, process) are left empty.

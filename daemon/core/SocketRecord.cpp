@@ -11,7 +11,7 @@ namespace {
 struct StateName {
     TcpState state;
     std::string_view kernel;
-    std::string_view ss;  // iproute2's spelling, accepted on input
+    std::string_view ss;  // iproute2's spelling (lower case here), accepted on input
 };
 
 constexpr std::array<StateName, 14> kStateNames{{
@@ -42,6 +42,47 @@ bool equalsIgnoreCase(std::string_view a, std::string_view b) {
 std::string_view stateName(TcpState state) {
     for (const auto& entry : kStateNames)
         if (entry.state == state) return entry.kernel;
+    return "UNKNOWN";
+}
+
+std::string_view stateName(Protocol protocol, TcpState state) {
+    // A bound UDP socket sits in TCP_CLOSE: "CLOSE" would read as a socket going away.
+    if (protocol == Protocol::Udp && state == TcpState::Close) return "UNCONN";
+    return stateName(state);
+}
+
+std::string_view ssStateName(TcpState state) {
+    // iproute2's sstate_name[], upper case; the short forms differ from the kernel's names.
+    switch (state) {
+        case TcpState::Established:
+            return "ESTAB";
+        case TcpState::SynSent:
+            return "SYN-SENT";
+        case TcpState::SynRecv:
+            return "SYN-RECV";
+        case TcpState::FinWait1:
+            return "FIN-WAIT-1";
+        case TcpState::FinWait2:
+            return "FIN-WAIT-2";
+        case TcpState::TimeWait:
+            return "TIME-WAIT";
+        case TcpState::Close:
+            return "UNCONN";
+        case TcpState::CloseWait:
+            return "CLOSE-WAIT";
+        case TcpState::LastAck:
+            return "LAST-ACK";
+        case TcpState::Listen:
+            return "LISTEN";
+        case TcpState::Closing:
+            return "CLOSING";
+        case TcpState::NewSynRecv:
+            return "NEW-SYN-RECV";
+        case TcpState::BoundInactive:
+            return "BOUND-INACTIVE";
+        case TcpState::Unknown:
+            break;
+    }
     return "UNKNOWN";
 }
 

@@ -38,10 +38,18 @@ constexpr StateMask stateBit(TcpState s) {
 }
 /// The classic states 1..12 (0x1ffe); TCP_BOUND_INACTIVE is left out on purpose (PLATFORM.md: bind-table walk).
 constexpr StateMask kAllClassicStates = 0x1ffe;
+/// The states a UDP socket reports in sock_diag: TCP_ESTABLISHED once connect()ed, TCP_CLOSE when only
+/// bound (an unbound UDP socket is in no hash table and is never dumped).
+constexpr StateMask kUdpStates = stateBit(TcpState::Established) | stateBit(TcpState::Close);
 
 /// Kernel name of a state ("ESTABLISHED", "LISTEN", "TIME_WAIT", ...).
 std::string_view stateName(TcpState state);
-/// Parses kernel names and ss-style names ("time-wait", "listen"), case-insensitive.
+/// A socket's state as records carry it (JSON, D-Bus): the kernel name, except that a UDP socket
+/// in TCP_CLOSE (bound, not connected) is "UNCONN", as ss shows it.
+std::string_view stateName(Protocol protocol, TcpState state);
+/// ss's spelling of a state for tables ("ESTAB", "LISTEN", "TIME-WAIT", "UNCONN", ...).
+std::string_view ssStateName(TcpState state);
+/// Parses kernel names and ss-style names ("time-wait", "listen", "UNCONN"), case-insensitive.
 std::optional<TcpState> parseStateName(std::string_view name);
 
 std::string_view protocolName(Protocol protocol);
@@ -70,6 +78,11 @@ struct SocketRecord {
     std::shared_ptr<const ProcessDetails> details;
     /// CPU and memory, filled when a list reply is built; empty elsewhere (history, events).
     std::optional<UsageNow> usage;
+
+    /// What `ss -l` lists: a TCP listener, or a UDP socket bound but not connected.
+    bool listening() const {
+        return state == TcpState::Listen || (protocol == Protocol::Udp && state == TcpState::Close);
+    }
 
     /// The uid the visibility rule goes by: the owning process's, or the socket's when it has no owner.
     std::uint32_t visibleUid() const { return pid != 0 ? ownerUid : uid; }

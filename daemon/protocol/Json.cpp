@@ -20,7 +20,7 @@ json toJson(const core::SocketRecord& r) {
                 {"local_port", r.localPort},
                 {"remote_address", r.remoteAddress},
                 {"remote_port", r.remotePort},
-                {"state", core::stateName(r.state)},
+                {"state", core::stateName(r.protocol, r.state)},
                 {"inode", r.inode},
                 {"uid", r.uid},
                 {"cookie", r.cookie}};

@@ -9,12 +9,12 @@
 
 namespace porteye::sys {
 
-/// Which SKNLGRP_*_DESTROY multicast groups to join.
+/// Which SKNLGRP_*_DESTROY multicast groups to join (all by default: porteye dumps TCP and UDP).
 struct DestroyGroups {
     bool tcp4 = true;
     bool tcp6 = true;
-    bool udp4 = false;
-    bool udp6 = false;
+    bool udp4 = true;
+    bool udp6 = true;
 };
 
 /// Outcome of one drain() call.
@@ -27,7 +27,8 @@ struct DrainResult {
 };
 
 /// Listens to sock_diag's socket-destroy broadcasts. Destroy messages carry addresses,
-/// ports, state and cookie but no inode and no uid (both 0): match them by cookie.
+/// ports, state and cookie but no inode and no uid (both 0): match them by cookie. Each carries
+/// INET_DIAG_PROTOCOL, so UDP records come out with Protocol::Udp.
 /// Not thread-safe: one owner thread.
 class DestroyListener {
 public:

@@ -88,12 +88,23 @@ core::DumpResult NetlinkSocketSource::dump(const core::DumpRequest& request) {
             }
         }
         int error = 0;
-        if (request.ipv4 && request.ipv6) {
-            error = dumpFamily(AF_UNSPEC, request.states, result.sockets, result.message);
-        } else if (request.ipv4) {
-            error = dumpFamily(AF_INET, request.states, result.sockets, result.message);
-        } else if (request.ipv6) {
-            error = dumpFamily(AF_INET6, request.states, result.sockets, result.message);
+        if (request.tcp) {
+            // Both families at once go through the legacy request: one hash walk instead of two.
+            if (request.ipv4 && request.ipv6) {
+                error = dumpFamily(AF_UNSPEC, IPPROTO_TCP, request.states, result.sockets, result.message);
+            } else if (request.ipv4) {
+                error = dumpFamily(AF_INET, IPPROTO_TCP, request.states, result.sockets, result.message);
+            } else if (request.ipv6) {
+                error = dumpFamily(AF_INET6, IPPROTO_TCP, request.states, result.sockets, result.message);
+            }
+        }
+        // UDP has no request that walks both families: one inet_diag_req_v2 dump each. A UDP socket
+        // is only ever ESTABLISHED or CLOSE, so a request for other states (LISTEN...) skips them.
+        const core::StateMask udpStates = request.states & core::kUdpStates;
+        if (error == 0 && request.udp && udpStates != 0) {
+            if (request.ipv4) error = dumpFamily(AF_INET, IPPROTO_UDP, udpStates, result.sockets, result.message);
+            if (error == 0 && request.ipv6)
+                error = dumpFamily(AF_INET6, IPPROTO_UDP, udpStates, result.sockets, result.message);
         }
         if (error != 0) {
             result.error = error;
@@ -114,12 +125,12 @@ core::DumpResult NetlinkSocketSource::dump(const core::DumpRequest& request) {
     return result;
 }
 
-int NetlinkSocketSource::dumpFamily(int family, core::StateMask states, std::vector<core::SocketRecord>& out,
-                                    std::string& message) {
+int NetlinkSocketSource::dumpFamily(int family, int protocol, core::StateMask states,
+                                    std::vector<core::SocketRecord>& out, std::string& message) {
     const std::uint32_t sequence = nextSequence();
-    // Both families at once go through the legacy request: one hash walk instead of two.
     const auto requestBytes = family == AF_UNSPEC ? buildLegacyTcpDumpRequest(states, sequence)
-                                                  : buildSockDiagDumpRequest(family, IPPROTO_TCP, states, sequence);
+                                                  : buildSockDiagDumpRequest(family, protocol, states, sequence);
+    const auto recordProtocol = protocol == IPPROTO_UDP ? core::Protocol::Udp : core::Protocol::Tcp;
 
     sockaddr_nl kernel{};
     kernel.nl_family = AF_NETLINK;
@@ -142,7 +153,7 @@ int NetlinkSocketSource::dumpFamily(int family, core::StateMask states, std::vec
             return static_cast<int>(-length);
         }
         const auto bytes = std::span<const std::byte>(m_buffer.data(), static_cast<std::size_t>(length));
-        const ParseResult parsed = parseSockDiagBuffer(bytes, out, sequence);
+        const ParseResult parsed = parseSockDiagBuffer(bytes, out, sequence, recordProtocol);
         switch (parsed.status) {
             case ParseStatus::More:
                 continue;

@@ -20,16 +20,19 @@ public:
     NetlinkSocketSource(const NetlinkSocketSource&) = delete;
     NetlinkSocketSource& operator=(const NetlinkSocketSource&) = delete;
 
-    /// Dumps TCP sockets of the requested families. Retries on EINTR;
-    /// on a netlink error or malformed reply returns error != 0 and no partial table.
+    /// Dumps the requested protocols and families: TCP in one legacy walk of both families
+    /// (or one family), then UDP with one dump per family. Retries on EINTR; on a netlink
+    /// error or malformed reply returns error != 0 and no partial table.
     core::DumpResult dump(const core::DumpRequest& request) override;
 
 private:
     void openSocket();
     void closeSocket();
     std::uint32_t nextSequence();
-    /// One request/reply exchange for one family, appending to `out`; returns 0 or an errno.
-    int dumpFamily(int family, core::StateMask states, std::vector<core::SocketRecord>& out, std::string& message);
+    /// One request/reply exchange for one family (AF_UNSPEC: TCP's legacy request for both) and
+    /// protocol (IPPROTO_TCP/UDP), appending to `out`; returns 0 or an errno.
+    int dumpFamily(int family, int protocol, core::StateMask states, std::vector<core::SocketRecord>& out,
+                   std::string& message);
     /// Receives one datagram from the kernel into m_buffer; returns its length or -errno.
     long receive(std::string& message);
 

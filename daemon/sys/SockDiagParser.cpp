@@ -68,6 +68,8 @@ bool parseAttributes(std::span<const std::byte> attrs, core::SocketRecord& recor
             const auto protocol = load<std::uint8_t>(attrs, offset + sizeof(rtattr));
             if (protocol == IPPROTO_UDP) {
                 record.protocol = core::Protocol::Udp;
+            } else if (protocol == IPPROTO_TCP) {
+                record.protocol = core::Protocol::Tcp;
             }
         }
         // The padding of the last attribute may be missing from a hand-built message; don't step past the end.
@@ -76,12 +78,14 @@ bool parseAttributes(std::span<const std::byte> attrs, core::SocketRecord& recor
     return true;
 }
 
-bool parseInetDiagMessage(std::span<const std::byte> payload, core::SocketRecord& record, std::string& error) {
+bool parseInetDiagMessage(std::span<const std::byte> payload, core::Protocol protocol, core::SocketRecord& record,
+                          std::string& error) {
     if (payload.size() < sizeof(inet_diag_msg)) {
         error = "inet_diag_msg payload truncated (" + std::to_string(payload.size()) + " bytes)";
         return false;
     }
     const auto msg = load<inet_diag_msg>(payload, 0);
+    record.protocol = protocol;
     if (msg.idiag_family == AF_INET) {
         record.family = 4;
     } else if (msg.idiag_family == AF_INET6) {
@@ -139,7 +143,7 @@ std::string extendedAckMessage(const nlmsghdr& header, std::span<const std::byte
 
 /// Parses messages until the buffer ends or a terminal message; `consumed` says where it stopped.
 ParseResult parseMessages(std::span<const std::byte> bytes, std::vector<core::SocketRecord>& out,
-                          std::uint32_t expectedSeq, std::size_t& consumed) {
+                          std::uint32_t expectedSeq, core::Protocol protocol, std::size_t& consumed) {
     ParseResult result;
     std::size_t offset = 0;
     // Records are appended only when the whole buffer is good, so a Malformed buffer adds nothing.
@@ -220,7 +224,7 @@ ParseResult parseMessages(std::span<const std::byte> bytes, std::vector<core::So
             case kTcpDiagGetSock: {
                 core::SocketRecord record;
                 std::string error;
-                if (!parseInetDiagMessage(payload, record, error)) {
+                if (!parseInetDiagMessage(payload, protocol, record, error)) {
                     return fail(error);
                 }
                 out.push_back(std::move(record));
@@ -241,16 +245,17 @@ ParseResult parseMessages(std::span<const std::byte> bytes, std::vector<core::So
 }  // namespace
 
 ParseResult parseSockDiagBuffer(std::span<const std::byte> bytes, std::vector<core::SocketRecord>& out,
-                                std::uint32_t expectedSeq) {
+                                std::uint32_t expectedSeq, core::Protocol protocol) {
     if (bytes.empty()) {
         // A netlink datagram is never empty; treating it as "More" could make a reader spin.
         return malformed("empty buffer", 0);
     }
     std::size_t consumed = 0;
-    return parseMessages(bytes, out, expectedSeq, consumed);
+    return parseMessages(bytes, out, expectedSeq, protocol, consumed);
 }
 
-ParseResult parseSockDiagRecording(std::span<const std::byte> bytes, std::vector<core::SocketRecord>& out) {
+ParseResult parseSockDiagRecording(std::span<const std::byte> bytes, std::vector<core::SocketRecord>& out,
+                                   core::Protocol protocol) {
     if (bytes.empty()) {
         return malformed("empty recording", 0);
     }
@@ -261,7 +266,7 @@ ParseResult parseSockDiagRecording(std::span<const std::byte> bytes, std::vector
     ParseResult last;
     while (offset < bytes.size()) {
         std::size_t consumed = 0;
-        last = parseMessages(bytes.subspan(offset), out, 0, consumed);
+        last = parseMessages(bytes.subspan(offset), out, 0, protocol, consumed);
         if (last.status == ParseStatus::Error || last.status == ParseStatus::Malformed) {
             out.resize(firstNew);
             last.recordsParsed = 0;

@@ -30,13 +30,15 @@ struct ParseResult {
 /// Pure: no I/O, never throws on malformed input, never reads past `bytes`.
 /// `expectedSeq`, when non-zero, makes messages of another sequence number ignored.
 /// On Error/Malformed nothing is appended; bytes after NLMSG_DONE are ignored.
-/// An INET_DIAG_PROTOCOL attribute of IPPROTO_UDP (destroy broadcasts) sets Protocol::Udp.
+/// A dump reply does not say which protocol it lists (the request did): records get `protocol`,
+/// unless an INET_DIAG_PROTOCOL attribute (sent with destroy broadcasts) names TCP or UDP.
 ParseResult parseSockDiagBuffer(std::span<const std::byte> bytes, std::vector<core::SocketRecord>& out,
-                                std::uint32_t expectedSeq = 0);
+                                std::uint32_t expectedSeq = 0, core::Protocol protocol = core::Protocol::Tcp);
 
 /// Parses a whole recorded reply (e.g. written by `ss -tan -D FILE`: several
-/// dumps back to back); stops at the first Error/Malformed.
+/// dumps back to back, all of `protocol`); stops at the first Error/Malformed.
 /// Returns Done when the recording ends with NLMSG_DONE, More when its last dump is cut short.
-ParseResult parseSockDiagRecording(std::span<const std::byte> bytes, std::vector<core::SocketRecord>& out);
+ParseResult parseSockDiagRecording(std::span<const std::byte> bytes, std::vector<core::SocketRecord>& out,
+                                   core::Protocol protocol = core::Protocol::Tcp);
 
 }  // namespace porteye::sys

@@ -22,14 +22,16 @@ using namespace std::chrono_literals;
 
 namespace {
 
-/// (pid, local port, remote port, state) — what the bar says porteye and ss must agree on.
-using Row = std::tuple<std::uint32_t, std::uint16_t, std::uint16_t, std::string>;
+/// (protocol, pid, local port, remote port, state) — what the bar says porteye and ss must agree on.
+using Row = std::tuple<std::string, std::uint32_t, std::uint16_t, std::uint16_t, std::string>;
 
-std::string normalizeSsState(const std::string& s) {
+/// ss's state name as porteye's JSON spells it: kernel names, and UNCONN for bound UDP.
+std::string normalizeSsState(const std::string& netid, const std::string& s) {
     static const std::map<std::string, std::string> names = {
         {"ESTAB", "ESTABLISHED"}, {"LISTEN", "LISTEN"},     {"TIME-WAIT", "TIME_WAIT"},  {"CLOSE-WAIT", "CLOSE_WAIT"},
         {"SYN-SENT", "SYN_SENT"}, {"SYN-RECV", "SYN_RECV"}, {"FIN-WAIT-1", "FIN_WAIT1"}, {"FIN-WAIT-2", "FIN_WAIT2"},
         {"LAST-ACK", "LAST_ACK"}, {"CLOSING", "CLOSING"},   {"UNCONN", "CLOSE"}};
+    if (netid == "udp" && s == "UNCONN") return s;
     auto it = names.find(s);
     return it == names.end() ? s : it->second;
 }
@@ -39,17 +41,17 @@ std::uint16_t portOf(const std::string& endpoint) {
     return endpoint.substr(colon + 1) == "*" ? 0 : static_cast<std::uint16_t>(std::stoi(endpoint.substr(colon + 1)));
 }
 
-/// Rows of `ss -tanpH` touching one of `ports`; a socket with several owners yields a row per owner.
+/// Rows of `ss -tuanpH` touching one of `ports`; a socket with several owners yields a row per owner.
 std::set<Row> ssRows(const std::set<std::uint16_t>& ports) {
-    auto result = run({"ss", "-tanpH"});
+    auto result = run({"ss", "-tuanpH"});
     EXPECT_EQ(result.exitCode, 0) << result.err;
     std::set<Row> rows;
     std::istringstream lines(result.out);
     const std::regex pidPattern("pid=(\\d+)");
     for (std::string line; std::getline(lines, line);) {
         std::istringstream fields(line);
-        std::string state, recvq, sendq, local, peer;
-        fields >> state >> recvq >> sendq >> local >> peer;
+        std::string netid, state, recvq, sendq, local, peer;
+        fields >> netid >> state >> recvq >> sendq >> local >> peer;
         const auto lport = portOf(local);
         const auto rport = portOf(peer);
         if (!ports.contains(lport) && !ports.contains(rport)) continue;
@@ -58,7 +60,7 @@ std::set<Row> ssRows(const std::set<std::uint16_t>& ports) {
             pids.insert(static_cast<std::uint32_t>(std::stoul((*it)[1])));
         if (pids.empty()) pids.insert(0);
         for (auto pid : pids)
-            rows.insert({pid, lport, rport, normalizeSsState(state)});
+            rows.insert({netid, pid, lport, rport, normalizeSsState(netid, state)});
     }
     return rows;
 }
@@ -69,7 +71,8 @@ std::set<Row> porteyeRows(const std::string& json, const std::set<std::uint16_t>
         const auto lport = r["local_port"].get<std::uint16_t>();
         const auto rport = r["remote_port"].get<std::uint16_t>();
         if (!ports.contains(lport) && !ports.contains(rport)) continue;
-        rows.insert({r["pid"].get<std::uint32_t>(), lport, rport, r["state"].get<std::string>()});
+        rows.insert({r["protocol"].get<std::string>(), r["pid"].get<std::uint32_t>(), lport, rport,
+                     r["state"].get<std::string>()});
     }
     return rows;
 }
@@ -101,7 +104,66 @@ int listenAny() {
     return fd;
 }
 
+/// A UDP socket of this process on 127.0.0.1, connected to `peer` when non-zero.
+int udpSocket(std::uint16_t peer = 0) {
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) throw std::runtime_error("bind failed");
+    addr.sin_port = htons(peer);
+    if (peer != 0 && connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+        throw std::runtime_error("connect failed");
+    return fd;
+}
+
 }  // namespace
+
+TEST(LocalList, UdpAgreesWithSsTuanpBoundAsUnconnAndConnectedAsEstablished) {
+    PortHolder holder;                       // another process with a bound UDP socket and a TCP listener
+    const auto bound = holder.openUdp();     // UNCONN
+    const auto listenPort = holder.open();   // LISTEN
+    const int connected = udpSocket(bound);  // this process: ESTAB to the holder's socket
+    const std::set<std::uint16_t> ports{bound, listenPort, localPort(connected)};
+
+    auto listed = run({porteyectlPath(), "list", "--local", "--json"});
+    ASSERT_EQ(listed.exitCode, 0) << listed.err;
+    const auto mine = porteyeRows(listed.out, ports);
+    EXPECT_EQ(mine, ssRows(ports));
+    const auto holderPid = static_cast<std::uint32_t>(holder.pid());
+    const auto self = static_cast<std::uint32_t>(getpid());
+    EXPECT_TRUE(mine.contains(Row{"udp", holderPid, bound, 0, "UNCONN"}));
+    EXPECT_TRUE(mine.contains(Row{"udp", self, localPort(connected), bound, "ESTABLISHED"}));
+    EXPECT_TRUE(mine.contains(Row{"tcp", holderPid, listenPort, 0, "LISTEN"}));
+
+    // --listening is ss -l: the TCP listener and the bound UDP socket, not the connected one.
+    auto listening = run({porteyectlPath(), "list", "--local", "--json", "--listening"});
+    ASSERT_EQ(listening.exitCode, 0) << listening.err;
+    EXPECT_EQ(porteyeRows(listening.out, ports),
+              (std::set<Row>{{"udp", holderPid, bound, 0, "UNCONN"}, {"tcp", holderPid, listenPort, 0, "LISTEN"}}));
+
+    auto udpOnly = run({porteyectlPath(), "list", "--local", "--json", "--protocol", "udp"});
+    ASSERT_EQ(udpOnly.exitCode, 0) << udpOnly.err;
+    for (const auto& r : nlohmann::json::parse(udpOnly.out))
+        ASSERT_EQ(r["protocol"], "udp") << r.dump();
+    EXPECT_EQ(porteyeRows(udpOnly.out, ports).size(), 2u);
+
+    auto unconn =
+        run({porteyectlPath(), "list", "--local", "--json", "--state", "UNCONN", "--port", std::to_string(bound)});
+    ASSERT_EQ(unconn.exitCode, 0) << unconn.err;
+    EXPECT_EQ(porteyeRows(unconn.out, ports), (std::set<Row>{{"udp", holderPid, bound, 0, "UNCONN"}}));
+
+    // The table speaks ss: Netid udp, state UNCONN / ESTAB.
+    auto table = run({porteyectlPath(), "list", "--local", "--protocol", "udp", "--port", std::to_string(bound)});
+    ASSERT_EQ(table.exitCode, 0) << table.err;
+    EXPECT_TRUE(std::regex_search(table.out, std::regex("udp +UNCONN +127\\.0\\.0\\.1:" + std::to_string(bound))))
+        << table.out;
+    EXPECT_TRUE(
+        std::regex_search(table.out, std::regex("udp +ESTAB +127\\.0\\.0\\.1:" + std::to_string(localPort(connected)))))
+        << table.out;
+    EXPECT_EQ(run({porteyectlPath(), "list", "--local", "--protocol", "sctp"}).exitCode, 2);
+    ::close(connected);
+}
 
 TEST(LocalList, JsonAgreesWithSsForListenerConnectionAndForkedOwner) {
     PortHolder holder;  // another process with a listener
@@ -126,12 +188,14 @@ TEST(LocalList, JsonAgreesWithSsForListenerConnectionAndForkedOwner) {
     const auto theirs = ssRows(ports);
 
     EXPECT_EQ(mine, theirs);
-    EXPECT_TRUE(mine.contains(Row{static_cast<std::uint32_t>(holder.pid()), listenPort, 0, "LISTEN"}));
-    EXPECT_TRUE(mine.contains(Row{static_cast<std::uint32_t>(getpid()), localPort(client), listenPort, "ESTABLISHED"}));
-    EXPECT_TRUE(mine.contains(Row{static_cast<std::uint32_t>(getpid()), localPort(shared), 0, "LISTEN"}));
-    EXPECT_TRUE(mine.contains(Row{static_cast<std::uint32_t>(child), localPort(shared), 0, "LISTEN"}))
+    EXPECT_TRUE(mine.contains(Row{"tcp", static_cast<std::uint32_t>(holder.pid()), listenPort, 0, "LISTEN"}));
+    EXPECT_TRUE(
+        mine.contains(Row{"tcp", static_cast<std::uint32_t>(getpid()), localPort(client), listenPort, "ESTABLISHED"}));
+    EXPECT_TRUE(mine.contains(Row{"tcp", static_cast<std::uint32_t>(getpid()), localPort(shared), 0, "LISTEN"}));
+    EXPECT_TRUE(mine.contains(Row{"tcp", static_cast<std::uint32_t>(child), localPort(shared), 0, "LISTEN"}))
         << "the forked child is an owner too";
-    EXPECT_TRUE(mine.contains(Row{0, listenPort, localPort(client), "ESTABLISHED"})) << "accept queue: no owner yet";
+    EXPECT_TRUE(mine.contains(Row{"tcp", 0, listenPort, localPort(client), "ESTABLISHED"}))
+        << "accept queue: no owner yet";
 
     ::close(hold[1]);
     waitpid(child, nullptr, 0);
@@ -187,6 +251,28 @@ TEST(LocalWatch, PrintsTheSeedsLinesForAPortOpenedAndClosedByAnotherProcess) {
     EXPECT_TRUE(watch.waitForOutput("Ports closed: {" + second + "}\nActive ports: {" + port + "}\n", 5s))
         << watch.out();
     EXPECT_EQ(watch.stop(SIGINT), 0) << "Ctrl+C is a normal end";
+}
+
+TEST(LocalWatch, UdpPortsAreOpenedAndClosedUnlessProtocolTcpIsAsked) {
+    PortHolder holder;
+    Subprocess watch({porteyectlPath(), "watch", std::to_string(holder.pid()), "--local", "--interval", "0.1"});
+    Subprocess tcpOnly(
+        {porteyectlPath(), "watch", std::to_string(holder.pid()), "--local", "--interval", "0.1", "--protocol", "tcp"});
+    ASSERT_TRUE(watch.waitForOutput("Press Ctrl+C to stop.\n", 5s)) << watch.err();
+    ASSERT_TRUE(tcpOnly.waitForOutput("Press Ctrl+C to stop.\n", 5s)) << tcpOnly.err();
+    const auto udp = std::to_string(holder.openUdp());
+    EXPECT_TRUE(watch.waitForOutput("New ports opened: {" + udp + "}\nActive ports: {" + udp + "}\n", 5s))
+        << watch.out();
+    // Then a TCP port: the TCP-only watch sees it alone, which shows it has looked since the UDP one.
+    const auto tcp = std::to_string(holder.open());
+    EXPECT_TRUE(tcpOnly.waitForOutput("New ports opened: {" + tcp + "}\nActive ports: {" + tcp + "}\n", 5s))
+        << tcpOnly.out();
+    holder.close();  // the TCP listener
+    holder.close();  // the UDP socket
+    EXPECT_TRUE(watch.waitForOutput("Active ports: set()\n", 5s)) << watch.out();
+    EXPECT_EQ(watch.stop(SIGINT), 0);
+    EXPECT_EQ(tcpOnly.stop(SIGINT), 0);
+    EXPECT_EQ(tcpOnly.out().find(udp), std::string::npos) << tcpOnly.out();
 }
 
 TEST(LocalWatch, IntervalIsPrintedAsPythonWouldAndJsonHasOneObjectPerChange) {

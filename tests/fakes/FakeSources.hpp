@@ -187,4 +187,11 @@ inline core::SocketRecord tcpSocket(std::uint64_t inode, std::uint16_t localPort
     return r;
 }
 
+/// A UDP socket: bound only (TCP_CLOSE, shown as UNCONN) unless `remotePort` makes it connected.
+inline core::SocketRecord udpSocket(std::uint64_t inode, std::uint16_t localPort, std::uint16_t remotePort = 0) {
+    auto r = tcpSocket(inode, localPort, remotePort ? core::TcpState::Established : core::TcpState::Close, remotePort);
+    r.protocol = core::Protocol::Udp;
+    return r;
+}
+
 }  // namespace porteye::fakes

@@ -273,10 +273,11 @@ PortHolder::PortHolder() {
         std::vector<int> listeners;
         char command = 0;
         while (read(commands[0], &command, 1) == 1) {
-            if (command == 'o') {
+            if (command == 'o' || command == 'u') {
                 std::uint16_t port = 0;
                 if (read(commands[0], &port, sizeof port) != sizeof port) break;
-                int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                const bool udp = command == 'u';
+                int fd = socket(AF_INET, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
                 int one = 1;
                 setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
                 sockaddr_in addr{};
@@ -284,7 +285,7 @@ PortHolder::PortHolder() {
                 addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
                 addr.sin_port = htons(port);
                 std::uint16_t bound = 0;
-                if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 && listen(fd, 16) == 0) {
+                if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 && (udp || listen(fd, 16) == 0)) {
                     socklen_t len = sizeof addr;
                     getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
                     bound = ntohs(addr.sin_port);
@@ -315,7 +316,14 @@ PortHolder::~PortHolder() {
 }
 
 std::uint16_t PortHolder::open(std::uint16_t port) {
-    char command = 'o';
+    return openSocket('o', port);
+}
+
+std::uint16_t PortHolder::openUdp(std::uint16_t port) {
+    return openSocket('u', port);
+}
+
+std::uint16_t PortHolder::openSocket(char command, std::uint16_t port) {
     std::uint16_t bound = 0;
     if (write(m_commands, &command, 1) != 1 || write(m_commands, &port, sizeof port) != sizeof port ||
         read(m_replies, &bound, sizeof bound) != sizeof bound || bound == 0)

@@ -114,12 +114,16 @@ public:
     pid_t pid() const { return m_pid; }
     /// Opens a listener on 127.0.0.1 (port 0 = any) and returns its port.
     std::uint16_t open(std::uint16_t port = 0);
-    /// Closes the most recent listener.
+    /// Binds a UDP socket on 127.0.0.1 (unconnected: ss's UNCONN) and returns its port.
+    std::uint16_t openUdp(std::uint16_t port = 0);
+    /// Closes the most recent socket.
     void close();
     /// Makes the child exit and reaps it.
     void exit();
 
 private:
+    std::uint16_t openSocket(char command, std::uint16_t port);
+
     pid_t m_pid = -1;
     int m_commands = -1;
     int m_replies = -1;

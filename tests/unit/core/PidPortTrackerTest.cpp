@@ -75,6 +75,21 @@ TEST_F(PidPortTrackerTest, StateFilterNarrowsCountedSockets) {
     EXPECT_EQ(tracker.update(dump).active, (std::set<std::uint16_t>{8080}));
 }
 
+TEST_F(PidPortTrackerTest, UdpPortsCountUnlessTheProtocolFilterSaysTcp) {
+    processes.add(5, "app", {1, 2, 3});
+    std::vector<SocketRecord> dump = {tcpSocket(1, 8080), udpSocket(2, 5353), udpSocket(3, 40001, 53)};
+    PidPortTracker every(5, false, processes, clock);
+    EXPECT_EQ(every.update(dump).active, (std::set<std::uint16_t>{8080, 5353, 40001}));
+    SocketFilter tcp;
+    tcp.protocol = Protocol::Tcp;
+    PidPortTracker tcpOnly(5, false, processes, clock, tcp);
+    EXPECT_EQ(tcpOnly.update(dump).active, (std::set<std::uint16_t>{8080}));
+    SocketFilter udp;
+    udp.protocol = Protocol::Udp;
+    PidPortTracker udpOnly(5, false, processes, clock, udp);
+    EXPECT_EQ(udpOnly.update(dump).active, (std::set<std::uint16_t>{5353, 40001}));
+}
+
 TEST_F(PidPortTrackerTest, QuietProcessIsTrackedWithoutDumpingTheHost) {
     processes.add(5, "app", {1, 2});
     PidPortTracker tracker(5, false, processes, clock);

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+#include "core/Filters.hpp"
 #include "core/SnapshotDiff.hpp"
 #include "core/SocketRecord.hpp"
 #include "core/TimeFormat.hpp"
@@ -22,6 +23,47 @@ TEST(TcpStateNames, KernelAndSsSpellingsRoundTrip) {
         auto state = static_cast<TcpState>(s);
         EXPECT_EQ(parseStateName(stateName(state)), state);
     }
+}
+
+TEST(TcpStateNames, BoundUdpIsUnconnAndTablesUseSsSpellings) {
+    EXPECT_EQ(stateName(Protocol::Udp, TcpState::Close), "UNCONN") << "a bound UDP socket, as ss shows it";
+    EXPECT_EQ(stateName(Protocol::Udp, TcpState::Established), "ESTABLISHED");
+    EXPECT_EQ(stateName(Protocol::Tcp, TcpState::Close), "CLOSE") << "TCP keeps the kernel's name";
+    EXPECT_EQ(stateName(Protocol::Tcp, TcpState::Listen), "LISTEN");
+    EXPECT_EQ(parseStateName("UNCONN"), TcpState::Close);
+    EXPECT_EQ(parseStateName("CLOSE"), TcpState::Close);
+    EXPECT_EQ(ssStateName(TcpState::Established), "ESTAB");
+    EXPECT_EQ(ssStateName(TcpState::Close), "UNCONN");
+    EXPECT_EQ(ssStateName(TcpState::TimeWait), "TIME-WAIT");
+    for (int s = 1; s <= 12; ++s) {
+        auto state = static_cast<TcpState>(s);
+        EXPECT_EQ(parseStateName(ssStateName(state)), state) << ssStateName(state);
+        EXPECT_EQ(parseStateName(stateName(Protocol::Udp, state)), state);
+    }
+}
+
+TEST(SocketFilter, ListeningMeansTcpListenPlusBoundUdpAsSsL) {
+    using porteye::fakes::udpSocket;
+    SocketFilter listening;
+    listening.listeningOnly = true;
+    EXPECT_TRUE(listening.matches(tcpSocket(1, 80)));
+    EXPECT_FALSE(listening.matches(tcpSocket(2, 40000, TcpState::Established, 80)));
+    EXPECT_TRUE(listening.matches(udpSocket(3, 53))) << "bound, unconnected UDP";
+    EXPECT_FALSE(listening.matches(udpSocket(4, 40001, 53))) << "connected UDP";
+    auto tcpClose = tcpSocket(5, 81, TcpState::Close);
+    EXPECT_FALSE(listening.matches(tcpClose)) << "a closing TCP socket listens for nothing";
+
+    SocketFilter udp;
+    udp.protocol = Protocol::Udp;
+    EXPECT_TRUE(udp.matches(udpSocket(3, 53)));
+    EXPECT_FALSE(udp.matches(tcpSocket(1, 53)));
+    SocketFilter unconn;
+    unconn.state = parseStateName("UNCONN");
+    EXPECT_TRUE(unconn.matches(udpSocket(3, 53)));
+    EXPECT_FALSE(unconn.matches(udpSocket(4, 40001, 53)));
+    SocketFilter port53;
+    port53.port = 53;
+    EXPECT_TRUE(port53.matches(udpSocket(4, 40001, 53))) << "remote port of a connected UDP socket";
 }
 
 TEST(SnapshotDiff, ReportsAddedAndRemovedByKeyAndIgnoresStateChange) {

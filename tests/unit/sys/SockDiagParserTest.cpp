@@ -211,6 +211,64 @@ TEST(SockDiagParser, ParsesTimeWaitOnlyRecording) {
     }
 }
 
+TEST(SockDiagParser, ParsesUdpRecordingAsUdpWithUnconnAndEstablishedStates) {
+    const auto bytes = readFixture("udp.bin");
+    std::vector<SocketRecord> out;
+    const auto r = parseSockDiagRecording(bytes, out, core::Protocol::Udp);
+    ASSERT_EQ(r.status, ParseStatus::Done) << r.message;
+    // Bound sockets are TCP_CLOSE, connected ones TCP_ESTABLISHED; the never-bound socket is absent.
+    const std::multiset<Tuple> expected{
+        {4, "127.0.0.1", 5353, "0.0.0.0", 0, TcpState::Close},
+        {4, "0.0.0.0", 6000, "0.0.0.0", 0, TcpState::Close},
+        {4, "127.0.0.1", 41001, "127.0.0.1", 5353, TcpState::Established},
+        {6, "::1", 5354, "::", 0, TcpState::Close},
+        {6, "::", 6001, "::", 0, TcpState::Close},
+        {6, "::1", 41002, "::1", 5354, TcpState::Established},
+    };
+    EXPECT_EQ(tuplesOf(out), expected);
+    std::set<std::uint64_t> cookies;
+    for (const auto& rec : out) {
+        EXPECT_EQ(rec.protocol, core::Protocol::Udp);
+        EXPECT_NE(rec.inode, 0U);
+        EXPECT_EQ(rec.uid, 0U);
+        cookies.insert(rec.cookie);
+        EXPECT_EQ(rec.listening(), rec.state == TcpState::Close) << "bound UDP is what ss -l lists";
+        EXPECT_EQ(core::stateName(rec.protocol, rec.state), rec.state == TcpState::Close ? "UNCONN" : "ESTABLISHED");
+    }
+    EXPECT_EQ(cookies.size(), out.size());
+}
+
+TEST(SockDiagParser, DumpRepliesDoNotNameTheirProtocolSoTheCallerDoes) {
+    // A dump reply carries no INET_DIAG_PROTOCOL: without being told, UDP sockets would read as TCP.
+    const auto bytes = readFixture("udp.bin");
+    std::vector<SocketRecord> out;
+    ASSERT_EQ(parseSockDiagRecording(bytes, out).status, ParseStatus::Done);
+    ASSERT_EQ(out.size(), 6U);
+    for (const auto& rec : out)
+        EXPECT_EQ(rec.protocol, core::Protocol::Tcp);
+}
+
+TEST(SockDiagParser, UdpDestroyBroadcastsAreUdpWhateverTheCallerAssumes) {
+    const auto bytes = readFixture("udp-destroy.bin");
+    std::vector<SocketRecord> out;
+    const auto r = parseSockDiagRecording(bytes, out, core::Protocol::Tcp);
+    EXPECT_EQ(r.status, ParseStatus::More) << "broadcasts have no NLMSG_DONE";
+    const std::multiset<Tuple> expected{
+        {4, "127.0.0.1", 5353, "0.0.0.0", 0, TcpState::Close},
+        {4, "0.0.0.0", 6000, "0.0.0.0", 0, TcpState::Close},
+        {4, "127.0.0.1", 41001, "127.0.0.1", 5353, TcpState::Established},
+        {6, "::1", 5354, "::", 0, TcpState::Close},
+        {6, "::", 6001, "::", 0, TcpState::Close},
+        {6, "::1", 41002, "::1", 5354, TcpState::Established},
+    };
+    EXPECT_EQ(tuplesOf(out), expected);
+    for (const auto& rec : out) {
+        EXPECT_EQ(rec.protocol, core::Protocol::Udp) << "INET_DIAG_PROTOCOL says UDP";
+        EXPECT_EQ(rec.inode, 0U) << "destroy messages carry no inode";
+        EXPECT_NE(rec.cookie, 0U) << "they are matched by cookie";
+    }
+}
+
 TEST(SockDiagParser, ParsesEmptyNamespaceRecordingAsTwoDones) {
     const auto bytes = readFixture("empty.bin");
     ASSERT_EQ(bytes.size(), 40U) << "two bare NLMSG_DONE messages";
@@ -526,6 +584,16 @@ TEST(SockDiagRequest, BuildsDumpRequest) {
     EXPECT_EQ(req.idiag_states, 0x1ffeU);
 }
 
+TEST(SockDiagRequest, BuildsUdpDumpRequestForUnconnAndEstablished) {
+    const auto bytes = buildSockDiagDumpRequest(AF_INET, IPPROTO_UDP, core::kUdpStates, 5);
+    inet_diag_req_v2 req{};
+    ASSERT_EQ(bytes.size(), sizeof(nlmsghdr) + sizeof(req));
+    std::memcpy(&req, bytes.data() + sizeof(nlmsghdr), sizeof(req));
+    EXPECT_EQ(req.sdiag_family, AF_INET);
+    EXPECT_EQ(req.sdiag_protocol, IPPROTO_UDP);
+    EXPECT_EQ(req.idiag_states, (1U << 1) | (1U << 7)) << "TCP_ESTABLISHED and TCP_CLOSE";
+}
+
 TEST(SockDiagRequest, BuildsLegacyRequestCoveringBothFamiliesInOneWalk) {
     const auto bytes = buildLegacyTcpDumpRequest(0x400, 9);
     ASSERT_EQ(bytes.size(), sizeof(nlmsghdr) + sizeof(inet_diag_req));
@@ -544,7 +612,8 @@ TEST(SockDiagRequest, BuildsLegacyRequestCoveringBothFamiliesInOneWalk) {
 // --- Robustness: deterministic mutation of recorded fixtures ---
 
 TEST(SockDiagParserRobustness, SurvivesTwentyThousandMutations) {
-    const std::vector<Bytes> seeds{readFixture("mixed.bin"), readFixture("ipv6-only.bin"), readFixture("timewait.bin")};
+    const std::vector<Bytes> seeds{readFixture("mixed.bin"), readFixture("ipv6-only.bin"), readFixture("timewait.bin"),
+                                   readFixture("udp.bin"), readFixture("udp-destroy.bin")};
     std::mt19937 rng(0x5eed);
     std::size_t statusCount[4] = {};
     for (int i = 0; i < 20000; ++i) {
@@ -578,7 +647,9 @@ TEST(SockDiagParserRobustness, SurvivesTwentyThousandMutations) {
             }
         }
         std::vector<SocketRecord> out;
-        const auto r = (i % 2 == 0) ? parseSockDiagRecording(bytes, out) : parseSockDiagBuffer(bytes, out, 123456);
+        const auto protocol = i % 3 == 0 ? core::Protocol::Udp : core::Protocol::Tcp;
+        const auto r = (i % 2 == 0) ? parseSockDiagRecording(bytes, out, protocol)
+                                    : parseSockDiagBuffer(bytes, out, 123456, protocol);
         const auto s = static_cast<std::size_t>(r.status);
         ASSERT_LT(s, 4U);
         ++statusCount[s];
