@@ -158,7 +158,9 @@ TEST(UdpDump, ProtocolsAndStatesOfTheRequestAreHonoured) {
     for (const auto& r : udp.sockets)
         ASSERT_EQ(r.protocol, Protocol::Udp);
     EXPECT_NE(findByInode(udp.sockets, udp4.inode()), nullptr);
-    if (udp6.ok()) EXPECT_NE(findByInode(udp.sockets, udp6.inode()), nullptr);
+    if (udp6.ok()) {
+        EXPECT_NE(findByInode(udp.sockets, udp6.inode()), nullptr);
+    }
 
     core::DumpRequest onlyV6 = udpOnly;
     onlyV6.ipv4 = false;
