@@ -190,6 +190,41 @@ TEST_F(ControlSocket, WatchStreamsAChildsOpenedAndClosedPortsThenItsExit) {
     EXPECT_EQ(errorCode(client.call("unwatch", {{"watch", id}})), protocol::rpc::kNoSuchWatch);
 }
 
+TEST_F(ControlSocket, BoundUdpIsListedAsUnconnWatchedAndItsCloseIsInTheHistory) {
+    PortHolder holder;
+    const auto pid = static_cast<std::uint32_t>(holder.pid());
+    RpcClient client(m_path);
+    const json reply = client.call("watch", {{"pid", pid}, {"interval", 0.1}});
+    ASSERT_TRUE(reply.contains("result")) << reply.dump();
+    const auto id = reply["result"]["watch"].get<std::uint64_t>();
+
+    const auto port = holder.openUdp();
+    auto opened = client.waitNotification(
+        "watch.changed", [&](const json& p) { return p["watch"] == id && containsPort(p["new_ports"], port); });
+    ASSERT_TRUE(opened) << "no watch.changed with the UDP port " << port;
+
+    const json found = eventually(client, "list", {{"port", port}, {"protocol", "udp"}},
+                                  [](const json& r) { return r.is_array() && !r.empty(); });
+    ASSERT_EQ(found.size(), 1U) << found.dump();
+    EXPECT_EQ(found[0]["protocol"], "udp");
+    EXPECT_EQ(found[0]["state"], "UNCONN");
+    EXPECT_EQ(found[0]["pid"], pid);
+    EXPECT_EQ(client.call("list", {{"port", port}, {"listening", true}})["result"].size(), 1U)
+        << "listening includes bound UDP, as ss -l";
+    EXPECT_EQ(client.call("list", {{"port", port}, {"state", "unconn"}})["result"].size(), 1U);
+    EXPECT_TRUE(client.call("list", {{"port", port}, {"protocol", "tcp"}})["result"].empty());
+
+    holder.close();
+    auto closed = client.waitNotification(
+        "watch.changed", [&](const json& p) { return p["watch"] == id && containsPort(p["closed_ports"], port); });
+    ASSERT_TRUE(closed) << "no watch.changed with the closed UDP port";
+    const json removed = eventually(client, "history", {{"port", port}, {"action", "removed"}},
+                                    [](const json& r) { return r.is_array() && !r.empty(); });
+    ASSERT_EQ(removed.size(), 1U) << removed.dump();
+    EXPECT_EQ(removed[0]["record"]["protocol"], "udp");
+    EXPECT_EQ(removed[0]["record"]["state"], "UNCONN");
+}
+
 TEST_F(ControlSocket, EventsStreamHostChangesMatchingTheFilter) {
     PortHolder holder;
     const auto pid = static_cast<std::uint32_t>(holder.pid());
