@@ -22,7 +22,7 @@ struct TrackerOptions {
     /// A dump is taken at least every this many steps, to refresh states and
     /// catch sockets that bound without their inode changing.
     std::uint32_t refreshEvery = 10;
-    /// An inode held but absent from the dump (unbound TCP, UDP, unix) is looked
+    /// An inode held but absent from the dump (unbound TCP or UDP, unix) is looked
     /// up again on this many following steps, in case it was just being bound.
     std::uint32_t recheckYoungFor = 2;
 };
