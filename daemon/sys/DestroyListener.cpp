@@ -75,7 +75,10 @@ DestroyListener::~DestroyListener() {
 DrainResult DestroyListener::drain(std::vector<core::SocketRecord>& out) {
     DrainResult result;
     try {
-        for (;;) {
+        // Bounded: on a busy host the kernel can broadcast closes faster than one loop iteration
+        // ends, and an unbounded drain would never return (nor stop growing `out`). The fd is
+        // level-triggered, so what is left is read on the next wake-up.
+        for (std::size_t datagrams = 0; datagrams < kMaxDatagramsPerDrain; ++datagrams) {
             sockaddr_nl sender{};
             socklen_t senderLength = sizeof(sender);
             const auto received = ::recvfrom(m_fd, m_buffer.data(), m_buffer.size(), MSG_DONTWAIT | MSG_TRUNC,

@@ -18,6 +18,9 @@ struct DestroyGroups {
 };
 
 /// Outcome of one drain() call.
+/// Datagrams read by one drain() at most; the rest wait for the next call (the fd stays readable).
+constexpr std::size_t kMaxDatagramsPerDrain = 1024;
+
 struct DrainResult {
     std::size_t records = 0;  ///< records appended to the output vector
     bool overrun = false;     ///< the kernel dropped messages (ENOBUFS): resynchronise with a full dump

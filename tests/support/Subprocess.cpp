@@ -99,7 +99,7 @@ Subprocess::~Subprocess() {
     if (m_errFd >= 0) ::close(m_errFd);
 }
 
-void Subprocess::drain(int timeoutMs) {
+bool Subprocess::drain(int timeoutMs) {
     if (m_toFiles) {
         // A regular file is always "readable": read to its current end, and wait a little when
         // there was nothing new, as poll() would on a pipe.
@@ -112,24 +112,28 @@ void Subprocess::drain(int timeoutMs) {
             }
         }
         if (!got && timeoutMs > 0) std::this_thread::sleep_for(std::chrono::milliseconds(std::min(timeoutMs, 10)));
-        return;
+        return got;
     }
     pollfd fds[2] = {{m_outFd, POLLIN, 0}, {m_errFd, POLLIN, 0}};
-    if (poll(fds, 2, timeoutMs) <= 0) return;
-    char buf[4096];
+    if (poll(fds, 2, timeoutMs) <= 0) return false;
+    char buf[65536];
+    bool got = false;
     for (int i = 0; i < 2; ++i) {
         if (!(fds[i].revents & (POLLIN | POLLHUP))) continue;
         const ssize_t n = read(fds[i].fd, buf, sizeof buf);
-        if (n > 0)
+        if (n > 0) {
             (i == 0 ? m_out : m_err).append(buf, static_cast<std::size_t>(n));
-        else if (n == 0)
-            fds[i].fd = -1;
+            got = true;
+        }
     }
+    return got;
 }
 
 void Subprocess::collect() {
-    for (int i = 0; i < 4; ++i)
-        drain(0);
+    // The child has exited: read what its pipes still hold, however much (a large --json
+    // list is tens of kilobytes), until a pass finds nothing more.
+    while (drain(0)) {
+    }
 }
 
 bool Subprocess::waitForOutput(const std::function<bool(const std::string&)>& predicate,

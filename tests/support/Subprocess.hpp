@@ -48,7 +48,7 @@ public:
     const std::string& err() const { return m_err; }
 
 private:
-    void drain(int timeoutMs);
+    bool drain(int timeoutMs);  ///< true when it read something
 
     pid_t m_pid = -1;
     int m_outFd = -1;
