@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: MIT
 #include "service/PortService.hpp"
 
+#include "core/TimeFormat.hpp"
+
 #include <algorithm>
 #include <cmath>
+#include <unordered_map>
 
 namespace porteye::service {
 
@@ -45,6 +48,8 @@ std::optional<core::PortEvent> PortService::visibleEvent(const Caller& caller, c
         shown.record.pid = 0;
         shown.record.process.clear();
         shown.record.ownerUid = 0;
+        shown.record.details.reset();  // another user's command line, exe, unit, ...
+        shown.record.usage.reset();
     }
     if (!seesPrevious) {
         shown.previousPid = 0;
@@ -76,7 +81,27 @@ std::vector<core::SocketRecord> PortService::list(const Caller& caller, core::Li
                            "more than " + std::to_string(cap) +
                                " sockets match; narrow the filter, or page with 'limit' (at most " +
                                std::to_string(cap) + ") and 'offset'");
+    fillUsage(out);
     return out;
+}
+
+void PortService::fillUsage(std::vector<core::SocketRecord>& records) const {
+    const double now = std::chrono::duration<double>(Clock::now().time_since_epoch()).count();
+    const auto wallNow = core::toEpochMicros(m_monitor.clock().now());
+    std::unordered_map<std::uint32_t, std::optional<core::UsageNow>> byPid;  // one read per process
+    for (auto& r : records) {
+        if (r.pid == 0) continue;
+        auto [it, fresh] = byPid.try_emplace(r.pid);
+        if (fresh) {
+            if (auto u = m_monitor.processTable().usage(r.pid)) {
+                const double age = r.details && r.details->startTimeUs != 0 && wallNow > r.details->startTimeUs
+                                       ? static_cast<double>(wallNow - r.details->startTimeUs) / 1e6
+                                       : 0;
+                it->second = m_usage.sample(r.pid, *u, now, age);
+            }
+        }
+        r.usage = it->second;
+    }
 }
 
 std::vector<core::PortEvent> PortService::history(const Caller& caller, core::HistoryFilter filter) const {
@@ -111,6 +136,7 @@ ServiceStatus PortService::hostStatus() const {
     s.watches = m_watches.size();
     s.polls = m_monitor.stats().polls;
     s.failedPolls = m_monitor.stats().failedPolls;
+    s.view = m_options.view;
     return s;
 }
 
@@ -121,6 +147,7 @@ ServiceStatus PortService::status(const Caller& caller) const {
     s.version = m_options.version;
     s.instanceId = m_options.instanceId;
     s.hostWide = false;
+    s.view = m_options.view;
     s.pollIntervalSeconds = m_options.pollIntervalSeconds;
     s.sockets = static_cast<std::uint64_t>(std::count_if(m_monitor.snapshot().begin(), m_monitor.snapshot().end(),
                                                          [&](const auto& r) { return r.visibleUid() == caller.uid; }));
@@ -191,9 +218,9 @@ WatchId PortService::addWatch(const Caller& caller, const WatchRequest& request,
     watch.ownerUid = caller.uid;
     watch.privileged = seesEverything(caller);
     watch.process = std::move(pinned.handle);
-    watch.tracker =
-        std::make_unique<core::PidPortTracker>(request.pid, request.includeChildren, m_watchProcesses,
-                                               m_monitor.clock(), filter, core::TrackerOptions{}, watch.process.get());
+    watch.tracker = std::make_unique<core::PidPortTracker>(request.pid, request.includeChildren, m_watchProcesses,
+                                                           m_monitor.clock(), filter, core::TrackerOptions{},
+                                                           watch.process.get(), &m_monitor.detailsCache());
     watch.sink = std::move(sink);
     watch.due = Clock::now();
     const int exitFd = watch.process ? watch.process->exitFd() : -1;

@@ -7,6 +7,7 @@
 #include "core/PidPortTracker.hpp"
 #include "core/PortMonitor.hpp"
 #include "core/TickCachedProcessTable.hpp"
+#include "core/UsageSampler.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -94,6 +95,9 @@ struct ServiceOptions {
     /// Largest number of records in one list or history reply (dbus-daemon drops a sender
     /// whose message exceeds 32 MiB; a record is well under 300 bytes).
     std::size_t maxReplyRecords = 50'000;
+    /// What porteyed itself can see (status "view"): "all" processes, or only its "own-user"'s
+    /// when it lacks the capabilities to read other users' fd tables (sys/ProcessView.hpp).
+    std::string view = "all";
 };
 
 using ServiceStatus = core::DaemonStatus;
@@ -119,6 +123,9 @@ public:
     std::optional<core::PortEvent> visibleEvent(const Caller& caller, const core::PortEvent& event) const;
 
     /// Throws ReplyTooLarge (saying how to page) when more than maxReplyRecords would be returned.
+    /// The records carry their holders' CPU and memory now (SocketRecord::usage), read once per
+    /// distinct pid of the reply; CPU is over the time since the previous list that showed the
+    /// process (core::UsageSampler).
     std::vector<core::SocketRecord> list(const Caller& caller, core::ListQuery query) const;
     std::vector<core::PortEvent> history(const Caller& caller, core::HistoryFilter filter) const;
     /// Host-wide counters for privileged callers; counts of what it may see for anyone else.
@@ -179,6 +186,7 @@ private:
     void requireQuota(const Caller& caller) const;
     void runWatches(const std::vector<WatchId>& ids, Clock::time_point now);
     void erase(std::map<WatchId, Watch>::iterator it, WatchEnd reason);
+    void fillUsage(std::vector<core::SocketRecord>& records) const;
 
     core::PortMonitor& m_monitor;
     core::ISocketSource& m_source;
@@ -187,6 +195,7 @@ private:
     std::map<WatchId, Watch> m_watches;
     WatchId m_nextWatchId = 1;
     WatchLifecycle m_lifecycle;
+    mutable core::UsageSampler m_usage;  // a reading is part of answering, not of the service's state
 };
 
 }  // namespace porteye::service
