@@ -67,6 +67,7 @@ std::vector<core::SocketRecord> PortService::list(const Caller& caller, core::Li
                                                          std::to_string(cap) + " records one reply may carry");
     std::vector<core::SocketRecord> out;
     std::size_t skipped = 0;
+    std::size_t bytes = 0;
     for (const auto& record : m_monitor.snapshot()) {
         if (!query.filter.matches(record)) continue;
         if (skipped < query.offset) {
@@ -74,6 +75,8 @@ std::vector<core::SocketRecord> PortService::list(const Caller& caller, core::Li
             continue;
         }
         out.push_back(record);
+        bytes += core::approximateWireSize(record);
+        requireReplyBytes(bytes, "narrow the filter, or page with a smaller 'limit' and 'offset'");
         if (out.size() >= limit) break;
     }
     if (out.size() > cap)
@@ -83,6 +86,13 @@ std::vector<core::SocketRecord> PortService::list(const Caller& caller, core::Li
                                std::to_string(cap) + ") and 'offset'");
     fillUsage(out);
     return out;
+}
+
+void PortService::requireReplyBytes(std::size_t bytes, const char* how) const {
+    if (bytes <= m_options.maxReplyBytes) return;
+    throw ServiceError(ErrorCode::ReplyTooLarge, "the reply would be over " +
+                                                     std::to_string(m_options.maxReplyBytes / (1024 * 1024)) +
+                                                     " MiB (long command lines); " + how);
 }
 
 void PortService::fillUsage(std::vector<core::SocketRecord>& records) const {
@@ -116,6 +126,11 @@ std::vector<core::PortEvent> PortService::history(const Caller& caller, core::Hi
     if (!seesEverything(caller))
         for (auto& event : events)
             event = *visibleEvent(caller, event);  // the uid filter let through only what it sees
+    std::size_t bytes = 0;
+    for (const auto& event : events) {
+        bytes += core::approximateWireSize(event.record) + 100;
+        requireReplyBytes(bytes, "page with a smaller 'limit' and 'after_sequence' (the last sequence number you got)");
+    }
     if (unlimited && events.size() > cap)
         throw ServiceError(ErrorCode::ReplyTooLarge,
                            "more than " + std::to_string(cap) + " events match; page with 'limit' (at most " +

@@ -95,6 +95,10 @@ struct ServiceOptions {
     /// Largest number of records in one list or history reply (dbus-daemon drops a sender
     /// whose message exceeds 32 MiB; a record is well under 300 bytes).
     std::size_t maxReplyRecords = 50'000;
+    /// Largest reply in bytes (core::approximateWireSize): records now carry command lines of up
+    /// to 4 KiB, so 50,000 of them could exceed the bus's 32 MiB and the control socket's 24 MiB
+    /// per-uid output budget, either of which would cut the client (or porteyed) off.
+    std::size_t maxReplyBytes = 16 * 1024 * 1024;
     /// What porteyed itself can see (status "view"): "all" processes, or only its "own-user"'s
     /// when it lacks the capabilities to read other users' fd tables (sys/ProcessView.hpp).
     std::string view = "all";
@@ -122,10 +126,10 @@ public:
     /// the previous pid, to the previous owner with the record's owner blanked.
     std::optional<core::PortEvent> visibleEvent(const Caller& caller, const core::PortEvent& event) const;
 
-    /// Throws ReplyTooLarge (saying how to page) when more than maxReplyRecords would be returned.
-    /// The records carry their holders' CPU and memory now (SocketRecord::usage), read once per
-    /// distinct pid of the reply; CPU is over the time since the previous list that showed the
-    /// process (core::UsageSampler).
+    /// Throws ReplyTooLarge (saying how to page) when more than maxReplyRecords would be returned,
+    /// or more than maxReplyBytes. The records carry their holders' CPU and memory now (SocketRecord::usage), read once
+    /// per distinct pid of the reply; CPU is over the time since the previous list that showed the process
+    /// (core::UsageSampler).
     std::vector<core::SocketRecord> list(const Caller& caller, core::ListQuery query) const;
     std::vector<core::PortEvent> history(const Caller& caller, core::HistoryFilter filter) const;
     /// Host-wide counters for privileged callers; counts of what it may see for anyone else.
@@ -187,6 +191,8 @@ private:
     void runWatches(const std::vector<WatchId>& ids, Clock::time_point now);
     void erase(std::map<WatchId, Watch>::iterator it, WatchEnd reason);
     void fillUsage(std::vector<core::SocketRecord>& records) const;
+    /// Throws ReplyTooLarge when `bytes` is over maxReplyBytes; `how` says how to page.
+    void requireReplyBytes(std::size_t bytes, const char* how) const;
 
     core::PortMonitor& m_monitor;
     core::ISocketSource& m_source;

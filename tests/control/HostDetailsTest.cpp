@@ -4,6 +4,7 @@
 // permission check: what porteyed can see, in status and as porteyectl's notice.
 // The host is shared: only processes made here are asserted on.
 #include "core/CgroupUnit.hpp"
+#include "core/Escape.hpp"
 #include "support/RpcClient.hpp"
 #include "support/Subprocess.hpp"
 
@@ -78,7 +79,8 @@ ProcTruth truthOf(pid_t pid) {
     while (!t.cmdline.empty() && t.cmdline.back() == '\0')
         t.cmdline.pop_back();
     std::replace(t.cmdline.begin(), t.cmdline.end(), '\0', ' ');
-    t.exe = std::filesystem::read_symlink(dir + "/exe").string();
+    t.cmdline = core::escapeUntrusted(t.cmdline);  // the script's newlines arrive as \x0a
+    t.exe = core::escapeUntrusted(std::filesystem::read_symlink(dir + "/exe").string());
     struct stat st {};
     ::stat(dir.c_str(), &st);
     t.user = ::getpwuid(st.st_uid)->pw_name;
@@ -138,10 +140,11 @@ TEST_F(HostDetails, ARecordCarriesItsHoldersDetailsAsProcSaysThem) {
     EXPECT_EQ(r["exe"], truth.exe);
     EXPECT_EQ(r["user"], truth.user);
     EXPECT_EQ(r["start_time"], truth.startTimeUs);
-    if (truth.unit.empty())
+    if (truth.unit.empty()) {
         EXPECT_TRUE(r["unit"].is_null()) << r.dump();
-    else
+    } else {
         EXPECT_EQ(r["unit"], truth.unit);
+    }
     ASSERT_TRUE(r["memory_rss"].is_number_unsigned()) << r.dump();
     EXPECT_GT(r["memory_rss"].get<std::uint64_t>(), 8U << 20) << "the holder keeps 8 MiB resident";
     ASSERT_TRUE(r["cpu_percent"].is_number()) << r.dump();
@@ -180,8 +183,9 @@ TEST_F(HostDetails, PorteyectlListJsonCarriesTheKeysAndExtendedShowsThem) {
     for (const char* key : {"cmdline", "user", "exe", "start_time", "unit", "cpu_percent", "memory_rss"})
         EXPECT_TRUE(records[0].contains(key)) << key << " in " << asJson.out;
     EXPECT_NE(records[0]["cmdline"].get<std::string>().find("marker-XYZ-cli"), std::string::npos);
-    if (::geteuid() == 0)
+    if (::geteuid() == 0) {
         EXPECT_TRUE(asJson.err.empty()) << "root's porteyed sees everything: no notice\n" << asJson.err;
+    }
 
     const auto table =
         porteye::testing::run({porteye::testing::porteyectlPath(), "--socket", m_path, "list", "-e", "--port", port});

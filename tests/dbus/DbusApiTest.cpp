@@ -10,7 +10,6 @@
 
 #include <algorithm>
 #include <fstream>
-#include <iterator>
 #include <memory>
 #include <sstream>
 
@@ -445,7 +444,9 @@ TEST_F(DbusApiTest, RecordDetailsCarryTheHoldersCommandLineUserAndUsage) {
     ASSERT_EQ(records.size(), 1u);
     const auto& details = records[0][12];  // the record's a{sv}: key -> {type, data}
     std::ifstream in("/proc/" + std::to_string(holder.pid()) + "/cmdline", std::ios::binary);
-    std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::stringstream text;
+    text << in.rdbuf();
+    std::string cmdline = text.str();
     while (!cmdline.empty() && cmdline.back() == '\0')
         cmdline.pop_back();
     std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');

@@ -287,3 +287,18 @@ TEST_F(PortServiceTest, StatusSaysWhatPorteyedCanSee) {
     EXPECT_EQ(svc->status(user(0, ":1.0")).view, "own-user");
     EXPECT_EQ(svc->status(user(kBob, ":1.2")).view, "own-user");
 }
+
+TEST_F(PortServiceTest, RepliesAreBoundedByBytesAsWellAsByCount) {
+    options.maxReplyBytes = 20 * 1024;  // two records of ~8.6 KB fit, not three
+    sockets.sockets = {tcpSocket(1, 8080), tcpSocket(2, 8081), tcpSocket(3, 8082), tcpSocket(4, 8083)};
+    processes.add(10, "java", {1, 2, 3, 4}, kAlice);
+    processes.detailsOf[10].cmdline = std::string(4096, '\\');  // escaped backslashes, doubled again in JSON
+    start();
+    const auto root = user(0, ":1.0");
+    std::string message;
+    EXPECT_EQ(errorOf([&] { svc->list(root, {}); }, &message), ErrorCode::ReplyTooLarge);
+    EXPECT_NE(message.find("limit"), std::string::npos) << message;
+    ListQuery page;
+    page.limit = 2;
+    EXPECT_EQ(svc->list(root, page).size(), 2u);
+}
