@@ -83,6 +83,14 @@ void OwnerResolver::followProcesses(bool walkCoversAll) {
             m_incompleteReason = "could not read new processes' file descriptors";
         }
     }
+    if (walkCoversAll) {
+        // Watches add details of processes this resolver may never list (born and gone between
+        // two polls); a full walk's listing sweeps them out, so the cache stays within the host.
+        m_details.retainOnly([&](std::uint32_t pid) {
+            return std::binary_search(listing->begin(), listing->end(), ProcessId{pid, 0},
+                                      [](const ProcessId& a, const ProcessId& b) { return a.pid < b.pid; });
+        });
+    }
     // Processes that could not be read now are left out, so the next poll reads them again.
     m_known = std::move(*listing);
     if (!retry.empty()) {

@@ -199,3 +199,20 @@ TEST(UsageSampler, CpuTimeGoingBackIsNoNegativeWork) {
     sampler.sample(1, {10.0, 0, 100}, 1000.0, 0);
     EXPECT_DOUBLE_EQ(sampler.sample(1, {9.0, 0, 100}, 1002.0, 0).cpuPercent, 0.0);
 }
+
+TEST_F(DetailsCacheTest, AFullWalkSweepsDetailsOfProcessesNoLongerListed) {
+    source.sockets = {tcpSocket(100, 80)};
+    processes.add(10, "srv", {100});
+    ResolverOptions resolver;
+    resolver.fullRescanEvery = 2;
+    PortMonitor monitor(source, processes, clock, MonitorOptions{{}, 100, resolver, false});
+    monitor.poll();
+    // A watch read a short-lived process the resolver never listed.
+    processes.add(99, "blip", {});
+    monitor.detailsCache().get(processes.processes[99].info);
+    processes.processes.erase(99);
+    EXPECT_EQ(monitor.detailsCache().size(), 2u);
+    monitor.poll();
+    monitor.poll();
+    EXPECT_EQ(monitor.detailsCache().size(), 1u);
+}
