@@ -8,7 +8,24 @@
 
 namespace porteye::cli {
 
-int runList(ITransport& transport, const core::SocketFilter& filter, const OutputOptions& output, std::ostream& out) {
+namespace {
+
+/// The partial-view notice, when porteyed says its view is partial. Best effort: a transport
+/// without a daemon (--local) or a failed status call prints nothing.
+void noticePartialView(ITransport& transport, std::ostream& err) {
+    std::string view;
+    try {
+        view = transport.status().view;
+    } catch (const std::exception&) {
+        return;
+    }
+    if (const auto notice = partialViewNotice(view); !notice.empty()) err << notice << '\n';
+}
+
+}  // namespace
+
+int runList(ITransport& transport, const core::SocketFilter& filter, const OutputOptions& output, std::ostream& out,
+            std::ostream& err) {
     auto records = transport.list(filter);
     if (output.json) {
         nlohmann::json array = nlohmann::json::array();
@@ -16,8 +33,9 @@ int runList(ITransport& transport, const core::SocketFilter& filter, const Outpu
             array.push_back(protocol::toJson(r));
         out << array.dump(2) << '\n';
     } else {
-        printSocketTable(out, records, output.color);
+        printSocketTable(out, records, output.color, output.extended, output.width);
     }
+    noticePartialView(transport, err);
     return kExitOk;
 }
 
@@ -67,8 +85,9 @@ int runHistory(ITransport& transport, const core::HistoryFilter& filter, const O
     return kExitOk;
 }
 
-int runStatus(ITransport& transport, const OutputOptions& output, std::ostream& out) {
+int runStatus(ITransport& transport, const OutputOptions& output, std::ostream& out, std::ostream& err) {
     const auto s = transport.status();
+    if (const auto notice = partialViewNotice(s.view); !notice.empty()) err << notice << '\n';
     if (output.json) {
         out << protocol::toJson(s).dump(2) << '\n';
         return kExitOk;
@@ -79,7 +98,8 @@ int runStatus(ITransport& transport, const OutputOptions& output, std::ostream& 
         << "  history:        " << s.historySize << " of " << s.historyCapacity << " events (" << s.historyDropped
         << " dropped)\n"
         << "  next sequence:  " << s.nextSequence << '\n'
-        << "  active watches: " << s.watches << '\n';
+        << "  active watches: " << s.watches << '\n'
+        << "  view:           " << (s.view == "all" ? "all processes" : "only its own user's processes") << '\n';
     return kExitOk;
 }
 

@@ -3,12 +3,15 @@
 
 #include "ExitCode.hpp"
 #include "core/PortMonitor.hpp"
+#include "core/TimeFormat.hpp"
+#include "core/UsageSampler.hpp"
 #include "sys/NetlinkSocketSource.hpp"
 #include "sys/ProcProcessTable.hpp"
 
 #include <cerrno>
 #include <cmath>
 #include <ctime>
+#include <map>
 
 namespace porteye::cli {
 namespace {
@@ -66,7 +69,24 @@ struct LocalMonitor {
 std::vector<core::SocketRecord> LocalTransport::list(const core::SocketFilter& filter) {
     LocalMonitor local(filter);
     local.poll();
-    return local.monitor.list(filter);
+    auto records = local.monitor.list(filter);
+    // One reading per process, as porteyed gives: with no earlier one, CPU is the lifetime average.
+    core::UsageSampler sampler;
+    const auto now = core::toEpochMicros(local.clock.now());
+    std::map<std::uint32_t, std::optional<core::UsageNow>> byPid;
+    for (auto& r : records) {
+        if (r.pid == 0) continue;
+        auto [it, fresh] = byPid.try_emplace(r.pid);
+        if (fresh) {
+            if (auto u = local.processes.usage(r.pid)) {
+                const auto start = r.details ? r.details->startTimeUs : 0;
+                const double age = start != 0 && now > start ? static_cast<double>(now - start) / 1e6 : 0;
+                it->second = sampler.sample(r.pid, *u, 0, age);
+            }
+        }
+        r.usage = it->second;
+    }
+    return records;
 }
 
 void LocalTransport::watch(std::uint32_t pid, const WatchOptions& options, const WatchCallback& onChange) {

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <cstdio>
 #include <cstdlib>
 #include <unistd.h>
 
@@ -84,39 +85,105 @@ std::string_view stateColor(core::TcpState state) {
 
 }  // namespace
 
-void printSocketTable(std::ostream& out, const std::vector<core::SocketRecord>& records, bool color) {
-    struct Row {
-        std::string netid, state, local, peer, process;
-        core::TcpState rawState;
-    };
-    std::vector<Row> rows;
-    rows.reserve(records.size());
+std::string formatBytes(std::optional<std::uint64_t> bytes) {
+    if (!bytes) return "-";
+    constexpr std::array<const char*, 4> units{"K", "M", "G", "T"};
+    double value = static_cast<double>(*bytes) / 1024.0;
+    std::size_t unit = 0;
+    while (value >= 1024.0 && unit + 1 < units.size()) {
+        value /= 1024.0;
+        ++unit;
+    }
+    char buf[32];
+    std::snprintf(buf, sizeof buf, value < 10 && unit > 0 ? "%.1f%s" : "%.0f%s", value, units[unit]);
+    return buf;
+}
+
+std::string partialViewNotice(const std::string& view) {
+    if (view.empty() || view == "all") return {};
+    return "porteyectl: note: porteyed sees only its own user's processes (view: " + view +
+           "); sockets of other users' processes are shown without their process";
+}
+
+namespace {
+
+// Cuts a command line to `room` columns with a trailing "…"; it is escaped ASCII or UTF-8, so
+// cutting counts code points, never splitting one.
+std::string fitColumns(const std::string& text, std::size_t room) {
+    std::size_t columns = 0;
+    for (std::size_t i = 0; i < text.size(); ++i)
+        if ((static_cast<unsigned char>(text[i]) & 0xc0) != 0x80) ++columns;
+    if (columns <= room) return text;
+    if (room == 0) return {};
+    std::size_t kept = 0;
+    std::size_t i = 0;
+    for (; i < text.size(); ++i) {
+        if ((static_cast<unsigned char>(text[i]) & 0xc0) != 0x80) {
+            if (kept == room - 1) break;
+            ++kept;
+        }
+    }
+    return text.substr(0, i) + "\u2026";
+}
+
+std::size_t displayWidth(const std::string& text) {
+    std::size_t columns = 0;
+    for (char c : text)
+        if ((static_cast<unsigned char>(c) & 0xc0) != 0x80) ++columns;
+    return columns;
+}
+
+}  // namespace
+
+void printSocketTable(std::ostream& out, const std::vector<core::SocketRecord>& records, bool color, bool extended,
+                      std::size_t width) {
+    // Columns: Netid State Local Peer Process [User Unit CPU% RSS Command]; the last one is not padded.
+    constexpr std::size_t kState = 1;
+    std::vector<std::vector<std::string>> rows;
+    rows.reserve(records.size() + 1);
+    std::vector<std::string> header{"Netid", "State", "Local Address:Port", "Peer Address:Port", "Process"};
+    if (extended) header.insert(header.end(), {"User", "Unit", "CPU%", "RSS", "Command"});
+    rows.push_back(std::move(header));
     for (const auto& r : records) {
-        std::string process = processColumn(r);
         // The table is ss's: its state names (ESTAB, UNCONN, TIME-WAIT), not the records' kernel names.
-        rows.push_back({std::string(core::protocolName(r.protocol)), std::string(core::ssStateName(r.state)),
-                        formatEndpoint(r.localAddress, r.localPort, r.family, false),
-                        formatEndpoint(r.remoteAddress, r.remotePort, r.family, true), std::move(process), r.state});
+        std::vector<std::string> row{std::string(core::protocolName(r.protocol)),
+                                     std::string(core::ssStateName(r.state)),
+                                     formatEndpoint(r.localAddress, r.localPort, r.family, false),
+                                     formatEndpoint(r.remoteAddress, r.remotePort, r.family, true), processColumn(r)};
+        if (extended) {
+            const auto* d = r.details.get();
+            char cpu[32] = "-";
+            if (r.usage) std::snprintf(cpu, sizeof cpu, "%.1f", r.usage->cpuPercent);
+            row.insert(row.end(), {d != nullptr && !d->user.empty() ? d->user : "-",
+                                   d != nullptr && !d->unit.empty() ? d->unit : "-", cpu,
+                                   formatBytes(r.usage ? std::optional(r.usage->memoryRssBytes) : std::nullopt),
+                                   d != nullptr ? d->cmdline : std::string()});
+        }
+        rows.push_back(std::move(row));
     }
-    const Row header{"Netid", "State", "Local Address:Port", "Peer Address:Port", "Process", core::TcpState::Unknown};
-    std::size_t w[4] = {header.netid.size(), header.state.size(), header.local.size(), header.peer.size()};
-    for (const auto& row : rows) {
-        w[0] = std::max(w[0], row.netid.size());
-        w[1] = std::max(w[1], row.state.size());
-        w[2] = std::max(w[2], row.local.size());
-        w[3] = std::max(w[3], row.peer.size());
-    }
-    const auto pad = [](const std::string& s, std::size_t width) { return s + std::string(width - s.size() + 2, ' '); };
-    if (color) out << "\033[1m";
-    out << pad(header.netid, w[0]) << pad(header.state, w[1]) << pad(header.local, w[2]) << pad(header.peer, w[3])
-        << header.process;
-    if (color) out << "\033[0m";
-    out << '\n';
-    for (const auto& row : rows) {
-        out << pad(row.netid, w[0]);
-        const auto colour = color ? stateColor(row.rawState) : std::string_view{};
-        out << colour << pad(row.state, w[1]) << (colour.empty() ? "" : "\033[0m");
-        out << pad(row.local, w[2]) << pad(row.peer, w[3]) << row.process << '\n';
+    const std::size_t columns = rows.front().size();
+    std::vector<std::size_t> w(columns, 0);
+    for (const auto& row : rows)
+        for (std::size_t i = 0; i + 1 < columns; ++i)
+            w[i] = std::max(w[i], displayWidth(row[i]));
+    std::size_t used = 0;
+    for (std::size_t i = 0; i + 1 < columns; ++i)
+        used += w[i] + 2;
+    for (std::size_t n = 0; n < rows.size(); ++n) {
+        const auto& row = rows[n];
+        const bool isHeader = n == 0;
+        if (color && isHeader) out << "\033[1m";
+        for (std::size_t i = 0; i < columns; ++i) {
+            const bool last = i + 1 == columns;
+            std::string cell = row[i];
+            if (last && extended && width != 0) cell = fitColumns(cell, width > used ? width - used : 0);
+            const auto colour =
+                color && !isHeader && i == kState ? stateColor(records[n - 1].state) : std::string_view{};
+            out << colour << cell << (colour.empty() ? "" : "\033[0m");
+            if (!last) out << std::string(w[i] - displayWidth(cell) + 2, ' ');
+        }
+        if (color && isHeader) out << "\033[0m";
+        out << '\n';
     }
 }
 

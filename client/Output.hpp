@@ -29,7 +29,14 @@ void printWatchChange(std::ostream& out, const core::PortChange& change);
 void printWatchStopped(std::ostream& out);
 
 /// An ss-like table of sockets; `color` adds ANSI colours (callers decide: TTY and no NO_COLOR).
-void printSocketTable(std::ostream& out, const std::vector<core::SocketRecord>& records, bool color);
+/// `extended` (list -e) adds the holder's User, Unit, CPU% and RSS columns and its command line,
+/// cut to fit `width` columns (0: never cut).
+void printSocketTable(std::ostream& out, const std::vector<core::SocketRecord>& records, bool color,
+                      bool extended = false, std::size_t width = 0);
+/// Bytes as ps and top show them: "812K", "12.3M", "1.1G"; "-" when unknown.
+std::string formatBytes(std::optional<std::uint64_t> bytes);
+/// The one-line notice for a partial view (status "view" "own-user"); empty for "all".
+std::string partialViewNotice(const std::string& view);
 /// "addr:port" as ss shows it: IPv6 in brackets, port 0 of a peer as "*".
 std::string formatEndpoint(const std::string& address, std::uint16_t port, std::uint8_t family, bool peer);
 

@@ -14,6 +14,9 @@
 #include <iostream>
 #include <memory>
 
+#include <sys/ioctl.h>
+#include <unistd.h>
+
 using namespace porteye;
 
 namespace {
@@ -86,8 +89,11 @@ int main(int argc, char** argv) {
     auto* status = app.add_subcommand("status", "Show the daemon's state");
 
     FilterArgs listArgs;
+    bool extended = false;
     auto* list = app.add_subcommand("list", "Show sockets and the processes holding them");
     addFilterOptions(list, listArgs);
+    list->add_flag("--extended,-e", extended,
+                   "Also show each holder's user, systemd unit, CPU%, RSS and command line (as ss -e adds details)");
 
     std::uint32_t watchPid = 0;
     std::string intervalText = "1.0";
@@ -135,7 +141,9 @@ int main(int argc, char** argv) {
     // Blocked so streaming commands can wait on them and end cleanly (exit status 0).
     sigprocmask(SIG_BLOCK, &cli::stopSignals(), nullptr);
 
-    const cli::OutputOptions output{json, cli::wantColor(1)};
+    cli::OutputOptions output{json, cli::wantColor(1)};
+    output.extended = extended;
+    if (winsize ws{}; isatty(1) == 1 && ioctl(1, TIOCGWINSZ, &ws) == 0) output.width = ws.ws_col;
     try {
         std::unique_ptr<cli::ITransport> transport;
         const bool useSocket = app.get_option("--socket")->count() > 0;
@@ -154,8 +162,8 @@ int main(int argc, char** argv) {
             transport = std::make_unique<cli::DbusTransport>(spec);
         }
 
-        if (*status) return cli::runStatus(*transport, output, std::cout);
-        if (*list) return cli::runList(*transport, toFilter(listArgs), output, std::cout);
+        if (*status) return cli::runStatus(*transport, output, std::cout, std::cerr);
+        if (*list) return cli::runList(*transport, toFilter(listArgs), output, std::cout, std::cerr);
         if (*history) {
             core::HistoryFilter filter;
             filter.socket = toFilter(historyArgs);

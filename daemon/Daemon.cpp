@@ -13,6 +13,7 @@
 #include "sys/DestroyListener.hpp"
 #include "sys/NetlinkSocketSource.hpp"
 #include "sys/ProcProcessTable.hpp"
+#include "sys/ProcessView.hpp"
 
 #include <grp.h>
 #include <sys/epoll.h>
@@ -179,6 +180,12 @@ int DaemonLoop::run() {
     serviceOptions.pollIntervalSeconds = m_config.intervalSeconds;
     serviceOptions.privilegedGid = privilegedGroup();
     serviceOptions.maxReplyRecords = m_config.maxReplyRecords;
+    const auto view = sys::probeProcessView();  // the seed's permission check: say once what we see
+    if (view.all)
+        spdlog::info("porteyed sees all processes: {}", view.why);
+    else
+        spdlog::warn("porteyed sees only its own user's processes (uid {}): {}", ::getuid(), view.why);
+    serviceOptions.view = view.name;
     m_service = std::make_unique<service::PortService>(*m_monitor, *m_source, serviceOptions);
     m_monitor->addListener([this](const std::vector<core::PortEvent>& events) { onEvents(events); });
     try {

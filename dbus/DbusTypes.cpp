@@ -4,15 +4,67 @@
 #include "core/TimeFormat.hpp"
 
 #include <limits>
+#include <memory>
+#include <utility>
 
 namespace porteye::dbus {
+
+namespace {
+
+// The record's a{sv}: the JSON record's detail keys, each present only when known.
+Options detailsToDbus(const core::SocketRecord& r) {
+    Options out;
+    if (const auto* d = r.details.get()) {
+        if (!d->cmdline.empty()) out.emplace("cmdline", sdbus::Variant(d->cmdline));
+        if (!d->user.empty()) out.emplace("user", sdbus::Variant(d->user));
+        if (!d->exe.empty()) out.emplace("exe", sdbus::Variant(d->exe));
+        if (d->startTimeUs != 0) out.emplace("start_time", sdbus::Variant(d->startTimeUs));
+        if (!d->unit.empty()) out.emplace("unit", sdbus::Variant(d->unit));
+    }
+    if (r.usage) {
+        out.emplace("cpu_percent", sdbus::Variant(r.usage->cpuPercent));
+        out.emplace("memory_rss", sdbus::Variant(r.usage->memoryRssBytes));
+    }
+    return out;
+}
+
+// One detail of the type this version writes; a key of another type (a newer daemon's) is skipped.
+template <typename T>
+bool detail(const Options& details, const char* key, T& out) {
+    auto it = details.find(key);
+    if (it == details.end()) return false;
+    try {
+        out = it->second.get<T>();
+        return true;
+    } catch (const sdbus::Error&) {
+        return false;
+    }
+}
+
+void detailsFromDbus(const Options& details, core::SocketRecord& r) {
+    core::ProcessDetails d;
+    bool any = false;
+    any |= detail(details, "cmdline", d.cmdline);
+    any |= detail(details, "user", d.user);
+    any |= detail(details, "exe", d.exe);
+    any |= detail(details, "start_time", d.startTimeUs);
+    any |= detail(details, "unit", d.unit);
+    if (any) r.details = std::make_shared<const core::ProcessDetails>(std::move(d));
+    core::UsageNow u;
+    bool usage = false;
+    usage |= detail(details, "cpu_percent", u.cpuPercent);
+    usage |= detail(details, "memory_rss", u.memoryRssBytes);
+    if (usage) r.usage = u;
+}
+
+}  // namespace
 
 RecordStruct toDbus(const core::SocketRecord& r) {
     return RecordStruct{r.pid,           r.process,      std::string(core::protocolName(r.protocol)),
                         r.family,        r.localAddress, r.localPort,
                         r.remoteAddress, r.remotePort,   std::string(core::stateName(r.protocol, r.state)),
                         r.inode,         r.uid,          r.cookie,
-                        Options{}};
+                        detailsToDbus(r)};
 }
 
 EventStruct toDbus(const core::PortEvent& e, const std::string& instanceId) {
@@ -38,7 +90,7 @@ core::SocketRecord recordFromDbus(const RecordStruct& s) {
     r.inode = s.get<9>();
     r.uid = s.get<10>();
     r.cookie = s.get<11>();
-    // s.get<12>(): details; none are known to this version, and unknown ones are ignored.
+    detailsFromDbus(s.get<12>(), r);  // keys this version does not know are ignored
     return r;
 }
 
@@ -122,6 +174,7 @@ Options statusToDbus(const core::DaemonStatus& s) {
                    {"history_dropped", sdbus::Variant(s.historyDropped)},
                    {"next_sequence", sdbus::Variant(s.nextSequence)},
                    {"watches", sdbus::Variant(s.watches)},
+                   {"view", sdbus::Variant(s.view)},
                    {"polls", sdbus::Variant(s.polls)},
                    {"failed_polls", sdbus::Variant(s.failedPolls)}};
 }
@@ -153,6 +206,7 @@ core::DaemonStatus statusFromDbus(const Options& status) {
     s.historyDropped = field<std::uint64_t>(status, "history_dropped");
     s.nextSequence = field<std::uint64_t>(status, "next_sequence");
     s.watches = field<std::uint64_t>(status, "watches");
+    s.view = field<std::string>(status, "view", "all");
     s.polls = field<std::uint64_t>(status, "polls");
     s.failedPolls = field<std::uint64_t>(status, "failed_polls");
     return s;

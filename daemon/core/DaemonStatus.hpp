@@ -23,6 +23,9 @@ struct DaemonStatus {
     std::uint64_t watches = 0;
     std::uint64_t polls = 0;        ///< not a D-Bus property: 0 when read over D-Bus
     std::uint64_t failedPolls = 0;  ///< likewise
+    /// What porteyed can see: "all" processes, or "own-user" (only its own user's: it lacks
+    /// CAP_DAC_READ_SEARCH/CAP_SYS_PTRACE, so other users' sockets show without an owner).
+    std::string view = "all";
 };
 
 }  // namespace porteye::core

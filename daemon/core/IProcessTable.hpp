@@ -120,6 +120,10 @@ public:
     /// Direct children (all threads' children files), for watches with descendants.
     virtual std::vector<std::uint32_t> childrenOf(std::uint32_t pid) = 0;
     virtual std::optional<ProcessUsage> usage(std::uint32_t pid) = 0;
+    /// What the host view shows of a process (cmdline, user, exe, start time, unit), read now.
+    /// nullopt when the process is gone, or when `startTimeTicks` is not 0 and the PID now
+    /// names a process that started at another time (it was reused). Strings are escaped.
+    virtual std::optional<ProcessDetails> details(std::uint32_t pid, std::uint64_t startTimeTicks) = 0;
     /// Pins a process (thread-group id) first, then reads its info through the pin.
     virtual PinResult pin(std::uint32_t pid) = 0;
 };

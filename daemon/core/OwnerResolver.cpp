@@ -8,19 +8,21 @@
 namespace porteye::core {
 namespace {
 
-void addOwner(std::vector<ProcessInfo>& owners, const ProcessInfo& info) {
-    auto it = std::lower_bound(owners.begin(), owners.end(), info.pid,
-                               [](const ProcessInfo& p, std::uint32_t pid) { return p.pid < pid; });
-    if (it != owners.end() && it->pid == info.pid) {
-        *it = info;
+template <typename Owner>
+void addOwner(std::vector<Owner>& owners, Owner owner) {
+    auto it = std::lower_bound(owners.begin(), owners.end(), owner.info.pid,
+                               [](const Owner& p, std::uint32_t pid) { return p.info.pid < pid; });
+    if (it != owners.end() && it->info.pid == owner.info.pid) {
+        *it = std::move(owner);
     } else {
-        owners.insert(it, info);
+        owners.insert(it, std::move(owner));
     }
 }
 
 }  // namespace
 
-OwnerResolver::OwnerResolver(IProcessTable& table, ResolverOptions options) : m_table(table), m_options(options) {}
+OwnerResolver::OwnerResolver(IProcessTable& table, ResolverOptions options)
+    : m_table(table), m_options(options), m_details(table) {}
 
 void OwnerResolver::followProcesses(bool walkCoversAll) {
     auto listing = m_table.listProcesses();
@@ -40,11 +42,13 @@ void OwnerResolver::followProcesses(bool walkCoversAll) {
         // A PID listed again with another generation was reused: its old process is gone
         // too, and the new one is in `fresh`.
         std::unordered_set<std::uint32_t> gone;
-        for (const auto& p : vanished)
+        for (const auto& p : vanished) {
             gone.insert(p.pid);
+            m_details.forget(p.pid);
+        }
         for (auto& [inode, entry] : m_cache) {
             const auto before = entry.owners.size();
-            std::erase_if(entry.owners, [&](const ProcessInfo& p) { return gone.contains(p.pid); });
+            std::erase_if(entry.owners, [&](const Owner& p) { return gone.contains(p.info.pid); });
             m_stats.ownersDropped += before - entry.owners.size();
             if (before != 0 && entry.owners.empty()) {
                 entry.retryAtPoll = m_poll;  // ownerless now: look again soon, from the start
@@ -70,7 +74,7 @@ void OwnerResolver::followProcesses(bool walkCoversAll) {
         for (auto& [inode, infos] : scan.owners) {
             Entry& entry = m_cache[inode];
             for (const auto& info : infos)
-                addOwner(entry.owners, info);
+                addOwner(entry.owners, ownerOf(info));
             entry.backoff = 1;
         }
         retry = std::move(scan.retry);
@@ -78,6 +82,14 @@ void OwnerResolver::followProcesses(bool walkCoversAll) {
             m_incomplete = true;
             m_incompleteReason = "could not read new processes' file descriptors";
         }
+    }
+    if (walkCoversAll) {
+        // Watches add details of processes this resolver may never list (born and gone between
+        // two polls); a full walk's listing sweeps them out, so the cache stays within the host.
+        m_details.retainOnly([&](std::uint32_t pid) {
+            return std::binary_search(listing->begin(), listing->end(), ProcessId{pid, 0},
+                                      [](const ProcessId& a, const ProcessId& b) { return a.pid < b.pid; });
+        });
     }
     // Processes that could not be read now are left out, so the next poll reads them again.
     m_known = std::move(*listing);
@@ -125,9 +137,14 @@ std::vector<SocketRecord> OwnerResolver::resolve(std::vector<SocketRecord> socke
             Entry& entry = m_cache[inode];
             auto found = scan.owners.find(inode);
             if (found != scan.owners.end() && !found->second.empty()) {
-                entry.owners = std::move(found->second);
+                // A known process found again (a full rescan, a new socket) hits the details
+                // cache: nothing is read for it.
+                entry.owners.clear();
+                entry.owners.reserve(found->second.size());
+                for (const auto& info : found->second)
+                    entry.owners.push_back(ownerOf(info));
                 std::sort(entry.owners.begin(), entry.owners.end(),
-                          [](const ProcessInfo& a, const ProcessInfo& b) { return a.pid < b.pid; });
+                          [](const Owner& a, const Owner& b) { return a.info.pid < b.info.pid; });
                 entry.backoff = 1;
             } else if (!complete) {
                 // Not found may only mean not read: keep what we knew, and look again next poll.
@@ -157,9 +174,10 @@ std::vector<SocketRecord> OwnerResolver::resolve(std::vector<SocketRecord> socke
         for (std::size_t i = 0; i < owners.size(); ++i) {
             // The last owner takes the dumped record itself; only shared sockets are copied.
             SocketRecord r = i + 1 == owners.size() ? std::move(s) : s;
-            r.pid = owners[i].pid;
-            r.process = owners[i].name;
-            r.ownerUid = owners[i].uid;
+            r.pid = owners[i].info.pid;
+            r.process = owners[i].info.name;
+            r.ownerUid = owners[i].info.uid;
+            r.details = owners[i].details;
             records.push_back(std::move(r));
         }
     }

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "core/IProcessTable.hpp"
+#include "core/ProcessDetailsCache.hpp"
 #include "core/SocketRecord.hpp"
 
 #include <cstdint>
@@ -52,11 +53,18 @@ public:
     const char* incompleteReason() const { return m_incompleteReason; }
 
     const ResolverStats& stats() const { return m_stats; }
+    /// The owners' details, read once per process; entries of vanished processes are dropped
+    /// as each poll's listing shows them gone. Watches share it (PortMonitor::detailsCache).
+    ProcessDetailsCache& detailsCache() { return m_details; }
 
 private:
+    struct Owner {
+        ProcessInfo info;
+        std::shared_ptr<const ProcessDetails> details;
+    };
     struct Entry {
-        std::vector<ProcessInfo> owners;  // sorted by pid
-        std::uint64_t retryAtPoll = 0;    // for unresolved entries
+        std::vector<Owner> owners;      // sorted by pid
+        std::uint64_t retryAtPoll = 0;  // for unresolved entries
         std::uint32_t backoff = 1;
         std::uint64_t seenAtPoll = 0;  // the last poll whose dump held this inode
     };
@@ -64,9 +72,11 @@ private:
     /// Follows processes that appeared or vanished since the last poll; `walkCoversAll`
     /// when this poll's walk looks for every inode anyway.
     void followProcesses(bool walkCoversAll);
+    Owner ownerOf(const ProcessInfo& info) { return Owner{info, m_details.get(info)}; }
 
     IProcessTable& m_table;
     ResolverOptions m_options;
+    ProcessDetailsCache m_details;
     std::unordered_map<std::uint64_t, Entry> m_cache;
     std::vector<ProcessId> m_known;  // processes listed (and read) by the last poll, sorted
     std::uint64_t m_poll = 0;

@@ -7,14 +7,17 @@
 namespace porteye::core {
 
 PidPortTracker::PidPortTracker(std::uint32_t pid, bool includeChildren, IProcessTable& processes, IClock& clock,
-                               SocketFilter filter, TrackerOptions options, const IProcessHandle* handle)
+                               SocketFilter filter, TrackerOptions options, const IProcessHandle* handle,
+                               ProcessDetailsCache* details)
     : m_pid(pid),
       m_includeChildren(includeChildren),
       m_processes(processes),
       m_clock(clock),
       m_filter(std::move(filter)),
       m_options(options),
-      m_handle(handle) {
+      m_handle(handle),
+      m_ownDetails(details == nullptr ? std::make_unique<ProcessDetailsCache>(processes) : nullptr),
+      m_details(details != nullptr ? details : m_ownDetails.get()) {
     m_filter.pid.reset();  // the tracker decides which pids belong to it
 }
 
@@ -60,6 +63,12 @@ PortChange PidPortTracker::step(const DumpProvider& dump) {
     }
     if (change.processExited) held.clear();  // children of a dead PID are no longer its ports
     m_coveredPids = std::move(covered);
+    if (m_ownDetails) {
+        // Its own cache follows the processes it covers; a shared one is trimmed by its owner.
+        m_ownDetails->retainOnly([this](std::uint32_t pid) {
+            return std::find(m_coveredPids.begin(), m_coveredPids.end(), pid) != m_coveredPids.end();
+        });
+    }
 
     std::unordered_set<std::uint64_t> inodes;
     for (const auto& process : held)
@@ -101,7 +110,9 @@ PortChange PidPortTracker::step(const DumpProvider& dump) {
             r.pid = process.info.pid;
             r.process = process.info.name;
             r.ownerUid = process.info.uid;
-            if (m_filter.matches(r)) next.push_back(std::move(r));
+            if (!m_filter.matches(r)) continue;
+            r.details = m_details->get(process.info);
+            next.push_back(std::move(r));
         }
     }
     normalizeSnapshot(next);

@@ -5,10 +5,12 @@
 #include "core/IClock.hpp"
 #include "core/IProcessTable.hpp"
 #include "core/PortChange.hpp"
+#include "core/ProcessDetailsCache.hpp"
 #include "core/SnapshotDiff.hpp"
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <set>
 #include <unordered_map>
 #include <vector>
@@ -34,8 +36,11 @@ struct TrackerOptions {
 class PidPortTracker {
 public:
     /// `handle`, when given, pins the process: it alone decides that the process exited.
+    /// `details`, when given, is a cache shared with others (PortMonitor::detailsCache) whose owner
+    /// drops vanished processes; without one the tracker keeps its own, trimmed to the pids it covers.
     PidPortTracker(std::uint32_t pid, bool includeChildren, IProcessTable& processes, IClock& clock,
-                   SocketFilter filter = {}, TrackerOptions options = {}, const IProcessHandle* handle = nullptr);
+                   SocketFilter filter = {}, TrackerOptions options = {}, const IProcessHandle* handle = nullptr,
+                   ProcessDetailsCache* details = nullptr);
 
     /// One watch step; calls `dump` only if it needs the socket table.
     PortChange step(const DumpProvider& dump);
@@ -63,6 +68,8 @@ private:
     SocketFilter m_filter;
     TrackerOptions m_options;
     const IProcessHandle* m_handle;
+    std::unique_ptr<ProcessDetailsCache> m_ownDetails;  // when no shared cache was given
+    ProcessDetailsCache* m_details;
     Snapshot m_current;
     std::vector<std::uint32_t> m_coveredPids;
     std::unordered_map<std::uint64_t, SocketRecord> m_placed;     // inode -> its socket, from the last dump

@@ -83,6 +83,8 @@ public:
     const MonitorStats& stats() const { return m_stats; }
     const ResolverStats& resolverStats() const { return m_resolver.stats(); }
     IProcessTable& processTable() { return m_processes; }
+    /// Owners' details, shared with watches so each process is read once.
+    ProcessDetailsCache& detailsCache() { return m_resolver.detailsCache(); }
     IClock& clock() { return m_clock; }
 
 private:

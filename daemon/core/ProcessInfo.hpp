@@ -12,6 +12,9 @@ struct ProcessInfo {
     std::string name;     ///< /proc/<pid>/comm
     std::string cmdline;  ///< /proc/<pid>/cmdline, NULs turned into spaces
     std::uint32_t uid = 0;
+    /// Field 22 of /proc/<pid>/stat (clock ticks after boot); with pid it names one process
+    /// across PID reuse, and keys the details cache. 0 when unknown.
+    std::uint64_t startTimeTicks = 0;
 
     bool operator==(const ProcessInfo&) const = default;
 };

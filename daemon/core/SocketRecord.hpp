@@ -3,6 +3,7 @@
 
 #include "core/ProcessInfo.hpp"
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -95,6 +96,15 @@ struct SocketRecord {
                (details == o.details || (details && o.details && *details == *o.details));
     }
 };
+
+/// An upper bound of the bytes one record takes on the wire (JSON may double a backslash of an
+/// escaped string; D-Bus takes less), so replies can be bounded by size, not only by count.
+inline std::size_t approximateWireSize(const SocketRecord& r) {
+    std::size_t strings = r.process.size() + r.localAddress.size() + r.remoteAddress.size();
+    if (r.details)
+        strings += r.details->cmdline.size() + r.details->user.size() + r.details->exe.size() + r.details->unit.size();
+    return 400 + 2 * strings;
+}
 
 /// Identity of a record across snapshots: same kernel socket, same owner.
 struct SocketKey {

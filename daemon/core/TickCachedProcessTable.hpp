@@ -42,6 +42,9 @@ public:
         return it->second;
     }
     std::optional<ProcessUsage> usage(std::uint32_t pid) override { return m_table.usage(pid); }
+    std::optional<ProcessDetails> details(std::uint32_t pid, std::uint64_t startTimeTicks) override {
+        return m_table.details(pid, startTimeTicks);
+    }
     PinResult pin(std::uint32_t pid) override { return m_table.pin(pid); }
 
 private:

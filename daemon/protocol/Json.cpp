@@ -4,26 +4,47 @@
 #include "core/TimeFormat.hpp"
 
 #include <limits>
+#include <memory>
 #include <type_traits>
+#include <utility>
 #include <variant>
 
 namespace porteye::protocol {
 
 using nlohmann::json;
 
+namespace {
+
+// Details are always present, null when not known, so every record has the same keys.
+json stringOrNull(const core::ProcessDetails* d, const std::string core::ProcessDetails::*field) {
+    if (d == nullptr || (d->*field).empty()) return nullptr;
+    return d->*field;
+}
+
+}  // namespace
+
 json toJson(const core::SocketRecord& r) {
-    return json{{"pid", r.pid},
-                {"process", r.process},
-                {"protocol", core::protocolName(r.protocol)},
-                {"family", r.family},
-                {"local_address", r.localAddress},
-                {"local_port", r.localPort},
-                {"remote_address", r.remoteAddress},
-                {"remote_port", r.remotePort},
-                {"state", core::stateName(r.protocol, r.state)},
-                {"inode", r.inode},
-                {"uid", r.uid},
-                {"cookie", r.cookie}};
+    const core::ProcessDetails* d = r.details.get();
+    json j{{"pid", r.pid},
+           {"process", r.process},
+           {"protocol", core::protocolName(r.protocol)},
+           {"family", r.family},
+           {"local_address", r.localAddress},
+           {"local_port", r.localPort},
+           {"remote_address", r.remoteAddress},
+           {"remote_port", r.remotePort},
+           {"state", core::stateName(r.protocol, r.state)},
+           {"inode", r.inode},
+           {"uid", r.uid},
+           {"cookie", r.cookie},
+           {"cmdline", stringOrNull(d, &core::ProcessDetails::cmdline)},
+           {"user", stringOrNull(d, &core::ProcessDetails::user)},
+           {"exe", stringOrNull(d, &core::ProcessDetails::exe)},
+           {"start_time", d != nullptr && d->startTimeUs != 0 ? json(d->startTimeUs) : json(nullptr)},
+           {"unit", stringOrNull(d, &core::ProcessDetails::unit)},
+           {"cpu_percent", r.usage ? json(r.usage->cpuPercent) : json(nullptr)},
+           {"memory_rss", r.usage ? json(r.usage->memoryRssBytes) : json(nullptr)}};
+    return j;
 }
 
 namespace {
@@ -42,6 +63,38 @@ std::string stringField(const json& j, const char* key) {
     const json& v = j.at(key);
     if (!v.is_string()) throw InvalidArgument(std::string("'") + key + "' must be a string");
     return v.get<std::string>();
+}
+
+bool present(const json& j, const char* key) {
+    return j.contains(key) && !j.at(key).is_null();
+}
+
+// The details keys, each optional (absent or null: not known). A record with none of them
+// has no details, as it had none when it was written.
+void detailsFromJson(const json& j, core::SocketRecord& r) {
+    core::ProcessDetails d;
+    bool any = false;
+    for (const auto& [key, field] :
+         {std::pair{"cmdline", &core::ProcessDetails::cmdline}, std::pair{"user", &core::ProcessDetails::user},
+          std::pair{"exe", &core::ProcessDetails::exe}, std::pair{"unit", &core::ProcessDetails::unit}}) {
+        if (!present(j, key)) continue;
+        d.*field = stringField(j, key);
+        any = true;
+    }
+    if (present(j, "start_time")) {
+        d.startTimeUs = unsignedField<std::uint64_t>(j, "start_time");
+        any = true;
+    }
+    if (any) r.details = std::make_shared<const core::ProcessDetails>(std::move(d));
+    if (present(j, "cpu_percent") || present(j, "memory_rss")) {
+        core::UsageNow u;
+        if (present(j, "cpu_percent")) {
+            if (!j.at("cpu_percent").is_number()) throw InvalidArgument("'cpu_percent' must be a number");
+            u.cpuPercent = j.at("cpu_percent").get<double>();
+        }
+        if (present(j, "memory_rss")) u.memoryRssBytes = unsignedField<std::uint64_t>(j, "memory_rss");
+        r.usage = u;
+    }
 }
 
 }  // namespace
@@ -65,6 +118,7 @@ core::SocketRecord recordFromJson(const json& j) {
         r.inode = unsignedField<std::uint64_t>(j, "inode");
         r.uid = unsignedField<std::uint32_t>(j, "uid");
         if (j.contains("cookie")) r.cookie = unsignedField<std::uint64_t>(j, "cookie");
+        detailsFromJson(j, r);
         return r;
     } catch (const json::exception& e) {
         throw InvalidArgument(std::string("bad record: ") + e.what());
@@ -156,7 +210,8 @@ json toJson(const core::DaemonStatus& s) {
            {"history_capacity", s.historyCapacity},
            {"history_dropped", s.historyDropped},
            {"next_sequence", s.nextSequence},
-           {"watches", s.watches}};
+           {"watches", s.watches},
+           {"view", s.view}};
     if (s.polls != 0) j["polls"] = s.polls;
     if (s.failedPolls != 0) j["failed_polls"] = s.failedPolls;
     return j;
@@ -180,6 +235,7 @@ core::DaemonStatus statusFromJson(const json& j) {
         s.historyDropped = unsignedField<std::uint64_t>(j, "history_dropped");
         s.nextSequence = unsignedField<std::uint64_t>(j, "next_sequence");
         s.watches = unsignedField<std::uint64_t>(j, "watches");
+        if (j.contains("view")) s.view = stringField(j, "view");
         if (j.contains("polls")) s.polls = unsignedField<std::uint64_t>(j, "polls");
         if (j.contains("failed_polls")) s.failedPolls = unsignedField<std::uint64_t>(j, "failed_polls");
         return s;

@@ -20,6 +20,9 @@ namespace porteye::protocol {
 
 constexpr int kProtocolVersion = 1;
 
+/// A record: the socket's keys, then its holder's details, always present and null when not
+/// known (no owner, unreadable, not in a unit): cmdline, user, exe, start_time (µs since the
+/// epoch), unit; and cpu_percent, memory_rss (bytes), set in list replies only.
 nlohmann::json toJson(const core::SocketRecord& record);
 core::SocketRecord recordFromJson(const nlohmann::json& j);
 
@@ -45,7 +48,7 @@ core::HistoryFilter historyFilterFromJson(const nlohmann::json& j);
 WatchParams watchParamsFromJson(const nlohmann::json& j);
 
 /// `status`: {version, instance_id, host_wide, poll_interval, sockets, history_size, history_capacity,
-/// history_dropped, next_sequence, watches}; polls and failed_polls when non-zero.
+/// history_dropped, next_sequence, watches, view ("all" or "own-user")}; polls and failed_polls when non-zero.
 nlohmann::json toJson(const core::DaemonStatus& status);
 core::DaemonStatus statusFromJson(const nlohmann::json& j);
 

@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: MIT
 #include "service/PortService.hpp"
 
+#include "core/TimeFormat.hpp"
+
 #include <algorithm>
 #include <cmath>
+#include <unordered_map>
 
 namespace porteye::service {
 
@@ -45,6 +48,8 @@ std::optional<core::PortEvent> PortService::visibleEvent(const Caller& caller, c
         shown.record.pid = 0;
         shown.record.process.clear();
         shown.record.ownerUid = 0;
+        shown.record.details.reset();  // another user's command line, exe, unit, ...
+        shown.record.usage.reset();
     }
     if (!seesPrevious) {
         shown.previousPid = 0;
@@ -62,6 +67,7 @@ std::vector<core::SocketRecord> PortService::list(const Caller& caller, core::Li
                                                          std::to_string(cap) + " records one reply may carry");
     std::vector<core::SocketRecord> out;
     std::size_t skipped = 0;
+    std::size_t bytes = 0;
     for (const auto& record : m_monitor.snapshot()) {
         if (!query.filter.matches(record)) continue;
         if (skipped < query.offset) {
@@ -69,6 +75,8 @@ std::vector<core::SocketRecord> PortService::list(const Caller& caller, core::Li
             continue;
         }
         out.push_back(record);
+        bytes += core::approximateWireSize(record);
+        requireReplyBytes(bytes, "narrow the filter, or page with a smaller 'limit' and 'offset'");
         if (out.size() >= limit) break;
     }
     if (out.size() > cap)
@@ -76,7 +84,34 @@ std::vector<core::SocketRecord> PortService::list(const Caller& caller, core::Li
                            "more than " + std::to_string(cap) +
                                " sockets match; narrow the filter, or page with 'limit' (at most " +
                                std::to_string(cap) + ") and 'offset'");
+    fillUsage(out);
     return out;
+}
+
+void PortService::requireReplyBytes(std::size_t bytes, const char* how) const {
+    if (bytes <= m_options.maxReplyBytes) return;
+    throw ServiceError(ErrorCode::ReplyTooLarge, "the reply would be over " +
+                                                     std::to_string(m_options.maxReplyBytes / (1024 * 1024)) +
+                                                     " MiB (long command lines); " + how);
+}
+
+void PortService::fillUsage(std::vector<core::SocketRecord>& records) const {
+    const double now = std::chrono::duration<double>(Clock::now().time_since_epoch()).count();
+    const auto wallNow = core::toEpochMicros(m_monitor.clock().now());
+    std::unordered_map<std::uint32_t, std::optional<core::UsageNow>> byPid;  // one read per process
+    for (auto& r : records) {
+        if (r.pid == 0) continue;
+        auto [it, fresh] = byPid.try_emplace(r.pid);
+        if (fresh) {
+            if (auto u = m_monitor.processTable().usage(r.pid)) {
+                const double age = r.details && r.details->startTimeUs != 0 && wallNow > r.details->startTimeUs
+                                       ? static_cast<double>(wallNow - r.details->startTimeUs) / 1e6
+                                       : 0;
+                it->second = m_usage.sample(r.pid, *u, now, age);
+            }
+        }
+        r.usage = it->second;
+    }
 }
 
 std::vector<core::PortEvent> PortService::history(const Caller& caller, core::HistoryFilter filter) const {
@@ -91,6 +126,11 @@ std::vector<core::PortEvent> PortService::history(const Caller& caller, core::Hi
     if (!seesEverything(caller))
         for (auto& event : events)
             event = *visibleEvent(caller, event);  // the uid filter let through only what it sees
+    std::size_t bytes = 0;
+    for (const auto& event : events) {
+        bytes += core::approximateWireSize(event.record) + 100;
+        requireReplyBytes(bytes, "page with a smaller 'limit' and 'after_sequence' (the last sequence number you got)");
+    }
     if (unlimited && events.size() > cap)
         throw ServiceError(ErrorCode::ReplyTooLarge,
                            "more than " + std::to_string(cap) + " events match; page with 'limit' (at most " +
@@ -111,6 +151,7 @@ ServiceStatus PortService::hostStatus() const {
     s.watches = m_watches.size();
     s.polls = m_monitor.stats().polls;
     s.failedPolls = m_monitor.stats().failedPolls;
+    s.view = m_options.view;
     return s;
 }
 
@@ -121,6 +162,7 @@ ServiceStatus PortService::status(const Caller& caller) const {
     s.version = m_options.version;
     s.instanceId = m_options.instanceId;
     s.hostWide = false;
+    s.view = m_options.view;
     s.pollIntervalSeconds = m_options.pollIntervalSeconds;
     s.sockets = static_cast<std::uint64_t>(std::count_if(m_monitor.snapshot().begin(), m_monitor.snapshot().end(),
                                                          [&](const auto& r) { return r.visibleUid() == caller.uid; }));
@@ -191,9 +233,9 @@ WatchId PortService::addWatch(const Caller& caller, const WatchRequest& request,
     watch.ownerUid = caller.uid;
     watch.privileged = seesEverything(caller);
     watch.process = std::move(pinned.handle);
-    watch.tracker =
-        std::make_unique<core::PidPortTracker>(request.pid, request.includeChildren, m_watchProcesses,
-                                               m_monitor.clock(), filter, core::TrackerOptions{}, watch.process.get());
+    watch.tracker = std::make_unique<core::PidPortTracker>(request.pid, request.includeChildren, m_watchProcesses,
+                                                           m_monitor.clock(), filter, core::TrackerOptions{},
+                                                           watch.process.get(), &m_monitor.detailsCache());
     watch.sink = std::move(sink);
     watch.due = Clock::now();
     const int exitFd = watch.process ? watch.process->exitFd() : -1;

@@ -7,6 +7,7 @@
 #include "core/PidPortTracker.hpp"
 #include "core/PortMonitor.hpp"
 #include "core/TickCachedProcessTable.hpp"
+#include "core/UsageSampler.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -94,6 +95,13 @@ struct ServiceOptions {
     /// Largest number of records in one list or history reply (dbus-daemon drops a sender
     /// whose message exceeds 32 MiB; a record is well under 300 bytes).
     std::size_t maxReplyRecords = 50'000;
+    /// Largest reply in bytes (core::approximateWireSize): records now carry command lines of up
+    /// to 4 KiB, so 50,000 of them could exceed the bus's 32 MiB and the control socket's 24 MiB
+    /// per-uid output budget, either of which would cut the client (or porteyed) off.
+    std::size_t maxReplyBytes = 16 * 1024 * 1024;
+    /// What porteyed itself can see (status "view"): "all" processes, or only its "own-user"'s
+    /// when it lacks the capabilities to read other users' fd tables (sys/ProcessView.hpp).
+    std::string view = "all";
 };
 
 using ServiceStatus = core::DaemonStatus;
@@ -118,7 +126,10 @@ public:
     /// the previous pid, to the previous owner with the record's owner blanked.
     std::optional<core::PortEvent> visibleEvent(const Caller& caller, const core::PortEvent& event) const;
 
-    /// Throws ReplyTooLarge (saying how to page) when more than maxReplyRecords would be returned.
+    /// Throws ReplyTooLarge (saying how to page) when more than maxReplyRecords would be returned,
+    /// or more than maxReplyBytes. The records carry their holders' CPU and memory now (SocketRecord::usage), read once
+    /// per distinct pid of the reply; CPU is over the time since the previous list that showed the process
+    /// (core::UsageSampler).
     std::vector<core::SocketRecord> list(const Caller& caller, core::ListQuery query) const;
     std::vector<core::PortEvent> history(const Caller& caller, core::HistoryFilter filter) const;
     /// Host-wide counters for privileged callers; counts of what it may see for anyone else.
@@ -179,6 +190,9 @@ private:
     void requireQuota(const Caller& caller) const;
     void runWatches(const std::vector<WatchId>& ids, Clock::time_point now);
     void erase(std::map<WatchId, Watch>::iterator it, WatchEnd reason);
+    void fillUsage(std::vector<core::SocketRecord>& records) const;
+    /// Throws ReplyTooLarge when `bytes` is over maxReplyBytes; `how` says how to page.
+    void requireReplyBytes(std::size_t bytes, const char* how) const;
 
     core::PortMonitor& m_monitor;
     core::ISocketSource& m_source;
@@ -187,6 +201,7 @@ private:
     std::map<WatchId, Watch> m_watches;
     WatchId m_nextWatchId = 1;
     WatchLifecycle m_lifecycle;
+    mutable core::UsageSampler m_usage;  // a reading is part of answering, not of the service's state
 };
 
 }  // namespace porteye::service

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "sys/ProcProcessTable.hpp"
 
+#include "core/CgroupUnit.hpp"
 #include "core/Escape.hpp"
 
 #include <algorithm>
@@ -14,6 +15,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pwd.h>
 #include <sys/syscall.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -190,6 +192,33 @@ bool statSaysZombie(const std::string& stat) {
     return paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] == 'Z';
 }
 
+// Field `n` (1-based, as proc(5) numbers them; n >= 3) of a stat file, counted after the comm.
+std::optional<std::uint64_t> statField(std::string_view stat, int n) {
+    const auto paren = stat.rfind(')');
+    if (paren == std::string_view::npos) return std::nullopt;
+    std::string_view rest = stat.substr(paren + 1);
+    int field = 2;
+    std::size_t pos = 0;
+    while (true) {
+        pos = rest.find_first_not_of(" \n", pos);
+        if (pos == std::string_view::npos) return std::nullopt;
+        std::size_t end = rest.find_first_of(" \n", pos);
+        if (end == std::string_view::npos) end = rest.size();
+        if (++field == n) {
+            std::uint64_t v = 0;
+            auto [ptr, ec] = std::from_chars(rest.data() + pos, rest.data() + end, v);
+            if (ec != std::errc{} || ptr != rest.data() + end) return std::nullopt;
+            return v;
+        }
+        pos = end;
+    }
+}
+
+// Field 22: when the process started, in clock ticks after boot.
+std::optional<std::uint64_t> statStartTime(std::string_view stat) {
+    return statField(stat, 22);
+}
+
 bool isZombie(int rootFd, std::uint32_t pid) {
     std::string stat;
     if (readFile(rootFd, PidPath(pid, "/stat").c_str(), stat) != 0) return false;
@@ -243,10 +272,17 @@ std::optional<core::ProcessInfo> readInfo(int rootFd, std::uint32_t pid, int& er
     core::ProcessInfo pi;
     pi.pid = pid;
     std::string text;
-    if ((err = readFile(rootFd, PidPath(pid, "/comm").c_str(), text)) != 0) return std::nullopt;
-    while (!text.empty() && text.back() == '\n')
-        text.pop_back();
-    pi.name = core::escapeUntrusted(text);
+    // stat holds comm (the same bytes as the comm file) and the start time that, with the pid,
+    // names this process across PID reuse: one read for both.
+    if ((err = readFile(rootFd, PidPath(pid, "/stat").c_str(), text)) != 0) return std::nullopt;
+    const auto open = text.find('(');
+    const auto close = text.rfind(')');
+    if (open == std::string::npos || close == std::string::npos || close < open) {
+        err = EIO;
+        return std::nullopt;
+    }
+    pi.name = core::escapeUntrusted(std::string_view(text).substr(open + 1, close - open - 1));
+    pi.startTimeTicks = statStartTime(text).value_or(0);
 
     if (readFile(rootFd, cmdlineFrom != nullptr ? cmdlineFrom : PidPath(pid, "/cmdline").c_str(), text) == 0) {
         while (!text.empty() && text.back() == '\0')
@@ -598,6 +634,98 @@ std::optional<core::ProcessUsage> ProcProcessTable::usage(std::uint32_t pid) {
     // Missing statm only loses the RSS column; the CPU figures are still good.
     (void)readFile(rootFd.get(), PidPath(pid, "/statm").c_str(), statm);
     return parseStat(stat, statm, ::sysconf(_SC_CLK_TCK), ::sysconf(_SC_PAGESIZE));
+}
+
+std::string ProcProcessTable::userName(std::uint32_t uid) {
+    {
+        std::lock_guard lock(m_mutex);
+        if (auto it = m_userNames.find(uid); it != m_userNames.end()) return it->second;
+    }
+    // Looked up outside the lock: NSS may be slow (LDAP, systemd-userdb).
+    std::string name = std::to_string(uid);
+    passwd pw{};
+    passwd* found = nullptr;
+    std::string buf(1024, '\0');
+    for (;;) {
+        const int rc = ::getpwuid_r(uid, &pw, buf.data(), buf.size(), &found);
+        if (rc == ERANGE && buf.size() < 1024 * 1024) {
+            buf.resize(buf.size() * 4);
+            continue;
+        }
+        if (rc == 0 && found != nullptr && found->pw_name != nullptr) name = core::escapeUntrusted(found->pw_name);
+        break;
+    }
+    // A uid without a name keeps its number; users added later are named after a restart.
+    std::lock_guard lock(m_mutex);
+    if (m_userNames.size() > 65536) m_userNames.clear();  // bounded, whatever uids come and go
+    m_userNames.emplace(uid, name);
+    return name;
+}
+
+std::uint64_t ProcProcessTable::bootTimeSeconds() {
+    std::lock_guard lock(m_mutex);
+    if (m_bootTime) return *m_bootTime;
+    std::string text;
+    std::uint64_t btime = 0;
+    UniqueFd rootFd = openRoot(m_root);
+    if (rootFd.get() >= 0 && readFile(rootFd.get(), "stat", text, 1024 * 1024) == 0) {
+        const auto pos = text.find("\nbtime ");
+        if (pos != std::string::npos) {
+            const char* p = text.data() + pos + 7;
+            std::from_chars(p, text.data() + text.size(), btime);
+        }
+    }
+    m_bootTime = btime;  // read once: the boot time does not move
+    return btime;
+}
+
+std::optional<core::ProcessDetails> ProcProcessTable::details(std::uint32_t pid, std::uint64_t startTimeTicks) {
+    UniqueFd rootFd = openRoot(m_root);
+    if (rootFd.get() < 0) return std::nullopt;
+    std::string stat;
+    if (readFile(rootFd.get(), PidPath(pid, "/stat").c_str(), stat) != 0) return std::nullopt;
+    const auto start = statStartTime(stat);
+    if (!start || (startTimeTicks != 0 && *start != startTimeTicks)) return std::nullopt;
+
+    core::ProcessDetails d;
+    std::string text;
+    // A command line can be as long as ARG_MAX; records carry at most 4 KiB of it, so replies
+    // of 50,000 records stay within what the bus and clients take.
+    constexpr std::size_t kCmdlineCap = 4096;
+    int err = readFile(rootFd.get(), PidPath(pid, "/cmdline").c_str(), text, kCmdlineCap);
+    if (err == 0 && text.empty() && statSaysZombie(stat)) {
+        // A leader that exited before its threads has no cmdline of its own; a live thread has.
+        if (const std::uint32_t tid = liveThreadOf(rootFd.get(), pid); tid != 0)
+            err = readFile(rootFd.get(), TaskPath(pid, tid, "/cmdline").c_str(), text, kCmdlineCap);
+    }
+    if (err == 0) {
+        while (!text.empty() && text.back() == '\0')
+            text.pop_back();
+        std::replace(text.begin(), text.end(), '\0', ' ');
+        d.cmdline = core::escapeUntrusted(text);
+    }
+    std::optional<std::uint32_t> uid;
+    if (readFile(rootFd.get(), PidPath(pid, "/status").c_str(), text) == 0) uid = parseStatusUid(text);
+    if (uid) d.user = userName(*uid);
+
+    // Without ptrace rights over the process the link may not be read: the exe stays empty.
+    char link[4096];
+    const ssize_t n = ::readlinkat(rootFd.get(), PidPath(pid, "/exe").c_str(), link, sizeof(link));
+    if (n > 0 && static_cast<std::size_t>(n) < sizeof(link))
+        d.exe = core::escapeUntrusted(std::string_view(link, static_cast<std::size_t>(n)));
+
+    if (readFile(rootFd.get(), PidPath(pid, "/cgroup").c_str(), text) == 0) d.unit = core::unitFromCgroup(text);
+
+    const long ticks = ::sysconf(_SC_CLK_TCK);
+    const std::uint64_t boot = bootTimeSeconds();
+    if (boot != 0 && ticks > 0)
+        d.startTimeUs = boot * 1'000'000 + *start * 1'000'000 / static_cast<std::uint64_t>(ticks);
+
+    // The PID may have been reused while the files above were read: check it still names the
+    // process that started at `start`.
+    if (readFile(rootFd.get(), PidPath(pid, "/stat").c_str(), stat) != 0 || statStartTime(stat) != start)
+        return std::nullopt;
+    return d;
 }
 
 std::uint64_t parseSocketLink(std::string_view target) {

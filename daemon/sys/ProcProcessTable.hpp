@@ -5,7 +5,11 @@
 
 #include <filesystem>
 #include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
 #include <string_view>
+#include <unordered_map>
 
 namespace porteye::sys {
 
@@ -39,13 +43,24 @@ public:
     /// Sorted and unique; empty when the children files are unavailable.
     std::vector<std::uint32_t> childrenOf(std::uint32_t pid) override;
     std::optional<core::ProcessUsage> usage(std::uint32_t pid) override;
+    /// cmdline (at most 4 KiB of it), the real uid's name (getpwuid_r, remembered per uid), the
+    /// exe link (empty when it may not be read), the start time as wall clock (the boot time
+    /// from <root>/stat, read once; 0 when that is missing) and the systemd unit from the cgroup.
+    /// The start time is checked again after the reads, so a PID reused meanwhile yields nullopt.
+    std::optional<core::ProcessDetails> details(std::uint32_t pid, std::uint64_t startTimeTicks) override;
     /// A pidfd on the real /proc; on another root (tests) a handle that checks the directory.
     /// A thread id is refused with NotAProcess naming its thread group.
     core::PinResult pin(std::uint32_t pid) override;
 
 private:
+    std::string userName(std::uint32_t uid);
+    std::uint64_t bootTimeSeconds();
+
     std::filesystem::path m_root;
     BeforePidHook m_beforePid;
+    std::mutex m_mutex;  // guards the two caches below (a table may serve several threads)
+    std::unordered_map<std::uint32_t, std::string> m_userNames;
+    std::optional<std::uint64_t> m_bootTime;
 };
 
 /// Parses the target of an fd symlink: "socket:[12345]" -> 12345; anything else -> 0.

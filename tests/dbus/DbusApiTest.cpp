@@ -8,6 +8,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -433,4 +434,42 @@ TEST(DbusRestart, DaemonReconnectsAfterTheBusRestartsAndKeepsItsHistory) {
     EXPECT_FALSE(daemon.process().wait(0ms)) << "the daemon must not have exited";
     holder.close();
     EXPECT_TRUE(eventually([&] { return history().size() == 2; }, 5s)) << "and it keeps monitoring";
+}
+
+TEST_F(DbusApiTest, RecordDetailsCarryTheHoldersCommandLineUserAndUsage) {
+    PortHolder holder;
+    const auto port = holder.open();
+    ASSERT_TRUE(eventually([&] { return hasPort(listPorts(), port, holder.pid()); }, 5s));
+    const auto records = listPorts({"a{sv}", "1", "port", "q", std::to_string(port)});
+    ASSERT_EQ(records.size(), 1u);
+    const auto& details = records[0][12];  // the record's a{sv}: key -> {type, data}
+    std::ifstream in("/proc/" + std::to_string(holder.pid()) + "/cmdline", std::ios::binary);
+    std::stringstream text;
+    text << in.rdbuf();
+    std::string cmdline = text.str();
+    while (!cmdline.empty() && cmdline.back() == '\0')
+        cmdline.pop_back();
+    std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
+    ASSERT_TRUE(details.contains("cmdline")) << details.dump();
+    EXPECT_EQ(details["cmdline"]["type"], "s");
+    EXPECT_EQ(details["cmdline"]["data"], cmdline);
+    EXPECT_EQ(details["user"]["type"], "s");
+    EXPECT_FALSE(details["user"]["data"].get<std::string>().empty());
+    EXPECT_EQ(details["exe"]["type"], "s");
+    EXPECT_EQ(details["start_time"]["type"], "t");
+    EXPECT_EQ(details["cpu_percent"]["type"], "d");
+    EXPECT_EQ(details["memory_rss"]["type"], "t");
+    EXPECT_GT(details["memory_rss"]["data"].get<std::uint64_t>(), 0u);
+
+    // porteyectl reads the a{sv} back: the same keys in its JSON.
+    const auto viaCtl = run(porteyectl({"--json", "list", "--port", std::to_string(port)}));
+    ASSERT_EQ(viaCtl.exitCode, 0) << viaCtl.err;
+    const auto j = nlohmann::json::parse(viaCtl.out);
+    ASSERT_EQ(j.size(), 1u);
+    EXPECT_EQ(j[0]["cmdline"], cmdline);
+    EXPECT_EQ(j[0]["start_time"], details["start_time"]["data"]);
+
+    const auto status = callManager("GetStatus", {});
+    ASSERT_EQ(status.exitCode, 0) << status.err;
+    EXPECT_EQ(nlohmann::json::parse(status.out)["data"][0]["view"]["data"], "all");
 }

@@ -124,7 +124,24 @@ public:
         auto it = processes.find(pid);
         return it == processes.end() ? std::vector<std::uint32_t>{} : it->second.children;
     }
-    std::optional<core::ProcessUsage> usage(std::uint32_t) override { return core::ProcessUsage{}; }
+    std::optional<core::ProcessUsage> usage(std::uint32_t pid) override {
+        ++usageReads;
+        auto it = usages.find(pid);
+        if (it != usages.end()) return it->second;
+        return processes.contains(pid) ? std::optional<core::ProcessUsage>(core::ProcessUsage{}) : std::nullopt;
+    }
+    /// Details of a listed process: `detailsOf[pid]` when set, else its cmdline and "user<uid>".
+    std::optional<core::ProcessDetails> details(std::uint32_t pid, std::uint64_t startTimeTicks) override {
+        ++detailsReads[pid];
+        auto it = processes.find(pid);
+        if (it == processes.end()) return std::nullopt;
+        if (startTimeTicks != 0 && it->second.info.startTimeTicks != startTimeTicks) return std::nullopt;
+        if (auto d = detailsOf.find(pid); d != detailsOf.end()) return d->second;
+        core::ProcessDetails d;
+        d.cmdline = it->second.info.cmdline;
+        d.user = "user" + std::to_string(it->second.info.uid);
+        return d;
+    }
     /// A handle whose process has exited once it is erased from `processes`.
     class Handle final : public core::IProcessHandle {
     public:
@@ -164,6 +181,10 @@ public:
     int fdTableReads = 0;
     int listings = 0;
     std::map<std::uint32_t, int> readsOf;  ///< socketsOf calls per pid
+    std::map<std::uint32_t, core::ProcessDetails> detailsOf;
+    std::map<std::uint32_t, int> detailsReads;  ///< details() calls per pid
+    std::map<std::uint32_t, core::ProcessUsage> usages;
+    int usageReads = 0;
 };
 
 class FakeClock final : public core::IClock {

@@ -181,3 +181,30 @@ TEST(ProcProcessTableReal, ReportsWalkCostPerFd) {
 
 }  // namespace
 }  // namespace porteye::sys
+
+namespace porteye::sys {
+namespace {
+
+TEST(ProcProcessTableRealDetails, OwnDetailsMatchProcSelf) {
+    ProcProcessTable table;
+    const auto pid = static_cast<std::uint32_t>(::getpid());
+    const auto info = table.info(pid);
+    ASSERT_TRUE(info);
+    ASSERT_NE(info->startTimeTicks, 0U);
+    const auto d = table.details(pid, info->startTimeTicks);
+    ASSERT_TRUE(d);
+    char exe[4096] = {};
+    ASSERT_GT(::readlink("/proc/self/exe", exe, sizeof exe - 1), 0);
+    EXPECT_EQ(d->exe, exe);
+    EXPECT_NE(d->cmdline.find("porteye_integration_tests"), std::string::npos) << d->cmdline;
+    // Started after boot and before now (the test started it a moment ago).
+    const auto nowUs = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count());
+    EXPECT_LE(d->startTimeUs, nowUs);
+    EXPECT_GT(d->startTimeUs + 3600ULL * 1'000'000, nowUs) << "this test process started over an hour ago?";
+    EXPECT_FALSE(table.details(pid, info->startTimeTicks + 1)) << "another start time is another process";
+}
+
+}  // namespace
+}  // namespace porteye::sys

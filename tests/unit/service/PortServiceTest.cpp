@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -239,6 +240,7 @@ TEST_F(PortServiceTest, OwnerChangeBetweenUsersShowsEachSideOnlyItsOwnPid) {
     handover.record.pid = 20;
     handover.record.process = "bobs";
     handover.record.ownerUid = kBob;
+    handover.record.details = std::make_shared<const ProcessDetails>(ProcessDetails{"bobs --secret", "bob", "", 1, ""});
     handover.previousPid = 10;
     handover.previousOwnerUid = kAlice;
 
@@ -252,7 +254,51 @@ TEST_F(PortServiceTest, OwnerChangeBetweenUsersShowsEachSideOnlyItsOwnPid) {
     EXPECT_EQ(toAlice->previousPid, 10u);
     EXPECT_EQ(toAlice->record.pid, 0u) << "bob's pid leaked to alice";
     EXPECT_TRUE(toAlice->record.process.empty());
+    EXPECT_FALSE(toAlice->record.details) << "bob's command line leaked to alice";
+    ASSERT_TRUE(toBob->record.details);
+    EXPECT_EQ(toBob->record.details->cmdline, "bobs --secret");
 
     EXPECT_FALSE(svc->visibleEvent(user(1002, ":1.3"), handover));
     EXPECT_EQ(*svc->visibleEvent(user(0, ":1.0"), handover), handover);
+}
+
+TEST_F(PortServiceTest, ListRepliesCarryUsageReadOncePerProcess) {
+    sockets.sockets = {tcpSocket(1, 80), tcpSocket(2, 443), tcpSocket(3, 8080)};
+    processes.add(10, "nginx", {1, 2}, kAlice);
+    processes.add(20, "app", {3}, kAlice);
+    processes.usages[10] = ProcessUsage{1.0, 4096, 0};
+    processes.usages[20] = ProcessUsage{0.0, 8192, 0};
+    start();
+    const auto before = processes.usageReads;
+    const auto records = svc->list(user(0, ":1.0"), {});
+    ASSERT_EQ(records.size(), 3u);
+    EXPECT_EQ(processes.usageReads - before, 2) << "one read per distinct pid of the reply";
+    for (const auto& r : records) {
+        ASSERT_TRUE(r.usage) << r.pid;
+        EXPECT_EQ(r.usage->memoryRssBytes, r.pid == 10 ? 4096u : 8192u);
+    }
+    EXPECT_FALSE(monitor->snapshot()[0].usage) << "the snapshot (and so history) holds no usage";
+    EXPECT_TRUE(svc->list(user(kBob, ":1.2"), {}).empty());
+}
+
+TEST_F(PortServiceTest, StatusSaysWhatPorteyedCanSee) {
+    options.view = "own-user";
+    start();
+    EXPECT_EQ(svc->status(user(0, ":1.0")).view, "own-user");
+    EXPECT_EQ(svc->status(user(kBob, ":1.2")).view, "own-user");
+}
+
+TEST_F(PortServiceTest, RepliesAreBoundedByBytesAsWellAsByCount) {
+    options.maxReplyBytes = 20 * 1024;  // two records of ~8.6 KB fit, not three
+    sockets.sockets = {tcpSocket(1, 8080), tcpSocket(2, 8081), tcpSocket(3, 8082), tcpSocket(4, 8083)};
+    processes.add(10, "java", {1, 2, 3, 4}, kAlice);
+    processes.detailsOf[10].cmdline = std::string(4096, '\\');  // escaped backslashes, doubled again in JSON
+    start();
+    const auto root = user(0, ":1.0");
+    std::string message;
+    EXPECT_EQ(errorOf([&] { svc->list(root, {}); }, &message), ErrorCode::ReplyTooLarge);
+    EXPECT_NE(message.find("limit"), std::string::npos) << message;
+    ListQuery page;
+    page.limit = 2;
+    EXPECT_EQ(svc->list(root, page).size(), 2u);
 }

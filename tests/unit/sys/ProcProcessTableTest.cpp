@@ -51,6 +51,10 @@ public:
                         const std::string& cmdline = {}, std::uint32_t uid = 1000) {
         fs::path dir = addBareProcess(pid, fds);
         write(dir / "comm", comm + "\n");
+        // stat holds the comm too (the table reads it there) and the start time, field 22.
+        write(dir / "stat", std::to_string(pid) + " (" + comm + ") S 1 " + std::to_string(pid) + " " +
+                                std::to_string(pid) + " 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 " +
+                                std::to_string(1000 + pid) + " 0 0\n");
         write(dir / "cmdline", cmdline);
         // Real, effective and saved uids differ so the test sees which one is taken.
         const std::string uids =
@@ -478,6 +482,65 @@ TEST(ProcProcessTable, ChildrenOfUnionsEveryThreadsChildren) {
 
     EXPECT_THAT(table.childrenOf(10), ElementsAre(11u, 12u, 14u));
     EXPECT_THAT(table.childrenOf(99), IsEmpty());
+}
+
+}  // namespace
+}  // namespace porteye::sys
+
+namespace porteye::sys {
+namespace {
+
+TEST(ProcProcessTableDetails, ReadsCmdlineUserExeStartTimeAndUnit) {
+    FakeProc proc;
+    FakeProc::write(proc.root() / "stat", "cpu  1 2 3 4\nintr 5\nbtime 1700000000\nprocesses 9\n");
+    const auto dir = proc.addProcess(100, "nginx", {{4, sock(7001)}}, std::string("nginx\0-g\0daemon off;\0", 21), 0);
+    fs::create_symlink("/usr/sbin/nginx", dir / "exe");
+    FakeProc::write(dir / "cgroup", "0::/system.slice/nginx.service\n");
+    ProcProcessTable table(proc.root());
+
+    const auto info = table.info(100);
+    ASSERT_TRUE(info);
+    EXPECT_EQ(info->startTimeTicks, 1100u) << "field 22 of stat";
+    const auto d = table.details(100, info->startTimeTicks);
+    ASSERT_TRUE(d);
+    EXPECT_EQ(d->cmdline, "nginx -g daemon off;");
+    EXPECT_EQ(d->user, "root");
+    EXPECT_EQ(d->exe, "/usr/sbin/nginx");
+    EXPECT_EQ(d->unit, "nginx.service");
+    const auto hz = static_cast<std::uint64_t>(::sysconf(_SC_CLK_TCK));
+    EXPECT_EQ(d->startTimeUs, 1'700'000'000'000'000ULL + 1100 * 1'000'000 / hz);
+}
+
+TEST(ProcProcessTableDetails, AnotherStartTimeIsAnotherProcess) {
+    FakeProc proc;
+    proc.addProcess(100, "a", {});
+    ProcProcessTable table(proc.root());
+    EXPECT_FALSE(table.details(100, 999)) << "pid 100 started at tick 1100";
+    EXPECT_TRUE(table.details(100, 0));
+    EXPECT_FALSE(table.details(101, 0)) << "no such process";
+}
+
+TEST(ProcProcessTableDetails, UnreadableOrMissingPartsStayEmptyAndHostileBytesAreEscaped) {
+    FakeProc proc;  // no <root>/stat: no boot time, so no start time either
+    const auto dir = proc.addProcess(100, "x", {}, std::string("ev\x1b[31m\0", 7), 4000000000U);
+    fs::create_symlink(std::string("/tmp/bad\xff"), dir / "exe");
+    ProcProcessTable table(proc.root());
+    const auto d = table.details(100, 0);
+    ASSERT_TRUE(d);
+    EXPECT_EQ(d->cmdline, "ev\\x1b[31m");
+    EXPECT_EQ(d->exe, "/tmp/bad\\xff");
+    EXPECT_EQ(d->user, "4000000000") << "a uid without a name keeps its number";
+    EXPECT_EQ(d->unit, "");
+    EXPECT_EQ(d->startTimeUs, 0u);
+}
+
+TEST(ProcProcessTableDetails, LongCommandLinesAreCutAt4KiB) {
+    FakeProc proc;
+    proc.addProcess(100, "x", {}, std::string(100000, 'a'));
+    ProcProcessTable table(proc.root());
+    const auto d = table.details(100, 0);
+    ASSERT_TRUE(d);
+    EXPECT_EQ(d->cmdline.size(), 4096u);
 }
 
 }  // namespace
