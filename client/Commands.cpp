@@ -78,6 +78,7 @@ int runStatus(ITransport& transport, const OutputOptions& output, std::ostream& 
         << "  sockets:        " << s.sockets << '\n'
         << "  history:        " << s.historySize << " of " << s.historyCapacity << " events (" << s.historyDropped
         << " dropped)\n"
+        << "  history store:  " << s.store << '\n'
         << "  next sequence:  " << s.nextSequence << '\n'
         << "  active watches: " << s.watches << '\n';
     return kExitOk;

@@ -23,6 +23,9 @@ struct DaemonStatus {
     std::uint64_t watches = 0;
     std::uint64_t polls = 0;        ///< not a D-Bus property: 0 when read over D-Bus
     std::uint64_t failedPolls = 0;  ///< likewise
+    /// The persistent history: "ok", "disabled" (no state directory) or "failed: <reason>"
+    /// (the daemon then keeps only the in-memory ring).
+    std::string store = "disabled";
 };
 
 }  // namespace porteye::core

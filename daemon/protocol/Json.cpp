@@ -156,7 +156,8 @@ json toJson(const core::DaemonStatus& s) {
            {"history_capacity", s.historyCapacity},
            {"history_dropped", s.historyDropped},
            {"next_sequence", s.nextSequence},
-           {"watches", s.watches}};
+           {"watches", s.watches},
+           {"store", s.store}};
     if (s.polls != 0) j["polls"] = s.polls;
     if (s.failedPolls != 0) j["failed_polls"] = s.failedPolls;
     return j;
@@ -182,6 +183,7 @@ core::DaemonStatus statusFromJson(const json& j) {
         s.watches = unsignedField<std::uint64_t>(j, "watches");
         if (j.contains("polls")) s.polls = unsignedField<std::uint64_t>(j, "polls");
         if (j.contains("failed_polls")) s.failedPolls = unsignedField<std::uint64_t>(j, "failed_polls");
+        if (j.contains("store")) s.store = stringField(j, "store");
         return s;
     } catch (const json::exception& e) {
         throw InvalidArgument(std::string("bad status: ") + e.what());
