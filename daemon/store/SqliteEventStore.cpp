@@ -517,12 +517,17 @@ std::optional<std::vector<core::PortEvent>> SqliteEventStore::query(const core::
         add(" AND (local_port = ?", *f.port);
         add(" OR remote_port = ?)", *f.port);
     }
+    // SQLite folds ASCII only, as containsIgnoreCase does; on valid UTF-8 (names are escaped) a
+    // character match is a byte match.
+    const bool byProcess = f.process && !f.process->empty();
+    if (byProcess) sql += " AND instr(lower(process), lower(?)) > 0";
     const bool newestFirst = !filter.afterSequence;
     sql += newestFirst ? " ORDER BY sequence DESC" : " ORDER BY sequence ASC";
     try {
         Statement select(m_reader, sql);
         for (std::size_t i = 0; i < ints.size(); ++i)
             select.bind(static_cast<int>(i + 1), ints[i]);
+        if (byProcess) select.bind(static_cast<int>(ints.size() + 1), *f.process);
         std::vector<core::PortEvent> out;
         while (select.step() == SQLITE_ROW) {
             core::PortEvent event = decodeRow(select);
