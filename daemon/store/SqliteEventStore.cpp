@@ -350,7 +350,7 @@ void SqliteEventStore::runWriter() {
         std::string error;
         const bool ok = batch.empty() || writeBatch(batch, error);
         if (ok && !batch.empty()) m_committed.store(batch.back().sequence, std::memory_order_release);
-        if (ok && std::chrono::steady_clock::now() - m_lastPrune >= m_options.pruneInterval) prune();
+        if (ok && m_writer && std::chrono::steady_clock::now() - m_lastPrune >= m_options.pruneInterval) prune();
 
         lock.lock();
         if (ok) {
@@ -404,6 +404,11 @@ void SqliteEventStore::noteFailure(const std::string& reason, std::size_t events
 
 bool SqliteEventStore::writeBatch(const std::deque<core::PortEvent>& batch, std::string& error) {
     try {
+        if (!m_writer) {
+            // After a failed write: a new connection, rather than trust one an I/O error interrupted.
+            m_writer = openConnection(m_path);
+            configureWriter(m_writer);
+        }
         exec(m_writer, "BEGIN IMMEDIATE");
         try {
             Statement insert(m_writer, std::string("INSERT OR REPLACE INTO events(") + kColumns +
@@ -453,6 +458,8 @@ bool SqliteEventStore::writeBatch(const std::deque<core::PortEvent>& batch, std:
         return true;
     } catch (const std::exception& e) {
         error = e.what();
+        sqlite3_close(m_writer);
+        m_writer = nullptr;
         return false;
     }
 }

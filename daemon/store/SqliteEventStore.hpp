@@ -82,7 +82,7 @@ private:
 
     const StoreOptions m_options;
     const std::string m_path;
-    sqlite3* m_writer = nullptr;  // writer thread only (after the constructor)
+    sqlite3* m_writer = nullptr;  // writer thread only (after the constructor); null after a failed write
     sqlite3* m_reader = nullptr;  // caller's thread only
     int m_lockFd = -1;
     std::uint64_t m_lastSequence = 0;  // caller's thread: the largest appended or stored

@@ -6,6 +6,9 @@
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
+#include <sys/resource.h>
+
+#include <csignal>
 
 #include <chrono>
 #include <filesystem>
@@ -309,5 +312,50 @@ TEST(SqliteEventStoreThreads, AppendQueryAndFlushWhileTheWriterCommits) {
     ASSERT_TRUE(kept);
     EXPECT_EQ(kept->size(), 500u);
     EXPECT_EQ(kept->back().sequence, seq);
+    EXPECT_EQ(store->droppedCount(), 0u);
+}
+
+TEST(SqliteEventStore, AFullDiskFailsWritesVisiblyKeepsThemQueuedAndRecovers) {
+    TempDir dir;
+    auto options = optionsFor(dir);
+    options.retryInterval = std::chrono::milliseconds(20);
+    auto store = openOrFail(options);
+    ASSERT_TRUE(store);
+    store->append({event(1, Action::Added, 80, 10, "a")});
+    store->flush();
+    // A file-size limit stands in for a full disk: writes past it fail with EFBIG.
+    struct LimitGuard {
+        rlimit saved{};
+        LimitGuard() {
+            ::signal(SIGXFSZ, SIG_IGN);
+            ::getrlimit(RLIMIT_FSIZE, &saved);
+            rlimit tight = saved;
+            tight.rlim_cur = 64 * 1024;
+            ::setrlimit(RLIMIT_FSIZE, &tight);
+        }
+        ~LimitGuard() { ::setrlimit(RLIMIT_FSIZE, &saved); }
+    };
+    std::vector<PortEvent> many;
+    for (std::uint64_t s = 2; s <= 2001; ++s) {
+        many.push_back(event(s, Action::Added, 81, 10, "a"));
+        many.back().record.process = std::string(100, 'x');
+    }
+    {
+        LimitGuard full;
+        store->append(many);
+        store->flush();
+        const std::string health = store->health();
+        EXPECT_EQ(health.rfind("failed: ", 0), 0u) << health;
+        HistoryFilter all;
+        all.limit = 0;
+        auto answered = store->query(all, 1);
+        EXPECT_TRUE(answered) << "reads still work";
+    }
+    store->flush();  // room again: the queued events are written
+    EXPECT_EQ(store->health(), "ok");
+    EXPECT_EQ(ask(
+                  *store, [](auto&) {}, 3000)
+                  .size(),
+              2001u);
     EXPECT_EQ(store->droppedCount(), 0u);
 }
