@@ -353,7 +353,9 @@ void SqliteEventStore::runWriter() {
         if (ok && m_writer && std::chrono::steady_clock::now() - m_lastPrune >= m_options.pruneInterval) prune();
 
         lock.lock();
-        if (ok) {
+        if (ok && batch.empty()) {
+            // Nothing was written (a flush with nothing queued): the health stays what it was.
+        } else if (ok) {
             if (m_failing) spdlog::info("history store {} works again", m_path);
             m_failing = false;
             m_health = "ok";
