@@ -97,6 +97,7 @@ int runStatus(ITransport& transport, const OutputOptions& output, std::ostream& 
         << "  sockets:        " << s.sockets << '\n'
         << "  history:        " << s.historySize << " of " << s.historyCapacity << " events (" << s.historyDropped
         << " dropped)\n"
+        << "  history store:  " << s.store << '\n'
         << "  next sequence:  " << s.nextSequence << '\n'
         << "  active watches: " << s.watches << '\n'
         << "  view:           " << (s.view == "all" ? "all processes" : "only its own user's processes") << '\n';

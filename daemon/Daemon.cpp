@@ -10,6 +10,7 @@
 #include "loop/ProcessExitWatcher.hpp"
 #include "loop/Timer.hpp"
 #include "service/PortService.hpp"
+#include "store/SqliteEventStore.hpp"
 #include "sys/DestroyListener.hpp"
 #include "sys/NetlinkSocketSource.hpp"
 #include "sys/ProcProcessTable.hpp"
@@ -100,6 +101,7 @@ private:
     void forgetWatchedProcess(service::WatchId id);
     void onWatchedProcessExit(service::WatchId id);
     bool setupControl();
+    std::uint64_t openStore();
     void pollOnce();
     void onPollTimer(std::uint64_t usec);
     void onWatchTimer();
@@ -123,6 +125,8 @@ private:
     std::vector<core::SocketRecord> m_destroyed;
     std::unique_ptr<loop::ProcessExitWatcher> m_exitWatcher;
     core::SystemClock m_clock;
+    std::unique_ptr<store::SqliteEventStore> m_store;  // outlives the service that reads it
+    std::string m_storeStatus = "disabled";            // when m_store is null
     std::unique_ptr<core::PortMonitor> m_monitor;
     std::unique_ptr<service::PortService> m_service;
     std::unique_ptr<sdbus::IConnection> m_bus;
@@ -173,6 +177,7 @@ int DaemonLoop::run() {
     m_processes = std::make_unique<sys::ProcProcessTable>();
     core::MonitorOptions options;
     options.historyCapacity = m_config.historySize;
+    options.firstSequence = openStore();  // sequence numbers continue after the stored ones
     m_monitor = std::make_unique<core::PortMonitor>(*m_source, *m_processes, m_clock, options);
     service::ServiceOptions serviceOptions;
     serviceOptions.version = PORTEYE_VERSION;
@@ -187,6 +192,7 @@ int DaemonLoop::run() {
         spdlog::warn("porteyed sees only its own user's processes (uid {}): {}", ::getuid(), view.why);
     serviceOptions.view = view.name;
     m_service = std::make_unique<service::PortService>(*m_monitor, *m_source, serviceOptions);
+    m_service->setEventStore(m_store.get(), m_storeStatus);
     m_monitor->addListener([this](const std::vector<core::PortEvent>& events) { onEvents(events); });
     try {
         m_pollTimer = std::make_unique<loop::Timer>(m_event, [this](std::uint64_t usec) { onPollTimer(usec); });
@@ -218,6 +224,8 @@ int DaemonLoop::run() {
 
     const int r = sd_event_loop(m_event);
     sd_notify(0, "STOPPING=1");
+    // Every event a client was told about is on disk before porteyed exits.
+    if (m_store) m_store->close();
     if (r < 0) {
         spdlog::error("event loop failed: {}", std::strerror(-r));
         return 1;
@@ -280,6 +288,27 @@ void DaemonLoop::onReconnectTimer() {
         return;
     }
     m_reconnectTimer->armIn(1'000'000);
+}
+
+std::uint64_t DaemonLoop::openStore() {
+    if (m_config.stateDir.empty()) {
+        spdlog::info("no state directory: the history is kept in memory only");
+        return 1;
+    }
+    store::StoreOptions options;
+    options.directory = m_config.stateDir;
+    options.keepEvents = m_config.historyKeepEvents;
+    options.keepDays = m_config.historyKeepDays;
+    auto opened = store::SqliteEventStore::open(options);
+    if (!opened.store) {
+        // Not fatal: porteyed serves from the in-memory ring, and status says why.
+        spdlog::error("history store unavailable: {}; the history is kept in memory only", opened.error);
+        m_storeStatus = "failed: " + opened.error;
+        return 1;
+    }
+    m_store = std::move(opened.store);
+    spdlog::info("history store {}: continuing after event #{}", m_store->path(), m_store->lastSequence());
+    return m_store->lastSequence() + 1;
 }
 
 bool DaemonLoop::setupControl() {
@@ -366,6 +395,7 @@ void DaemonLoop::pollOnce() {
 }
 
 void DaemonLoop::onEvents(const std::vector<core::PortEvent>& events) {
+    if (m_store) m_store->append(events);  // queued for the store's writer thread
     std::size_t logged = 0;
     for (const auto& e : events) {
         if (logged++ == kMaxEventsLoggedPerPoll) {
@@ -453,6 +483,9 @@ void DaemonLoop::reload() {
         if (next.bus != m_config.bus || next.busAddress != m_config.busAddress ||
             next.socketPath != m_config.socketPath)
             spdlog::warn("reload: bus and socket settings change only on restart");
+        if (next.stateDir != m_config.stateDir || next.historyKeepEvents != m_config.historyKeepEvents ||
+            next.historyKeepDays != m_config.historyKeepDays)
+            spdlog::warn("reload: state_dir and history_keep_* change only on restart");
         if (m_dbus) m_dbus->settingsChanged();
     }
     sd_notify(0, "READY=1");

@@ -26,6 +26,14 @@ ParsedConfig parseDaemonConfig(const std::vector<std::string>& args) {
     app.add_option("--socket", config.socketPath, "Unix control socket path (empty: none)");
     app.add_option("--log-level,--log_level", config.logLevel, "trace, debug, info, warn, error")
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+    app.add_option("--state-dir,--state_dir", config.stateDir,
+                   "Directory of the persistent history (history.db, SQLite); empty: keep it in memory only");
+    app.add_option("--history-keep-events,--history_keep_events", config.historyKeepEvents,
+                   "Events kept in the persistent history, newest first (0: no count limit)")
+        ->check(CLI::Range(std::uint64_t{0}, kMaxHistoryKeepEvents));
+    app.add_option("--history-keep-days,--history_keep_days", config.historyKeepDays,
+                   "Days of persistent history kept (0: no age limit)")
+        ->check(CLI::Range(std::uint32_t{0}, kMaxHistoryKeepDays));
     app.add_flag("--no-bus,--no_bus", config.noBus, "Do not connect to D-Bus (control socket only)");
     // Hidden (empty group): lets tests reach the reply cap without 50,000 sockets. It can only lower it.
     app.add_option("--max-reply-records", config.maxReplyRecords, "Most records in one reply (testing)")

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -18,6 +19,12 @@ struct DaemonConfig {
     std::string socketPath = "/run/porteye/porteyed.sock";
     std::string logLevel = "info";
     bool noBus = false;  ///< run without D-Bus (control socket only)
+    /// Directory of the persistent history (history.db); empty: in memory only.
+    std::string stateDir = "/var/lib/porteye";
+    /// Retention of the persistent history: newest events kept (0: no count limit) ...
+    std::uint64_t historyKeepEvents = 1'000'000;
+    /// ... and days kept (0: no age limit).
+    std::uint32_t historyKeepDays = 30;
     /// Most records in one list or history reply (hidden --max-reply-records, for tests: the
     /// default keeps every reply below dbus-daemon's 32 MiB message limit).
     std::size_t maxReplyRecords = 50'000;
@@ -40,5 +47,9 @@ constexpr double kMaxPollInterval = 3600;
 /// ring doubles: ~320 bytes at worst. 250,000 of them are ~80 MiB, which leaves room under the
 /// unit's MemoryMax=256M for the socket table, client output budgets and replies.
 constexpr std::size_t kMaxHistorySize = 250'000;
+/// A stored event takes ~250 bytes on disk with its indexes (more with long command lines):
+/// 10 million are ~2.5 GB, more than a host's history of ports is worth.
+constexpr std::uint64_t kMaxHistoryKeepEvents = 10'000'000;
+constexpr std::uint32_t kMaxHistoryKeepDays = 3650;
 
 }  // namespace porteye

@@ -209,6 +209,7 @@ core::DaemonStatus statusFromDbus(const Options& status) {
     s.view = field<std::string>(status, "view", "all");
     s.polls = field<std::uint64_t>(status, "polls");
     s.failedPolls = field<std::uint64_t>(status, "failed_polls");
+    s.store = field<std::string>(status, "store", s.store);
     return s;
 }
 

@@ -4,7 +4,7 @@
 # warnings as errors, runs all CTest tests (unit, integration, D-Bus, control
 # socket, end-to-end on systemd), then the unit and integration tests again
 # under AddressSanitizer + UndefinedBehaviorSanitizer, and the threaded
-# in-process monitor under ThreadSanitizer.
+# in-process monitor and the history store under ThreadSanitizer.
 #   PORTEYE_SKIP_E2E=1      skip the systemd-nspawn end-to-end test
 #   PORTEYE_SKIP_SANITIZERS=1  skip the sanitizer pass
 set -euo pipefail
@@ -33,9 +33,10 @@ if [[ "${PORTEYE_SKIP_SANITIZERS:-0}" != 1 ]]; then
   # Not e2e (packaging), not bounds (memory and timing bounds measure the build, not the code).
   (cd build-asan && ctest --output-on-failure -j"$jobs" --timeout 600 -LE 'e2e|bounds')
 
-  # ThreadedMonitor is the one component with threads: ThreadSanitizer checks it.
+  # The components with threads, ThreadedMonitor and the history store's writer: ThreadSanitizer checks them.
   cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DPORTEYE_WERROR=ON \
         -DPORTEYE_SANITIZE=thread -DPORTEYE_BUILD_BENCHMARKS=OFF >/dev/null
-  cmake --build build-tsan -j"$jobs" --target porteye_integration_tests
+  cmake --build build-tsan -j"$jobs" --target porteye_integration_tests porteye_store_tests
   TSAN_OPTIONS=halt_on_error=1 build-tsan/tests/porteye_integration_tests --gtest_filter='ThreadedMonitor.*'
+  TSAN_OPTIONS=halt_on_error=1 build-tsan/tests/porteye_store_tests
 fi

@@ -26,6 +26,9 @@ struct DaemonStatus {
     /// What porteyed can see: "all" processes, or "own-user" (only its own user's: it lacks
     /// CAP_DAC_READ_SEARCH/CAP_SYS_PTRACE, so other users' sockets show without an owner).
     std::string view = "all";
+    /// The persistent history: "ok", "disabled" (no state directory) or "failed: <reason>"
+    /// (the daemon then keeps only the in-memory ring).
+    std::string store = "disabled";
 };
 
 }  // namespace porteye::core

@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 namespace porteye::core {
@@ -22,6 +23,11 @@ public:
     std::vector<PortEvent> query(const HistoryFilter& filter) const;
 
     std::size_t size() const { return m_ring.size(); }
+    /// Sequence number of the oldest event held; nullopt when empty.
+    std::optional<std::uint64_t> oldestSequence() const {
+        if (m_ring.size() == 0) return std::nullopt;
+        return m_ring.at(0).sequence;
+    }
     std::size_t capacity() const { return m_ring.capacity(); }
     /// Events dropped because the ring was full.
     std::uint64_t droppedCount() const { return m_ring.overrunCount(); }

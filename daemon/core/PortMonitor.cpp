@@ -14,7 +14,8 @@ PortMonitor::PortMonitor(ISocketSource& source, IProcessTable& processes, IClock
       m_clock(clock),
       m_options(options),
       m_resolver(processes, options.resolver),
-      m_history(options.historyCapacity) {}
+      m_history(options.historyCapacity),
+      m_nextSequence(std::max<std::uint64_t>(1, options.firstSequence)) {}
 
 PollResult PortMonitor::poll() {
     const auto started = std::chrono::steady_clock::now();

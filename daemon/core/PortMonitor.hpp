@@ -26,6 +26,9 @@ struct MonitorOptions {
     /// Report every socket of the first poll as added (ProcessPortMonitor does);
     /// otherwise the first poll is a silent baseline.
     bool reportInitial = false;
+    /// Sequence number of the first event: one past the last stored one, so numbers continue
+    /// across restarts when the history is persistent (core::IEventStore::lastSequence).
+    std::uint64_t firstSequence = 1;
 };
 
 /// What one poll did.

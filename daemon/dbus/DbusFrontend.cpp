@@ -109,7 +109,11 @@ private:
     Options GetStatus() override {
         DbusFrontend::CallbackScope scope(m_frontend);
         Options out;
-        translateErrors([&] { out = statusToDbus(svc().status(caller())); });
+        translateErrors([&] {
+            const auto status = svc().status(caller());
+            out = statusToDbus(status);
+            out["store"] = sdbus::Variant(status.store);
+        });
         return out;
     }
     sdbus::ObjectPath Watch(const std::uint32_t& pid, const Options& options) override {

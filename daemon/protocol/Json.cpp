@@ -211,7 +211,8 @@ json toJson(const core::DaemonStatus& s) {
            {"history_dropped", s.historyDropped},
            {"next_sequence", s.nextSequence},
            {"watches", s.watches},
-           {"view", s.view}};
+           {"view", s.view},
+           {"store", s.store}};
     if (s.polls != 0) j["polls"] = s.polls;
     if (s.failedPolls != 0) j["failed_polls"] = s.failedPolls;
     return j;
@@ -238,6 +239,7 @@ core::DaemonStatus statusFromJson(const json& j) {
         if (j.contains("view")) s.view = stringField(j, "view");
         if (j.contains("polls")) s.polls = unsignedField<std::uint64_t>(j, "polls");
         if (j.contains("failed_polls")) s.failedPolls = unsignedField<std::uint64_t>(j, "failed_polls");
+        if (j.contains("store")) s.store = stringField(j, "store");
         return s;
     } catch (const json::exception& e) {
         throw InvalidArgument(std::string("bad status: ") + e.what());

@@ -48,7 +48,8 @@ core::HistoryFilter historyFilterFromJson(const nlohmann::json& j);
 WatchParams watchParamsFromJson(const nlohmann::json& j);
 
 /// `status`: {version, instance_id, host_wide, poll_interval, sockets, history_size, history_capacity,
-/// history_dropped, next_sequence, watches, view ("all" or "own-user")}; polls and failed_polls when non-zero.
+/// history_dropped, next_sequence, watches, view ("all" or "own-user"), store}; polls and failed_polls when
+/// non-zero. `store` is the persistent history's health: "ok", "disabled" or "failed: <reason>".
 nlohmann::json toJson(const core::DaemonStatus& status);
 core::DaemonStatus statusFromJson(const nlohmann::json& j);
 

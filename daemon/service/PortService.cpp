@@ -122,7 +122,8 @@ std::vector<core::PortEvent> PortService::history(const Caller& caller, core::Hi
                                                          std::to_string(cap) + " events one reply may carry");
     const bool unlimited = filter.limit == 0;
     if (unlimited) filter.limit = cap + 1;
-    auto events = m_monitor.history(filter);
+    // The ring answers what it holds; older events come from the store (same filter, same uid rule).
+    auto events = core::queryHistory(m_monitor.historyRing(), m_monitor.nextSequence(), m_store, filter);
     if (!seesEverything(caller))
         for (auto& event : events)
             event = *visibleEvent(caller, event);  // the uid filter let through only what it sees
@@ -152,6 +153,7 @@ ServiceStatus PortService::hostStatus() const {
     s.polls = m_monitor.stats().polls;
     s.failedPolls = m_monitor.stats().failedPolls;
     s.view = m_options.view;
+    s.store = m_store ? m_store->health() : m_storeStatus;
     return s;
 }
 
@@ -170,6 +172,7 @@ ServiceStatus PortService::status(const Caller& caller) const {
     s.nextSequence = m_monitor.nextSequence();
     s.watches = static_cast<std::uint64_t>(std::count_if(
         m_watches.begin(), m_watches.end(), [&](const auto& w) { return w.second.ownerUid == caller.uid; }));
+    s.store = m_store ? m_store->health() : m_storeStatus;
     return s;
 }
 

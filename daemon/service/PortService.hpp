@@ -4,6 +4,7 @@
 #include "core/DaemonStatus.hpp"
 #include "core/Errors.hpp"
 #include "core/Filters.hpp"
+#include "core/IEventStore.hpp"
 #include "core/PidPortTracker.hpp"
 #include "core/PortMonitor.hpp"
 #include "core/TickCachedProcessTable.hpp"
@@ -171,6 +172,13 @@ public:
     };
     void setWatchLifecycle(WatchLifecycle lifecycle) { m_lifecycle = std::move(lifecycle); }
 
+    /// The persistent history behind the ring (null: none); `statusWhenNone` is what status says
+    /// then ("disabled", or "failed: <why it could not be opened>"). The store outlives the service.
+    void setEventStore(core::IEventStore* store, std::string statusWhenNone = "disabled") {
+        m_store = store;
+        m_storeStatus = std::move(statusWhenNone);
+    }
+
     void setPollInterval(double seconds) { m_options.pollIntervalSeconds = seconds; }
     void setHistoryCapacity(std::size_t capacity) { m_monitor.setHistoryCapacity(capacity); }
     core::PortMonitor& monitor() { return m_monitor; }
@@ -202,6 +210,8 @@ private:
     WatchId m_nextWatchId = 1;
     WatchLifecycle m_lifecycle;
     mutable core::UsageSampler m_usage;  // a reading is part of answering, not of the service's state
+    core::IEventStore* m_store = nullptr;
+    std::string m_storeStatus = "disabled";
 };
 
 }  // namespace porteye::service

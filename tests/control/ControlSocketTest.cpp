@@ -674,7 +674,7 @@ TEST(ControlSocketStartup, ReplacesAStaleSocketFileButNotALiveOne) {
     ASSERT_TRUE(first.ready()) << first.log();
 
     // A second daemon on the same path must not steal it.
-    std::vector<std::string> args{porteye::testing::porteyedPath()};
+    std::vector<std::string> args{porteye::testing::porteyedPath(), "--state-dir", ""};
     for (auto& a : socketOnly(path))
         args.push_back(std::move(a));
     const auto second = porteye::testing::run(args, {}, kTimeout);

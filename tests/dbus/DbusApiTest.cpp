@@ -288,7 +288,7 @@ TEST_F(DbusApiTest, PolicyKeepsNonRootFromOwningTheNameAndShowsThemOnlyTheirSock
 }
 
 TEST_F(DbusApiTest, SecondInstanceSaysAlreadyRunning) {
-    auto second = run({porteyedPath(), "--bus-address", bus->address(), "--socket", ""}, {}, 10s);
+    auto second = run({porteyedPath(), "--bus-address", bus->address(), "--socket", "", "--state-dir", ""}, {}, 10s);
     EXPECT_EQ(second.exitCode, 1);
     EXPECT_NE(second.err.find("already running"), std::string::npos) << second.err;
 }

@@ -414,7 +414,26 @@ watchdog_ok() {
 }
 check "watchdog keeps it alive > WatchdogSec (NRestarts=0, same PID)" watchdog_ok
 
-# ---- 9. stop, activation, removal -------------------------------------------
+# ---- 9. the history survives systemctl restart (StateDirectory, SQLite) ------
+store_status_ok() {
+    in_ct porteyectl status --json | tee "$work/status.json"
+    grep -Eq '"store": *"ok"' "$work/status.json"
+}
+check "porteyectl status: history store ok in /var/lib/porteye" store_status_ok
+history_count() {
+    in_ct porteyectl history --port "$PORT_WATCH" --limit 0 --json 2>/dev/null | grep -o '"sequence"' | wc -l
+}
+events_before=$(history_count)
+restart_keeps_history_ok() {
+    in_ct systemctl restart porteyed.service || return 1
+    local after
+    after=$(history_count)
+    echo "events of port $PORT_WATCH before restart: $events_before, after: $after"
+    [[ $events_before -ge 2 && $after -ge $events_before ]] && in_ct test -s /var/lib/porteye/history.db
+}
+check "systemctl restart porteyed keeps the history of port $PORT_WATCH" restart_keeps_history_ok
+
+# ---- 10. stop, activation, removal ------------------------------------------
 stop_ok() {
     in_ct systemctl stop porteyed.service || return 1
     local result state

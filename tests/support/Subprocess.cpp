@@ -375,6 +375,11 @@ DaemonProcess::DaemonProcess(std::vector<std::string> args, std::map<std::string
     }
     env["NOTIFY_SOCKET"] = path;
     std::vector<std::string> argv{porteyedPath()};
+    // A persistent history of its own unless the test names one: never the host's /var/lib/porteye.
+    if (std::find(args.begin(), args.end(), "--state-dir") == args.end()) {
+        argv.push_back("--state-dir");
+        argv.push_back(m_dir.path() + "/state");
+    }
     for (auto& a : args)
         argv.push_back(std::move(a));
     try {

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+#include "fakes/FakeEventStore.hpp"
 #include "fakes/FakeSources.hpp"
 #include "service/PortService.hpp"
 
@@ -301,4 +302,43 @@ TEST_F(PortServiceTest, RepliesAreBoundedByBytesAsWellAsByCount) {
     ListQuery page;
     page.limit = 2;
     EXPECT_EQ(svc->list(root, page).size(), 2u);
+}
+
+TEST_F(PortServiceTest, StoredHistoryKeepsTheVisibilityRuleAndStatusSaysHowTheStoreIs) {
+    // Events from before a restart: only in the store. Alice's and Bob's, and an ownerless one of Bob's socket.
+    FakeEventStore store;
+    const auto stored = [](std::uint64_t seq, std::uint32_t pid, std::uint32_t ownerUid, std::uint32_t socketUid) {
+        PortEvent e;
+        e.sequence = seq;
+        e.record = tcpSocket(seq, static_cast<std::uint16_t>(9000 + seq));
+        e.record.pid = pid;
+        e.record.process = pid ? "p" + std::to_string(pid) : "";
+        e.record.ownerUid = ownerUid;
+        e.record.uid = socketUid;
+        return e;
+    };
+    store.events = {stored(1, 10, kAlice, kAlice), stored(2, 20, kBob, kBob), stored(3, 0, 0, kBob)};
+    MonitorOptions restarted;
+    restarted.firstSequence = store.lastSequence() + 1;
+    monitor = std::make_unique<PortMonitor>(sockets, processes, clock, restarted);
+    svc = std::make_unique<PortService>(*monitor, sockets, options);
+    monitor->poll();
+    EXPECT_EQ(svc->status(user(0, ":1.0")).store, "disabled");
+    svc->setEventStore(&store);
+    HistoryFilter all;
+    all.limit = 0;
+    std::vector<std::uint64_t> alice;
+    for (const auto& e : svc->history(user(kAlice, ":1.1"), all))
+        alice.push_back(e.sequence);
+    std::vector<std::uint64_t> bob;
+    for (const auto& e : svc->history(user(kBob, ":1.2"), all))
+        bob.push_back(e.sequence);
+    EXPECT_EQ(alice, (std::vector<std::uint64_t>{1}));
+    EXPECT_EQ(bob, (std::vector<std::uint64_t>{2, 3}));
+    EXPECT_EQ(svc->history(user(0, ":1.0"), all).size(), 3u);
+    EXPECT_EQ(svc->status(user(kAlice, ":1.1")).store, "ok");
+    store.failing = true;
+    EXPECT_EQ(svc->status(user(0, ":1.0")).store, "failed: fake");
+    svc->setEventStore(nullptr, "failed: cannot open");
+    EXPECT_EQ(svc->status(user(0, ":1.0")).store, "failed: cannot open");
 }
