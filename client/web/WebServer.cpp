@@ -250,6 +250,8 @@ private:
                 return j;
             });
         });
+        // Browsers ask for it on their own; the page has none.
+        m_server.Get("/favicon.ico", [](const httplib::Request&, httplib::Response& res) { res.status = 204; });
         m_server.Get("/api/events", [this](const httplib::Request&, httplib::Response& res) { stream(res); });
         for (const auto& asset : assets()) {
             const std::string path(asset.path);
