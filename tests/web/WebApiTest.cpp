@@ -98,6 +98,53 @@ private:
     bool m_connected = false;
 };
 
+/// Reads /api/events on a thread of its own, keeping everything received.
+class SseReader {
+public:
+    SseReader(std::uint16_t port, const std::string& token) : m_client("127.0.0.1", port) {
+        m_client.set_read_timeout(60s);
+        m_thread = std::thread([this, token] {
+            m_client.Get(
+                "/api/events", {{"Authorization", "Bearer " + token}},
+                [this](const httplib::Response& res) {
+                    std::lock_guard lock(m_mutex);
+                    m_contentType = res.get_header_value("Content-Type");
+                    return true;
+                },
+                [this](const char* data, std::size_t length) {
+                    std::lock_guard lock(m_mutex);
+                    m_received.append(data, length);
+                    return !m_stop.load();
+                });
+        });
+    }
+    ~SseReader() {
+        m_stop = true;
+        m_client.stop();
+        m_thread.join();
+    }
+    bool seen(const std::string& needle) {
+        std::lock_guard lock(m_mutex);
+        return m_received.find(needle) != std::string::npos;
+    }
+    std::string received() {
+        std::lock_guard lock(m_mutex);
+        return m_received;
+    }
+    std::string contentType() {
+        std::lock_guard lock(m_mutex);
+        return m_contentType;
+    }
+
+private:
+    httplib::Client m_client;
+    std::mutex m_mutex;
+    std::string m_received;
+    std::string m_contentType;
+    std::atomic<bool> m_stop{false};
+    std::thread m_thread;
+};
+
 class WebApi : public ::testing::Test {
 protected:
     void SetUp() override {
@@ -308,45 +355,42 @@ TEST_F(WebApi, AnotherUsersRequestIsRefusedEvenWithTheToken) {
 }
 
 TEST_F(WebApi, EventsStreamCarriesEachChangeAsAServerSentEvent) {
-    std::mutex mutex;
-    std::string received;
-    std::atomic<bool> stop{false};
-    httplib::Client streamClient("127.0.0.1", m_port);
-    streamClient.set_read_timeout(30s);
-    std::string contentType;
-    std::thread reader([&] {
-        streamClient.Get(
-            "/api/events", {{"Authorization", "Bearer " + m_token}},
-            [&](const httplib::Response& res) {
-                std::lock_guard lock(mutex);
-                contentType = res.get_header_value("Content-Type");
-                return true;
-            },
-            [&](const char* data, std::size_t length) {
-                std::lock_guard lock(mutex);
-                received.append(data, length);
-                return !stop.load();
-            });
-    });
-    auto seen = [&](const std::string& needle) {
-        std::lock_guard lock(mutex);
-        return received.find(needle) != std::string::npos;
-    };
-    ASSERT_TRUE(eventually([&] { return seen("event: ready\n"); }, 20s));
+    SseReader stream(m_port, m_token);
+    ASSERT_TRUE(eventually([&] { return stream.seen("event: ready\n"); }, 20s)) << stream.received();
+    EXPECT_EQ(stream.contentType(), "text/event-stream");
     PortHolder holder;
     const auto port = holder.open();
     const std::string portField = "\"local_port\":" + std::to_string(port);
-    EXPECT_TRUE(eventually([&] { return seen(portField) && seen("\"action\":\"added\""); }, 20s));
+    EXPECT_TRUE(eventually([&] { return stream.seen(portField) && stream.seen("\"action\":\"added\""); }, 20s));
     holder.close();
-    EXPECT_TRUE(eventually([&] { return seen("\"action\":\"removed\""); }, 20s));
-    stop = true;
-    holder.open();  // one more event makes the receiver return false and end the stream
-    reader.join();
-    std::lock_guard lock(mutex);
-    EXPECT_EQ(contentType, "text/event-stream");
+    EXPECT_TRUE(eventually([&] { return stream.seen("\"action\":\"removed\""); }, 20s));
     // Each event is one SSE message: id (the sequence), event name, one data line.
+    const auto received = stream.received();
     EXPECT_TRUE(std::regex_search(received, std::regex("id: [0-9]+\nevent: port\ndata: \\{[^\n]*" + portField)))
         << received;
+}
+
+TEST_F(WebApi, SurvivesPorteydRestartingAndTellsThePage) {
+    SseReader stream(m_port, m_token);
+    ASSERT_TRUE(eventually([&] { return stream.seen("event: ready\n"); }, 20s));
+    EXPECT_EQ(m_daemon->stop(), 0);
+    m_daemon.reset();
+    // Unreachable: REST says 503 with the reason, the stream says so.
+    auto res = get("/api/ports");
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 503) << res->body;
+    EXPECT_TRUE(json::parse(res->body)["error"].is_string());
+    EXPECT_TRUE(eventually([&] { return stream.seen("event: daemon\n"); }, 20s)) << stream.received();
+
+    m_daemon = std::make_unique<DaemonProcess>(
+        std::vector<std::string>{"--no-bus", "--socket", m_socket, "--interval", "0.1", "--config", "/dev/null"});
+    ASSERT_TRUE(m_daemon->ready()) << m_daemon->log();
+    EXPECT_TRUE(eventually([&] { return stream.seen("event: resync\n"); }, 20s)) << stream.received();
+    // Back to live: a new socket reaches the same stream.
+    PortHolder holder;
+    const auto port = holder.open();
+    EXPECT_TRUE(eventually([&] { return stream.seen("\"local_port\":" + std::to_string(port)); }, 20s));
+    EXPECT_EQ(get("/api/status")->status, 200);
 }
 
 TEST_F(WebApi, PageInHeadlessChromiumFollowsAPortLive) {

@@ -3,6 +3,7 @@
 #include "EventHub.hpp"
 #include "LoopbackPeer.hpp"
 #include "Query.hpp"
+#include "WebServer.hpp"
 #include "protocol/RequestOptions.hpp"
 
 #include <gtest/gtest.h>
@@ -131,6 +132,36 @@ TEST(LoopbackPeer, FindsTheUidOfTheClientEndOfALoopbackConnection) {
     EXPECT_EQ(loopbackPeerUid("not an address", clientPort, "127.0.0.1", serverPort), std::nullopt);
     ::close(client);
     ::close(listener);
+}
+
+TEST(LoopbackPeer, FindsTheUidOverIpv6Too) {
+    const int listener = ::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in6 addr{};
+    addr.sin6_family = AF_INET6;
+    addr.sin6_addr = in6addr_loopback;
+    ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    ASSERT_EQ(::listen(listener, 1), 0);
+    socklen_t length = sizeof(addr);
+    ::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &length);
+    const int client = ::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ASSERT_EQ(::connect(client, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    sockaddr_in6 clientAddr{};
+    length = sizeof(clientAddr);
+    ::getsockname(client, reinterpret_cast<sockaddr*>(&clientAddr), &length);
+    EXPECT_EQ(loopbackPeerUid("::1", ntohs(clientAddr.sin6_port), "::1", ntohs(addr.sin6_port)), ::geteuid());
+    ::close(client);
+    ::close(listener);
+}
+
+TEST(WebListen, ParsesHostAndPort) {
+    EXPECT_EQ(parseListen("127.0.0.1:5000").host, "127.0.0.1");
+    EXPECT_EQ(parseListen("127.0.0.1:5000").port, 5000);
+    EXPECT_EQ(parseListen("8080").host, "127.0.0.1");
+    EXPECT_EQ(parseListen("8080").port, 8080);
+    EXPECT_EQ(parseListen("[::1]:0").host, "::1");
+    EXPECT_EQ(parseListen("[::1]:0").port, 0);
+    for (const char* bad : {"", ":5000", "localhost:", "127.0.0.1:65536", "127.0.0.1:http", "127.0.0.1:-1"})
+        EXPECT_THROW(parseListen(bad), cli::CommandError) << bad;
 }
 
 }  // namespace
