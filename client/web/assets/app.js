@@ -73,6 +73,8 @@ class Table {
     requestAnimationFrame(() => { this.pending = false; this.draw(); });
   }
   draw() {
+    // Live updates rebuild the table: keep the keyboard focus on the heading it was on.
+    const focused = this.table.contains(document.activeElement) ? document.activeElement.dataset.key : undefined;
     const visible = this.columns.filter((c) => !c.optional || has(this.rows, c.key, c.of || ((x) => x.record || x)));
     const thead = document.createElement('thead');
     const hr = thead.insertRow();
@@ -87,7 +89,6 @@ class Table {
       b.addEventListener('click', () => {
         this.sort = { key: c.key, desc: this.sort.key === c.key ? !this.sort.desc : false };
         this.draw();
-        this.table.querySelector(`thead button[data-key="${c.key}"]`).focus();
       });
       th.appendChild(b);
       hr.appendChild(th);
@@ -124,6 +125,7 @@ class Table {
     }
     this.fresh.clear();
     this.table.replaceChildren(this.table.caption, thead, tbody);
+    if (focused) this.table.querySelector(`thead button[data-key="${focused}"]`)?.focus();
     this.empty.hidden = rows.length > 0;
     this.count.textContent = `(${rows.length})`;
   }
@@ -267,4 +269,5 @@ portsForm.addEventListener('submit', (ev) => { ev.preventDefault(); loadPorts();
 historyForm.addEventListener('submit', (ev) => { ev.preventDefault(); loadHistory(); });
 portsForm.addEventListener('input', debounce(loadPorts, 250));
 historyForm.addEventListener('input', debounce(loadHistory, 250));
+reloadAll();  // at once; the stream's "ready" reloads again once live
 connect();
