@@ -165,7 +165,7 @@ json SocketTransport::call(const std::string& method, const json& params) {
     StopSignalFd stop;
     for (;;) {
         auto message = next(stop.get(), kReplyTimeoutMs);
-        if (!message) throw CommandError(kExitFailure, "interrupted while waiting for porteyed");
+        if (!message) throw Interrupted();
         if (!message->method.empty()) continue;  // a notification of an earlier stream
         if (message->id && *message->id != id) continue;
         // A reply with a null id is an error about the connection itself (e.g. too many clients).

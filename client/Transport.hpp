@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include "ExitCode.hpp"
 #include "core/DaemonStatus.hpp"
 #include "core/Filters.hpp"
 #include "core/PidPortTracker.hpp"
@@ -25,6 +26,13 @@ public:
 
 private:
     int m_exitCode;
+};
+
+/// A request cut short because this thread took a stop signal (SIGINT, SIGTERM) while waiting for
+/// the reply. With several threads, whoever catches it passes the stop on (porteyectl web).
+class Interrupted : public CommandError {
+public:
+    Interrupted() : CommandError(kExitFailure, "interrupted while waiting for porteyed") {}
 };
 
 struct WatchOptions {

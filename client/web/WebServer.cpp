@@ -211,11 +211,13 @@ private:
             res.set_content(dumpJson(body(*transport)), "application/json");
         } catch (const protocol::InvalidArgument& e) {
             sendError(res, 400, e.what());
-        } catch (const cli::CommandError& e) {
+        } catch (const cli::Interrupted&) {
             // The transport waits on a signalfd for the stop signals, and a signalfd takes a signal
-            // meant for the whole process: if this request took the main thread's SIGINT/SIGTERM,
-            // send it again so porteyectl still stops.
-            if (std::string_view(e.what()).find("interrupted") != std::string_view::npos) ::kill(::getpid(), SIGTERM);
+            // meant for the whole process: this request took the SIGINT/SIGTERM meant to stop
+            // porteyectl, so send it again for the thread following the events.
+            ::kill(::getpid(), SIGTERM);
+            sendError(res, 503, "porteyectl web is stopping");
+        } catch (const cli::CommandError& e) {
             sendError(res, httpStatusOf(e), e.what());
         } catch (const std::exception& e) {
             sendError(res, 502, e.what());
@@ -322,6 +324,8 @@ private:
                     return true;
                 });
                 return;  // the events stream ends normally only on a stop signal
+            } catch (const cli::Interrupted&) {
+                return;  // the stop signal came while connecting
             } catch (const std::exception& e) {
                 if (m_daemonConnected.exchange(false) || !m_warned) {
                     m_err << "porteyectl web: " << e.what() << "; retrying every " << kReconnectDelay.count() << " s\n";

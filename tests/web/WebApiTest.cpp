@@ -11,10 +11,13 @@
 #include <arpa/inet.h>
 #include <grp.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <regex>
@@ -391,6 +394,49 @@ TEST_F(WebApi, SurvivesPorteydRestartingAndTellsThePage) {
     const auto port = holder.open();
     EXPECT_TRUE(eventually([&] { return stream.seen("\"local_port\":" + std::to_string(port)); }, 20s));
     EXPECT_EQ(get("/api/status")->status, 200);
+}
+
+TEST(WebStop, SigtermStopsItWhileRequestsWaitForASilentDaemon) {
+    // A "porteyed" that accepts connections and never answers: porteyectl web's event thread and a
+    // REST request both sit waiting for replies when SIGTERM comes. Whichever thread takes the
+    // signal, porteyectl must stop, with status 0.
+    TempDir dir;
+    const std::string path = dir.path() + "/silent.sock";
+    const int silent = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+    ASSERT_EQ(::bind(silent, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    ASSERT_EQ(::listen(silent, 64), 0);
+
+    Subprocess web({porteye::testing::porteyectlPath(), "--socket", path, "web", "--listen", "127.0.0.1:0"}, {},
+                   dir.path() + "/web");
+    std::smatch match;
+    const std::regex url(R"(http://127\.0\.0\.1:([0-9]+)/\?token=([0-9a-f]{64}))");
+    ASSERT_TRUE(web.waitForOutput([&](const std::string& out) { return std::regex_search(out, match, url); }, 20s));
+    const auto port = static_cast<std::uint16_t>(std::stoi(match[1].str()));
+    const std::string token = match[2].str();
+    std::thread pending([&] {
+        httplib::Client client("127.0.0.1", port);
+        client.set_read_timeout(60s);
+        client.Get("/api/ports", {{"Authorization", "Bearer " + token}});
+    });
+    // Wait until the REST request is with the "daemon" too: two connections (events + request).
+    int connections = 0;
+    std::vector<int> accepted;
+    ASSERT_TRUE(eventually([&] {
+        pollfd fd{silent, POLLIN, 0};
+        while (::poll(&fd, 1, 0) == 1) {
+            accepted.push_back(::accept4(silent, nullptr, nullptr, SOCK_CLOEXEC));
+            ++connections;
+        }
+        return connections >= 2;
+    }));
+    EXPECT_EQ(web.stop(SIGTERM), 0) << web.err();
+    pending.join();
+    for (int fd : accepted)
+        ::close(fd);
+    ::close(silent);
 }
 
 TEST_F(WebApi, PageInHeadlessChromiumFollowsAPortLive) {
