@@ -396,6 +396,44 @@ TEST_F(WebApi, SurvivesPorteydRestartingAndTellsThePage) {
     EXPECT_EQ(get("/api/status")->status, 200);
 }
 
+TEST(WebOverDbus, ServesTheSameAnswersThroughTheBus) {
+    // The default transport: every request opens its own bus connection on a pool thread.
+    porteye::testing::PrivateBus bus(porteye::testing::policyFilePath());
+    DaemonProcess daemon({"--bus-address", bus.address(), "--interval", "0.1", "--config", "/dev/null"});
+    ASSERT_TRUE(daemon.ready()) << daemon.log();
+    TempDir dir;
+    Subprocess web(
+        {porteye::testing::porteyectlPath(), "--bus-address", bus.address(), "web", "--listen", "127.0.0.1:0"}, {},
+        dir.path() + "/web");
+    std::smatch match;
+    const std::regex url(R"(http://127\.0\.0\.1:([0-9]+)/\?token=([0-9a-f]{64}))");
+    ASSERT_TRUE(web.waitForOutput([&](const std::string& out) { return std::regex_search(out, match, url); }, 20s));
+    const auto port = static_cast<std::uint16_t>(std::stoi(match[1].str()));
+    const std::string token = match[2].str();
+    SseReader stream(port, token);
+    ASSERT_TRUE(eventually([&] { return stream.seen("event: ready\n"); }, 20s));
+
+    PortHolder holder;
+    const auto held = holder.open();
+    httplib::Client client("127.0.0.1", port);
+    client.set_read_timeout(20s);
+    const httplib::Headers auth{{"Authorization", "Bearer " + token}};
+    EXPECT_TRUE(eventually([&] {
+        auto res = client.Get(("/api/ports?port=" + std::to_string(held)).c_str(), auth);
+        return res && res->status == 200 && json::parse(res->body).size() == 1;
+    }));
+    EXPECT_TRUE(eventually([&] { return stream.seen("\"local_port\":" + std::to_string(held)); }, 20s))
+        << stream.received();
+    auto history = client.Get(("/api/history?port=" + std::to_string(held)).c_str(), auth);
+    ASSERT_TRUE(history);
+    EXPECT_EQ(history->status, 200) << history->body;
+    auto bad = client.Get("/api/history?limit=many", auth);
+    ASSERT_TRUE(bad);
+    EXPECT_EQ(bad->status, 400);
+    EXPECT_EQ(web.stop(SIGTERM), 0) << web.err();
+    EXPECT_EQ(daemon.stop(), 0) << daemon.log();
+}
+
 TEST(WebStop, SigtermStopsItWhileRequestsWaitForASilentDaemon) {
     // A "porteyed" that accepts connections and never answers: porteyectl web's event thread and a
     // REST request both sit waiting for replies when SIGTERM comes. Whichever thread takes the
