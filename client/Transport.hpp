@@ -63,7 +63,10 @@ public:
     virtual std::vector<core::PortEvent> history(const core::HistoryFilter& filter) = 0;
     virtual DaemonStatus status() = 0;
     /// Streams every host change matching the filter until the callback returns false or a stop signal arrives.
-    virtual void events(const core::SocketFilter& filter, const EventCallback& onEvent) = 0;
+    /// `onSubscribed` (may be empty) is called once the subscription is in place, before any event: what
+    /// a client reads after it is covered by the stream.
+    virtual void events(const core::SocketFilter& filter, const EventCallback& onEvent,
+                        const std::function<void()>& onSubscribed) = 0;
 };
 
 /// Stop signals (SIGINT, SIGTERM) are blocked by main(); streaming transports wait on them.

@@ -316,26 +316,45 @@ private:
         for (;;) {
             try {
                 auto transport = m_connect();
-                transport->status();  // connected: tell the pages to reload what they show
-                if (!m_daemonConnected.exchange(true)) m_hub.publish("event: resync\ndata: {}\n\n");
-                transport->events({}, [this](const core::PortEvent& event) {
-                    m_hub.publish("id: " + std::to_string(event.sequence) +
-                                  "\nevent: port\ndata: " + dumpJson(protocol::toJson(event)) + "\n\n");
-                    return true;
-                });
+                transport->events(
+                    {},
+                    [this](const core::PortEvent& event) {
+                        m_hub.publish("id: " + std::to_string(event.sequence) +
+                                      "\nevent: port\ndata: " + dumpJson(protocol::toJson(event)) + "\n\n");
+                        return true;
+                    },
+                    [this] {
+                        // Subscribed: whatever a page reloads from now on is followed by the stream.
+                        if (!m_daemonConnected.exchange(true)) m_hub.publish("event: resync\ndata: {}\n\n");
+                    });
                 return;  // the events stream ends normally only on a stop signal
             } catch (const cli::Interrupted&) {
                 return;  // the stop signal came while connecting
-            } catch (const std::exception& e) {
-                if (m_daemonConnected.exchange(false) || !m_warned) {
-                    m_err << "porteyectl web: " << e.what() << "; retrying every " << kReconnectDelay.count() << " s\n";
-                    m_warned = true;
-                    m_hub.publish("event: daemon\ndata: " + dumpJson({{"connected", false}, {"error", e.what()}}) +
-                                  "\n\n");
+            } catch (const cli::CommandError& e) {
+                if (e.exitCode() == cli::kExitAccessDenied) {
+                    // Not for this user (host-wide D-Bus signals are for root and group porteye): the
+                    // page still answers, without live updates. Retrying would not change that.
+                    m_err << "porteyectl web: no live updates: " << e.what() << '\n';
+                    m_hub.publish("event: daemon\ndata: " +
+                                  dumpJson({{"connected", true}, {"live", false}, {"error", e.what()}}) + "\n\n");
+                    sigwaitinfo(&cli::stopSignals(), nullptr);
+                    return;
                 }
+                reportLost(e.what());
+            } catch (const std::exception& e) {
+                reportLost(e.what());
             }
             const timespec delay{std::chrono::duration_cast<std::chrono::seconds>(kReconnectDelay).count(), 0};
             if (sigtimedwait(&cli::stopSignals(), nullptr, &delay) > 0) return;
+        }
+    }
+
+    /// Tells the log (once per loss) and the pages that porteyed cannot be reached.
+    void reportLost(const std::string& why) {
+        if (m_daemonConnected.exchange(false) || !m_warned) {
+            m_err << "porteyectl web: " << why << "; retrying every " << kReconnectDelay.count() << " s\n";
+            m_warned = true;
+            m_hub.publish("event: daemon\ndata: " + dumpJson({{"connected", false}, {"error", why}}) + "\n\n");
         }
     }
 

@@ -175,32 +175,53 @@ function query(params) {
   return q.toString();
 }
 
+// Events that arrive while a table loads are kept and applied again on top of the loaded rows:
+// the snapshot may be older or newer than each of them, and applying one twice changes nothing.
 let portsGeneration = 0;
+let portsPending = null;
 async function loadPorts() {
   const f = formValues(portsForm);
   ports.group = f.group;
   const generation = ++portsGeneration;
+  portsPending = [];
   try {
     const rows = await getJson('/api/ports?' + query({ port: f.port, process: f.process, protocol: f.protocol,
       state: f.state, listening: f.all ? 'false' : 'true' }));
     if (generation !== portsGeneration) return;  // a newer request is on its way
-    ports.set(rows.filter((r) => recordMatches(r, f, false)).map((r) => ({ ...r, key: portKey(r) })));
+    ports.rows = rows.filter((r) => recordMatches(r, f, false)).map((r) => ({ ...r, key: portKey(r) }));
+    const replay = portsPending;
+    portsPending = null;
+    for (const e of replay) applyPortEvent(e, false);
+    ports.render();
     setNotice('');
-  } catch (e) { setNotice('Ports: ' + e.message); }
+  } catch (e) {
+    if (generation === portsGeneration) portsPending = null;
+    setNotice('Ports: ' + e.message);
+  }
 }
 let historyGeneration = 0;
+let historyPending = null;
 let lastSequence = 0;
 async function loadHistory() {
   const f = formValues(historyForm);
   history.group = f.group;
   const generation = ++historyGeneration;
+  historyPending = [];
   try {
     const events = await getJson('/api/history?' + query({ limit: f.limit, port: f.port, process: f.process,
       protocol: f.protocol, action: f.action }));
     if (generation !== historyGeneration) return;
-    history.set(events.filter((e) => recordMatches(e.record, f, false)).map(historyRow));
+    lastSequence = 0;
+    history.rows = events.filter((e) => recordMatches(e.record, f, false)).map(historyRow);
+    const replay = historyPending;
+    historyPending = null;
+    for (const e of replay) applyHistoryEvent(e, false);
+    history.render();
     setNotice('');
-  } catch (e) { setNotice('History: ' + e.message); }
+  } catch (e) {
+    if (generation === historyGeneration) historyPending = null;
+    setNotice('History: ' + e.message);
+  }
 }
 function historyRow(e) {
   lastSequence = Math.max(lastSequence, e.sequence);
@@ -211,30 +232,42 @@ function historyRow(e) {
 let refreshTimer = 0;
 function refreshPortsSoon() { clearTimeout(refreshTimer); refreshTimer = setTimeout(loadPorts, 800); }
 
-function applyEvent(e) {
+function applyPortEvent(e, render = true) {
   const r = e.record;
   const pf = formValues(portsForm);
   if (e.action === 'removed' || e.action === 'owner-changed') {
     const gone = portKey(r, e.action === 'owner-changed' ? e.previous_pid : r.pid);
-    ports.set(ports.rows.filter((x) => x.key !== gone));
+    ports.rows = ports.rows.filter((x) => x.key !== gone);
   }
   if ((e.action === 'added' || e.action === 'owner-changed') && recordMatches(r, pf, !pf.all)) {
     const key = portKey(r);
     if (!ports.rows.some((x) => x.key === key)) {
       ports.fresh.add(key);
-      ports.set([...ports.rows, { ...r, key }]);
+      ports.rows = [...ports.rows, { ...r, key }];
     }
-    refreshPortsSoon();
+    if (render) refreshPortsSoon();
   }
+  if (render) ports.render();
+}
+
+function applyHistoryEvent(e, render = true) {
   const hf = formValues(historyForm);
-  if (e.sequence > lastSequence && recordMatches(r, hf, false) && (!hf.action || hf.action === e.action)) {
+  if (e.sequence > lastSequence && recordMatches(e.record, hf, false) && (!hf.action || hf.action === e.action)) {
     const row = historyRow(e);
     history.fresh.add(row.key);
     let rows = [...history.rows, row];
     const limit = parseInt(hf.limit, 10);
     if (limit > 0 && rows.length > limit) rows = rows.sort((a, b) => a.sequence - b.sequence).slice(-limit);
-    history.set(rows);
+    history.rows = rows;
+    if (render) history.render();
   }
+}
+
+function applyEvent(e) {
+  if (portsPending) portsPending.push(e);
+  else applyPortEvent(e);
+  if (historyPending) historyPending.push(e);
+  else applyHistoryEvent(e);
 }
 
 function reloadAll() { loadPorts(); loadHistory(); }
@@ -258,7 +291,8 @@ function connect() {
   source.addEventListener('resync', () => { setLive(true, 'Live'); reloadAll(); });
   source.addEventListener('daemon', (m) => {
     const d = JSON.parse(m.data);
-    setLive(false, 'porteyed unreachable: ' + (d.error || '') + ' — retrying…');
+    if (d.live === false) setLive(false, 'Not live (use Filter to refresh): ' + (d.error || ''));
+    else setLive(false, 'porteyed unreachable: ' + (d.error || '') + ' — retrying…');
   });
   source.addEventListener('port', (m) => applyEvent(JSON.parse(m.data)));
   source.onerror = () => setLive(false, 'Disconnected from porteyectl web, retrying…');
