@@ -253,6 +253,24 @@ TEST_F(WebApi, PortsFilterByPortProcessStateProtocolAndListening) {
     EXPECT_EQ(countPort(established, port, "LISTEN"), 0U);
 }
 
+TEST_F(WebApi, BoundUdpSocketsCountAsListening) {
+    const int udp = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::bind(udp, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    socklen_t length = sizeof(addr);
+    ::getsockname(udp, reinterpret_cast<sockaddr*>(&addr), &length);
+    const auto port = ntohs(addr.sin_port);
+    const std::string p = std::to_string(port);
+    const auto records = getJsonWhen("/api/ports?protocol=udp&port=" + p,
+                                     [&](const json& r) { return countPort(r, port, "UNCONN") == 1; });
+    EXPECT_EQ(records[0]["pid"], ::getpid());
+    EXPECT_EQ(getJson("/api/ports?protocol=tcp&port=" + p).size(), 0U);
+    EXPECT_EQ(countPort(getJson("/api/ports?state=UNCONN&listening=false&port=" + p), port, "UNCONN"), 1U);
+    ::close(udp);
+}
+
 TEST_F(WebApi, HistoryFiltersAndLimit) {
     PortHolder holder;
     const auto port = holder.open();

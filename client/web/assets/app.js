@@ -4,7 +4,7 @@
 'use strict';
 
 const STATES = ['LISTEN', 'ESTABLISHED', 'SYN_SENT', 'SYN_RECV', 'FIN_WAIT1', 'FIN_WAIT2', 'TIME_WAIT',
-  'CLOSE', 'CLOSE_WAIT', 'LAST_ACK', 'CLOSING'];
+  'CLOSE', 'CLOSE_WAIT', 'LAST_ACK', 'CLOSING', 'UNCONN'];
 
 // A record field wherever the daemon puts it: flat, or under details/usage (process details are new).
 function field(r, key) {
