@@ -248,7 +248,8 @@ bool mayReceiveBroadcasts() {
 
 }  // namespace
 
-void DbusTransport::events(const core::SocketFilter& filter, const EventCallback& onEvent) {
+void DbusTransport::events(const core::SocketFilter& filter, const EventCallback& onEvent,
+                           const std::function<void()>& onSubscribed) {
     // Rather than wait silently for signals the bus will never deliver:
     if (!mayReceiveBroadcasts())
         throw CommandError(kExitAccessDenied,
@@ -264,6 +265,7 @@ void DbusTransport::events(const core::SocketFilter& filter, const EventCallback
             const auto event = dbus::eventFromDbus(raw);
             if (filter.matches(event.record) && !onEvent(event)) finished = true;
         };
+        if (onSubscribed) onSubscribed();  // the proxy's signal match is in place since its construction
         const bool stopped = runUntil([&] { return finished || presence.gone(); });
         if (!stopped && !finished) throwDaemonLeft();
     } catch (const sdbus::Error& e) {

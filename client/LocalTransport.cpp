@@ -120,13 +120,15 @@ DaemonStatus LocalTransport::status() {
     throw CommandError(kExitUsage, "status describes porteyed; drop --local to ask the daemon");
 }
 
-void LocalTransport::events(const core::SocketFilter& filter, const EventCallback& onEvent) {
+void LocalTransport::events(const core::SocketFilter& filter, const EventCallback& onEvent,
+                            const std::function<void()>& onSubscribed) {
     LocalMonitor local(filter);
     bool keepGoing = true;
     local.monitor.addListener([&](const std::vector<core::PortEvent>& events) {
         for (const auto& e : events)
             if (keepGoing && filter.matches(e.record)) keepGoing = onEvent(e);
     });
+    if (onSubscribed) onSubscribed();
     const auto interval = toTimespec(m_eventsInterval);
     while (keepGoing) {
         local.poll();

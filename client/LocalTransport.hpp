@@ -15,7 +15,8 @@ public:
     std::vector<core::PortEvent> history(const core::HistoryFilter& filter) override;
     DaemonStatus status() override;
     /// Polls the host every `interval` and streams what changed (no daemon needed).
-    void events(const core::SocketFilter& filter, const EventCallback& onEvent) override;
+    void events(const core::SocketFilter& filter, const EventCallback& onEvent,
+                const std::function<void()>& onSubscribed) override;
 
     void setEventsInterval(std::chrono::duration<double> interval) { m_eventsInterval = interval; }
 

@@ -165,7 +165,7 @@ json SocketTransport::call(const std::string& method, const json& params) {
     StopSignalFd stop;
     for (;;) {
         auto message = next(stop.get(), kReplyTimeoutMs);
-        if (!message) throw CommandError(kExitFailure, "interrupted while waiting for porteyed");
+        if (!message) throw Interrupted();
         if (!message->method.empty()) continue;  // a notification of an earlier stream
         if (message->id && *message->id != id) continue;
         // A reply with a null id is an error about the connection itself (e.g. too many clients).
@@ -242,10 +242,12 @@ void SocketTransport::watch(std::uint32_t pid, const WatchOptions& options, cons
     }
 }
 
-void SocketTransport::events(const core::SocketFilter& filter, const EventCallback& onEvent) {
+void SocketTransport::events(const core::SocketFilter& filter, const EventCallback& onEvent,
+                             const std::function<void()>& onSubscribed) {
     StopSignalFd stop;
     const json reply = call("events", protocol::toJson(filter));
     const std::uint64_t id = decoding([&] { return reply.at("subscription").get<std::uint64_t>(); });
+    if (onSubscribed) onSubscribed();
     for (;;) {
         auto message = next(stop.get(), -1);
         if (!message) break;

@@ -28,7 +28,8 @@ public:
     void watch(std::uint32_t pid, const WatchOptions& options, const WatchCallback& onChange) override;
     std::vector<core::PortEvent> history(const core::HistoryFilter& filter) override;
     DaemonStatus status() override;
-    void events(const core::SocketFilter& filter, const EventCallback& onEvent) override;
+    void events(const core::SocketFilter& filter, const EventCallback& onEvent,
+                const std::function<void()>& onSubscribed) override;
 
 private:
     void connectIfNeeded();

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include "ExitCode.hpp"
 #include "core/DaemonStatus.hpp"
 #include "core/Filters.hpp"
 #include "core/PidPortTracker.hpp"
@@ -25,6 +26,13 @@ public:
 
 private:
     int m_exitCode;
+};
+
+/// A request cut short because this thread took a stop signal (SIGINT, SIGTERM) while waiting for
+/// the reply. With several threads, whoever catches it passes the stop on (porteyectl web).
+class Interrupted : public CommandError {
+public:
+    Interrupted() : CommandError(kExitFailure, "interrupted while waiting for porteyed") {}
 };
 
 struct WatchOptions {
@@ -55,7 +63,10 @@ public:
     virtual std::vector<core::PortEvent> history(const core::HistoryFilter& filter) = 0;
     virtual DaemonStatus status() = 0;
     /// Streams every host change matching the filter until the callback returns false or a stop signal arrives.
-    virtual void events(const core::SocketFilter& filter, const EventCallback& onEvent) = 0;
+    /// `onSubscribed` (may be empty) is called once the subscription is in place, before any event: what
+    /// a client reads after it is covered by the stream.
+    virtual void events(const core::SocketFilter& filter, const EventCallback& onEvent,
+                        const std::function<void()>& onSubscribed) = 0;
 };
 
 /// Stop signals (SIGINT, SIGTERM) are blocked by main(); streaming transports wait on them.

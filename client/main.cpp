@@ -8,6 +8,7 @@
 #include "Output.hpp"
 #include "SocketTransport.hpp"
 #include "core/TimeFormat.hpp"
+#include "web/WebServer.hpp"
 
 #include <CLI/CLI.hpp>
 
@@ -132,6 +133,14 @@ int main(int argc, char** argv) {
     addFilterOptions(events, eventArgs);
     events->add_option("--interval,-i", eventsInterval, "With --local: seconds between polls (default 1.0)");
 
+    std::string listenAddress = "127.0.0.1:5000";
+    auto* webCmd = app.add_subcommand("web", "Serve the ports and their history as a live web page (and /api/*)");
+    webCmd->add_option("--listen", listenAddress,
+                       "HOST:PORT to serve on (default 127.0.0.1:5000; port 0 = any free port)");
+    webCmd->footer(
+        "Prints the page's address with this start's secret token. Every request needs that token, and "
+        "connections from loopback sockets of other users are refused (see porteyectl(1)).");
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -145,22 +154,26 @@ int main(int argc, char** argv) {
     output.extended = extended;
     if (winsize ws{}; isatty(1) == 1 && ioctl(1, TIOCGWINSZ, &ws) == 0) output.width = ws.ws_col;
     try {
-        std::unique_ptr<cli::ITransport> transport;
         const bool useSocket = app.get_option("--socket")->count() > 0;
         if (local && useSocket) throw cli::CommandError(cli::kExitUsage, "--local and --socket exclude each other");
-        if (local) {
-            auto localTransport = std::make_unique<cli::LocalTransport>();
-            localTransport->setEventsInterval(parseInterval(eventsInterval, 0.01));
-            transport = std::move(localTransport);
-        } else if (useSocket) {
-            transport =
-                std::make_unique<cli::SocketTransport>(socketPath.empty() ? "/run/porteye/porteyed.sock" : socketPath);
-        } else {
+        const auto interval = local ? parseInterval(eventsInterval, 0.01) : std::chrono::duration<double>(1.0);
+        // A factory, because `web` needs one transport per thread (transports are not thread-safe).
+        const web::TransportFactory makeTransport = [&]() -> std::unique_ptr<cli::ITransport> {
+            if (local) {
+                auto localTransport = std::make_unique<cli::LocalTransport>();
+                localTransport->setEventsInterval(interval);
+                return localTransport;
+            }
+            if (useSocket)
+                return std::make_unique<cli::SocketTransport>(socketPath.empty() ? "/run/porteye/porteyed.sock"
+                                                                                 : socketPath);
             dbus::BusSpec spec;
             spec.kind = dbus::parseBusKind(bus);
             spec.address = busAddress;
-            transport = std::make_unique<cli::DbusTransport>(spec);
-        }
+            return std::make_unique<cli::DbusTransport>(spec);
+        };
+        if (*webCmd) return web::runWeb(web::parseListen(listenAddress), makeTransport, std::cout, std::cerr);
+        const auto transport = makeTransport();
 
         if (*status) return cli::runStatus(*transport, output, std::cout, std::cerr);
         if (*list) return cli::runList(*transport, toFilter(listArgs), output, std::cout, std::cerr);

@@ -12,6 +12,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
 packaging/install-deps.sh
+# playwright-core for the browser test of `porteyectl web`, pinned by tests/web/package-lock.json.
+npm ci --prefix tests/web --no-audit --no-fund >/dev/null
 
 # The committed .clang-format is the style; a file that drifts fails here.
 find daemon client dbus tests \( -name '*.cpp' -o -name '*.hpp' \) -print0 | xargs -0 clang-format --dry-run --Werror
