@@ -204,7 +204,8 @@ void expectUdpDestroyReported(int family, const char* address, bool connected) {
     if (connected) socket.connectTo(server.port());
     const auto port = socket.port();
     NetlinkSocketSource source;
-    const SocketRecord* live = findByInode(dumpOk(source).sockets, socket.inode());
+    const auto dump = dumpOk(source);  // kept: `live` points into it
+    const SocketRecord* live = findByInode(dump.sockets, socket.inode());
     ASSERT_NE(live, nullptr);
     const auto cookie = live->cookie;
 
