@@ -24,20 +24,24 @@ namespace porteye::sys {
 
 namespace {
 
-// A /proc/<pid> path component plus a suffix, built on the stack: the hot loop
-// must not allocate per process.
+// "<pid><suffix>" or "<pid>/task/<tid><suffix>" relative to the /proc root, built on the
+// stack: the hot loop must not allocate per process.
 class PidPath {
 public:
-    PidPath(std::uint32_t pid, std::string_view suffix) {
-        auto [end, ec] = std::to_chars(m_buf, m_buf + 16, pid);
-        (void)ec;  // 16 chars always hold a uint32
-        const std::size_t n = std::min(suffix.size(), sizeof(m_buf) - 1 - static_cast<std::size_t>(end - m_buf));
-        std::memcpy(end, suffix.data(), n);
-        end[n] = '\0';
+    PidPath(std::uint32_t pid, std::string_view suffix) { finish(std::to_chars(m_buf, m_buf + 16, pid).ptr, suffix); }
+    PidPath(std::uint32_t pid, std::uint32_t tid, std::string_view suffix) {
+        char* end = std::to_chars(m_buf, m_buf + 16, pid).ptr;  // 16 chars always hold a uint32
+        std::memcpy(end, "/task/", 6);
+        finish(std::to_chars(end + 6, end + 22, tid).ptr, suffix);
     }
     const char* c_str() const { return m_buf; }
 
 private:
+    void finish(char* end, std::string_view suffix) {
+        const std::size_t n = std::min(suffix.size(), sizeof(m_buf) - 1 - static_cast<std::size_t>(end - m_buf));
+        std::memcpy(end, suffix.data(), n);
+        end[n] = '\0';
+    }
     char m_buf[96];
 };
 
@@ -225,23 +229,6 @@ bool isZombie(int rootFd, std::uint32_t pid) {
     return statSaysZombie(stat);
 }
 
-// "<pid>/task/<tid><suffix>", on the stack like PidPath.
-class TaskPath {
-public:
-    TaskPath(std::uint32_t pid, std::uint32_t tid, std::string_view suffix) {
-        char* end = std::to_chars(m_buf, m_buf + 16, pid).ptr;
-        std::memcpy(end, "/task/", 6);
-        end = std::to_chars(end + 6, end + 22, tid).ptr;
-        const std::size_t n = std::min(suffix.size(), sizeof(m_buf) - 1 - static_cast<std::size_t>(end - m_buf));
-        std::memcpy(end, suffix.data(), n);
-        end[n] = '\0';
-    }
-    const char* c_str() const { return m_buf; }
-
-private:
-    char m_buf[96];
-};
-
 // A thread of `pid` other than its (zombie) leader that has not exited; 0 when none.
 std::uint32_t liveThreadOf(int rootFd, std::uint32_t pid) {
     const int taskFd = ::openat(rootFd, PidPath(pid, "/task").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -256,7 +243,7 @@ std::uint32_t liveThreadOf(int rootFd, std::uint32_t pid) {
     while (const dirent* ent = ::readdir(dir.get())) {
         const auto tid = parsePid(ent->d_name);
         if (!tid || *tid == pid) continue;
-        if (readFile(rootFd, TaskPath(pid, *tid, "/stat").c_str(), stat) == 0 && !statSaysZombie(stat)) return *tid;
+        if (readFile(rootFd, PidPath(pid, *tid, "/stat").c_str(), stat) == 0 && !statSaysZombie(stat)) return *tid;
     }
     return 0;
 }
@@ -361,13 +348,12 @@ void scanPids(int rootFd, const std::vector<std::uint32_t>& pids, const Wanted& 
         if (err == 0 && entries == 0 && isZombie(rootFd, pid)) {
             // A leader that exited before its threads: their shared fd table is read through one.
             tid = liveThreadOf(rootFd, pid);
-            if (tid != 0)
-                err = forEachSocketFd(rootFd, TaskPath(pid, tid, "/fd").c_str(), scan.stats, entries, collect);
+            if (tid != 0) err = forEachSocketFd(rootFd, PidPath(pid, tid, "/fd").c_str(), scan.stats, entries, collect);
         }
         int infoErr = 0;
         std::optional<core::ProcessInfo> pi;
         if (err == 0 && !mine.empty()) {
-            pi = readInfo(rootFd, pid, infoErr, tid != 0 ? TaskPath(pid, tid, "/cmdline").c_str() : nullptr);
+            pi = readInfo(rootFd, pid, infoErr, tid != 0 ? PidPath(pid, tid, "/cmdline").c_str() : nullptr);
             if (!pi) err = infoErr;
         }
         if (err != 0) {
@@ -499,11 +485,11 @@ core::ProcessSockets ProcProcessTable::socketsOf(std::uint32_t pid, core::WalkSt
             out.status = core::ReadStatus::Gone;
             return out;
         }
-        err = forEachSocketFd(rootFd.get(), TaskPath(pid, tid, "/fd").c_str(), st, entries, collect);
+        err = forEachSocketFd(rootFd.get(), PidPath(pid, tid, "/fd").c_str(), st, entries, collect);
         if (err != 0) return fail(err);
     }
     int infoErr = 0;
-    auto pi = readInfo(rootFd.get(), pid, infoErr, tid != 0 ? TaskPath(pid, tid, "/cmdline").c_str() : nullptr);
+    auto pi = readInfo(rootFd.get(), pid, infoErr, tid != 0 ? PidPath(pid, tid, "/cmdline").c_str() : nullptr);
     if (!pi) return fail(infoErr);
     out.info = std::move(*pi);
     std::sort(out.inodes.begin(), out.inodes.end());
@@ -696,7 +682,7 @@ std::optional<core::ProcessDetails> ProcProcessTable::details(std::uint32_t pid,
     if (err == 0 && text.empty() && statSaysZombie(stat)) {
         // A leader that exited before its threads has no cmdline of its own; a live thread has.
         if (const std::uint32_t tid = liveThreadOf(rootFd.get(), pid); tid != 0)
-            err = readFile(rootFd.get(), TaskPath(pid, tid, "/cmdline").c_str(), text, kCmdlineCap);
+            err = readFile(rootFd.get(), PidPath(pid, tid, "/cmdline").c_str(), text, kCmdlineCap);
     }
     if (err == 0) {
         while (!text.empty() && text.back() == '\0')
