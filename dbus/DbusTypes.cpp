@@ -20,7 +20,12 @@ Options detailsToDbus(const core::SocketRecord& r) {
         if (!d->exe.empty()) out.emplace("exe", sdbus::Variant(d->exe));
         if (d->startTimeUs != 0) out.emplace("start_time", sdbus::Variant(d->startTimeUs));
         if (!d->unit.empty()) out.emplace("unit", sdbus::Variant(d->unit));
+        if (!d->containerRuntime.empty()) out.emplace("container_runtime", sdbus::Variant(d->containerRuntime));
+        if (!d->containerId.empty()) out.emplace("container_id", sdbus::Variant(d->containerId));
+        if (!d->containerName.empty()) out.emplace("container_name", sdbus::Variant(d->containerName));
     }
+    if (r.netns != 0) out.emplace("netns", sdbus::Variant(r.netns));
+    if (!r.netnsName.empty()) out.emplace("netns_name", sdbus::Variant(r.netnsName));
     if (r.usage) {
         out.emplace("cpu_percent", sdbus::Variant(r.usage->cpuPercent));
         out.emplace("memory_rss", sdbus::Variant(r.usage->memoryRssBytes));
@@ -49,7 +54,12 @@ void detailsFromDbus(const Options& details, core::SocketRecord& r) {
     any |= detail(details, "exe", d.exe);
     any |= detail(details, "start_time", d.startTimeUs);
     any |= detail(details, "unit", d.unit);
+    any |= detail(details, "container_runtime", d.containerRuntime);
+    any |= detail(details, "container_id", d.containerId);
+    any |= detail(details, "container_name", d.containerName);
     if (any) r.details = std::make_shared<const core::ProcessDetails>(std::move(d));
+    detail(details, "netns", r.netns);
+    detail(details, "netns_name", r.netnsName);
     core::UsageNow u;
     bool usage = false;
     usage |= detail(details, "cpu_percent", u.cpuPercent);
@@ -68,10 +78,13 @@ RecordStruct toDbus(const core::SocketRecord& r) {
 }
 
 EventStruct toDbus(const core::PortEvent& e, const std::string& instanceId) {
+    RecordStruct record = toDbus(e.record);
+    // The event struct has no member for it: a short-lived removal says so among the record's options.
+    if (e.shortLived) record.get<12>().emplace("short_lived", sdbus::Variant(true));
     return EventStruct{e.sequence,
                        std::string(core::actionName(e.action)),
                        core::toEpochMicros(e.time),
-                       toDbus(e.record),
+                       std::move(record),
                        instanceId,
                        e.previousPid};
 }
@@ -101,6 +114,7 @@ core::PortEvent eventFromDbus(const EventStruct& s) {
     e.time = core::fromEpochMicros(s.get<2>());
     e.record = recordFromDbus(s.get<3>());
     e.previousPid = s.get<5>();
+    detail(s.get<3>().get<12>(), "short_lived", e.shortLived);
     return e;
 }
 

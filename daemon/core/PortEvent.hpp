@@ -53,6 +53,9 @@ struct PortEvent {
     /// the visibility rule needs to decide whether a caller may see that pid.
     std::uint32_t previousPid = 0;
     std::uint32_t previousOwnerUid = 0;
+    /// Removed only: the socket opened and closed between two dumps, so no dump ever held it
+    /// (known from a kernel event source).
+    bool shortLived = false;
     bool operator==(const PortEvent&) const = default;
 };
 

@@ -28,6 +28,10 @@ struct ProcessDetails {
     std::string exe;                ///< /proc/<pid>/exe target; empty when unreadable
     std::uint64_t startTimeUs = 0;  ///< wall clock, µs since the epoch
     std::string unit;               ///< systemd unit from the cgroup ("nginx.service"); empty when none
+    /// The container the process runs in, from its cgroup; all empty when none.
+    std::string containerRuntime;  ///< "docker", "podman", "containerd", "crio", "nspawn", ...
+    std::string containerId;       ///< the runtime's id (64 hex digits for OCI runtimes, the machine name for nspawn)
+    std::string containerName;     ///< the runtime's name for it, where its own files give it cheaply
 
     bool operator==(const ProcessDetails&) const = default;
 };

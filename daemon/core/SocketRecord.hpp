@@ -70,6 +70,11 @@ struct SocketRecord {
     std::uint64_t inode = 0;
     std::uint32_t uid = 0;
     std::uint64_t cookie = 0;  ///< kernel socket cookie, unique for the kernel's lifetime
+    /// Inode of the network namespace the socket lives in (`/proc/<pid>/ns/net`); 0 when unknown.
+    std::uint64_t netns = 0;
+    /// That namespace's name where one exists (`ip netns` name, container name); empty for the
+    /// daemon's own namespace and unnamed ones.
+    std::string netnsName;
 
     std::uint32_t pid = 0;
     std::string process;         ///< comm of the owner, empty when pid is 0
@@ -91,18 +96,19 @@ struct SocketRecord {
     bool operator==(const SocketRecord& o) const {
         return protocol == o.protocol && family == o.family && localAddress == o.localAddress &&
                localPort == o.localPort && remoteAddress == o.remoteAddress && remotePort == o.remotePort &&
-               state == o.state && inode == o.inode && uid == o.uid && cookie == o.cookie && pid == o.pid &&
-               process == o.process && ownerUid == o.ownerUid && usage == o.usage &&
-               (details == o.details || (details && o.details && *details == *o.details));
+               state == o.state && inode == o.inode && uid == o.uid && cookie == o.cookie && netns == o.netns &&
+               netnsName == o.netnsName && pid == o.pid && process == o.process && ownerUid == o.ownerUid &&
+               usage == o.usage && (details == o.details || (details && o.details && *details == *o.details));
     }
 };
 
 /// An upper bound of the bytes one record takes on the wire (JSON may double a backslash of an
 /// escaped string; D-Bus takes less), so replies can be bounded by size, not only by count.
 inline std::size_t approximateWireSize(const SocketRecord& r) {
-    std::size_t strings = r.process.size() + r.localAddress.size() + r.remoteAddress.size();
-    if (r.details)
-        strings += r.details->cmdline.size() + r.details->user.size() + r.details->exe.size() + r.details->unit.size();
+    std::size_t strings = r.process.size() + r.localAddress.size() + r.remoteAddress.size() + r.netnsName.size();
+    if (const auto* d = r.details.get())
+        strings += d->cmdline.size() + d->user.size() + d->exe.size() + d->unit.size() + d->containerRuntime.size() +
+                   d->containerId.size() + d->containerName.size();
     return 400 + 2 * strings;
 }
 

@@ -37,11 +37,16 @@ json toJson(const core::SocketRecord& r) {
            {"inode", r.inode},
            {"uid", r.uid},
            {"cookie", r.cookie},
+           {"netns", r.netns != 0 ? json(r.netns) : json(nullptr)},
+           {"netns_name", r.netnsName.empty() ? json(nullptr) : json(r.netnsName)},
            {"cmdline", stringOrNull(d, &core::ProcessDetails::cmdline)},
            {"user", stringOrNull(d, &core::ProcessDetails::user)},
            {"exe", stringOrNull(d, &core::ProcessDetails::exe)},
            {"start_time", d != nullptr && d->startTimeUs != 0 ? json(d->startTimeUs) : json(nullptr)},
            {"unit", stringOrNull(d, &core::ProcessDetails::unit)},
+           {"container_runtime", stringOrNull(d, &core::ProcessDetails::containerRuntime)},
+           {"container_id", stringOrNull(d, &core::ProcessDetails::containerId)},
+           {"container_name", stringOrNull(d, &core::ProcessDetails::containerName)},
            {"cpu_percent", r.usage ? json(r.usage->cpuPercent) : json(nullptr)},
            {"memory_rss", r.usage ? json(r.usage->memoryRssBytes) : json(nullptr)}};
     return j;
@@ -76,7 +81,10 @@ void detailsFromJson(const json& j, core::SocketRecord& r) {
     bool any = false;
     for (const auto& [key, field] :
          {std::pair{"cmdline", &core::ProcessDetails::cmdline}, std::pair{"user", &core::ProcessDetails::user},
-          std::pair{"exe", &core::ProcessDetails::exe}, std::pair{"unit", &core::ProcessDetails::unit}}) {
+          std::pair{"exe", &core::ProcessDetails::exe}, std::pair{"unit", &core::ProcessDetails::unit},
+          std::pair{"container_runtime", &core::ProcessDetails::containerRuntime},
+          std::pair{"container_id", &core::ProcessDetails::containerId},
+          std::pair{"container_name", &core::ProcessDetails::containerName}}) {
         if (!present(j, key)) continue;
         d.*field = stringField(j, key);
         any = true;
@@ -118,6 +126,8 @@ core::SocketRecord recordFromJson(const json& j) {
         r.inode = unsignedField<std::uint64_t>(j, "inode");
         r.uid = unsignedField<std::uint32_t>(j, "uid");
         if (j.contains("cookie")) r.cookie = unsignedField<std::uint64_t>(j, "cookie");
+        if (present(j, "netns")) r.netns = unsignedField<std::uint64_t>(j, "netns");
+        if (present(j, "netns_name")) r.netnsName = stringField(j, "netns_name");
         detailsFromJson(j, r);
         return r;
     } catch (const json::exception& e) {
@@ -132,6 +142,7 @@ json toJson(const core::PortEvent& e) {
            {"time_us", core::toEpochMicros(e.time)},
            {"record", toJson(e.record)}};
     if (e.action == core::Action::OwnerChanged) j["previous_pid"] = e.previousPid;
+    if (e.shortLived) j["short_lived"] = true;
     return j;
 }
 
@@ -145,6 +156,10 @@ core::PortEvent eventFromJson(const json& j) {
         e.time = core::fromEpochMicros(unsignedField<std::uint64_t>(j, "time_us"));
         e.record = recordFromJson(j.at("record"));
         if (j.contains("previous_pid")) e.previousPid = unsignedField<std::uint32_t>(j, "previous_pid");
+        if (j.contains("short_lived")) {
+            if (!j.at("short_lived").is_boolean()) throw InvalidArgument("'short_lived' must be a boolean");
+            e.shortLived = j.at("short_lived").get<bool>();
+        }
         return e;
     } catch (const json::exception& ex) {
         throw InvalidArgument(std::string("bad event: ") + ex.what());

@@ -16,7 +16,7 @@
 namespace porteye::store {
 namespace {
 
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;
 /// Wake the writer before the commit interval once this many events wait: one transaction
 /// of this size takes a few milliseconds, and the queue stays small in a burst.
 constexpr std::size_t kBatchWake = 4096;
@@ -50,7 +50,13 @@ CREATE TABLE IF NOT EXISTS events(
   user TEXT,
   exe TEXT,
   start_time_us INTEGER,
-  unit TEXT);
+  unit TEXT,
+  netns INTEGER NOT NULL DEFAULT 0,
+  netns_name TEXT NOT NULL DEFAULT '',
+  container_runtime TEXT,
+  container_id TEXT,
+  container_name TEXT,
+  short_lived INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS events_by_time ON events(time_us);
 CREATE INDEX IF NOT EXISTS events_by_visible_uid ON events(visible_uid, sequence);
 INSERT OR IGNORE INTO meta(key, value) VALUES('last_sequence', 0);
@@ -59,7 +65,17 @@ INSERT OR IGNORE INTO meta(key, value) VALUES('last_sequence', 0);
 constexpr const char* kColumns =
     "sequence, action, time_us, protocol, family, local_address, local_port, remote_address, remote_port, state, "
     "inode, uid, cookie, pid, process, owner_uid, visible_uid, previous_pid, previous_owner_uid, cmdline, user, exe, "
-    "start_time_us, unit";
+    "start_time_us, unit, netns, netns_name, container_runtime, container_id, container_name, short_lived";
+
+// What schema 2 added to schema 1's events table; a store of version 1 gets them on open.
+constexpr const char* kUpgradeFrom1 = R"sql(
+ALTER TABLE events ADD COLUMN netns INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE events ADD COLUMN netns_name TEXT NOT NULL DEFAULT '';
+ALTER TABLE events ADD COLUMN container_runtime TEXT;
+ALTER TABLE events ADD COLUMN container_id TEXT;
+ALTER TABLE events ADD COLUMN container_name TEXT;
+ALTER TABLE events ADD COLUMN short_lived INTEGER NOT NULL DEFAULT 0;
+)sql";
 
 std::string errorOf(sqlite3* db) {
     return db ? sqlite3_errmsg(db) : "out of memory";
@@ -156,6 +172,7 @@ void configureWriter(sqlite3* db) {
                                  std::to_string(kSchemaVersion) + ")");
     exec(db, "BEGIN IMMEDIATE");
     try {
+        if (version == 1) exec(db, kUpgradeFrom1);
         exec(db, kSchema);
         exec(db, ("PRAGMA user_version=" + std::to_string(kSchemaVersion)).c_str());
         exec(db, "COMMIT");
@@ -194,8 +211,14 @@ core::PortEvent decodeRow(const Statement& s) {
         details->exe = s.text(21);
         details->startTimeUs = static_cast<std::uint64_t>(s.integer(22));
         details->unit = s.text(23);
+        details->containerRuntime = s.text(26);
+        details->containerId = s.text(27);
+        details->containerName = s.text(28);
         r.details = std::move(details);
     }
+    r.netns = static_cast<std::uint64_t>(s.integer(24));
+    r.netnsName = s.text(25);
+    e.shortLived = s.integer(29) != 0;
     return e;
 }
 
@@ -414,7 +437,7 @@ bool SqliteEventStore::writeBatch(const std::deque<core::PortEvent>& batch, std:
         exec(m_writer, "BEGIN IMMEDIATE");
         try {
             Statement insert(m_writer, std::string("INSERT OR REPLACE INTO events(") + kColumns +
-                                           ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+                                           ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
             for (const auto& e : batch) {
                 const auto& r = e.record;
                 insert.bind(1, asInt(e.sequence));
@@ -442,10 +465,16 @@ bool SqliteEventStore::writeBatch(const std::deque<core::PortEvent>& batch, std:
                     insert.bind(22, r.details->exe);
                     insert.bind(23, asInt(r.details->startTimeUs));
                     insert.bind(24, r.details->unit);
+                    insert.bind(27, r.details->containerRuntime);
+                    insert.bind(28, r.details->containerId);
+                    insert.bind(29, r.details->containerName);
                 } else {
-                    for (int i = 20; i <= 24; ++i)
+                    for (int i : {20, 21, 22, 23, 24, 27, 28, 29})
                         insert.bindNull(i);
                 }
+                insert.bind(25, asInt(r.netns));
+                insert.bind(26, r.netnsName);
+                insert.bind(30, static_cast<std::int64_t>(e.shortLived ? 1 : 0));
                 insert.step();
                 insert.reset();
             }

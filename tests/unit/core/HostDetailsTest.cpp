@@ -59,7 +59,7 @@ TEST_F(DetailsCacheTest, RecordsCarryTheOwnersDetailsSharedPerProcess) {
     source.sockets = {tcpSocket(100, 80), tcpSocket(101, 443)};
     processes.add(10, "nginx", {100, 101});
     processes.detailsOf[10] =
-        ProcessDetails{"nginx -g daemon off;", "www-data", "/usr/sbin/nginx", 42, "nginx.service"};
+        ProcessDetails{"nginx -g daemon off;", "www-data", "/usr/sbin/nginx", 42, "nginx.service", "", "", ""};
     PortMonitor monitor(source, processes, clock);
     monitor.poll();
     const auto& snapshot = monitor.snapshot();

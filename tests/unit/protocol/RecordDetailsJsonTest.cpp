@@ -26,7 +26,8 @@ core::SocketRecord listener() {
 
 TEST(RecordDetailsJson, EveryRecordHasTheDetailKeysNullWhenUnknown) {
     const auto j = protocol::toJson(listener());
-    for (const char* key : {"cmdline", "user", "exe", "start_time", "unit", "cpu_percent", "memory_rss"}) {
+    for (const char* key : {"cmdline", "user", "exe", "start_time", "unit", "container_runtime", "container_id",
+                            "container_name", "netns", "netns_name", "cpu_percent", "memory_rss"}) {
         ASSERT_TRUE(j.contains(key)) << key;
         EXPECT_TRUE(j[key].is_null()) << key;
     }
@@ -36,7 +37,7 @@ TEST(RecordDetailsJson, EveryRecordHasTheDetailKeysNullWhenUnknown) {
 TEST(RecordDetailsJson, DetailsAndUsageRoundTrip) {
     auto r = listener();
     r.details = std::make_shared<const core::ProcessDetails>(core::ProcessDetails{
-        "nginx: master process /usr/sbin/nginx", "www-data", "/usr/sbin/nginx", 1'700'000'000'123'456, ""});
+        "nginx: master process /usr/sbin/nginx", "www-data", "/usr/sbin/nginx", 1'700'000'000'123'456, "", "", "", ""});
     r.usage = core::UsageNow{12.5, 8 << 20};
     const auto j = protocol::toJson(r);
     EXPECT_EQ(j["cmdline"], "nginx: master process /usr/sbin/nginx");
@@ -49,9 +50,25 @@ TEST(RecordDetailsJson, DetailsAndUsageRoundTrip) {
     EXPECT_EQ(protocol::recordFromJson(j), r);
 }
 
+TEST(RecordDetailsJson, NamespaceAndContainerRoundTrip) {
+    auto r = listener();
+    r.netns = 4026532281;
+    r.netnsName = "blue";
+    r.details = std::make_shared<const core::ProcessDetails>(core::ProcessDetails{
+        "nginx", "root", "/usr/sbin/nginx", 1, "docker-0123abcd.scope", "docker", std::string(64, 'a'), "web"});
+    const auto j = protocol::toJson(r);
+    EXPECT_EQ(j["netns"], 4026532281ULL);
+    EXPECT_EQ(j["netns_name"], "blue");
+    EXPECT_EQ(j["container_runtime"], "docker");
+    EXPECT_EQ(j["container_name"], "web");
+    EXPECT_EQ(protocol::recordFromJson(j), r);
+    EXPECT_TRUE(protocol::toJson(listener())["netns_name"].is_null()) << "every record has the keys";
+}
+
 TEST(RecordDetailsJson, MissingDetailKeysReadAsUnknownAndWrongTypesAreRefused) {
     auto j = protocol::toJson(listener());
-    for (const char* key : {"cmdline", "user", "exe", "start_time", "unit", "cpu_percent", "memory_rss"})
+    for (const char* key : {"cmdline", "user", "exe", "start_time", "unit", "container_runtime", "container_id",
+                            "container_name", "netns", "netns_name", "cpu_percent", "memory_rss"})
         j.erase(key);
     EXPECT_EQ(protocol::recordFromJson(j), listener()) << "a record from an older daemon";
     j["cmdline"] = 5;

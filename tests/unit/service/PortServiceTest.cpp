@@ -241,7 +241,8 @@ TEST_F(PortServiceTest, OwnerChangeBetweenUsersShowsEachSideOnlyItsOwnPid) {
     handover.record.pid = 20;
     handover.record.process = "bobs";
     handover.record.ownerUid = kBob;
-    handover.record.details = std::make_shared<const ProcessDetails>(ProcessDetails{"bobs --secret", "bob", "", 1, ""});
+    handover.record.details =
+        std::make_shared<const ProcessDetails>(ProcessDetails{"bobs --secret", "bob", "", 1, "", "", "", ""});
     handover.previousPid = 10;
     handover.previousOwnerUid = kAlice;
 

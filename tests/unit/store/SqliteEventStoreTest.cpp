@@ -166,8 +166,14 @@ TEST(SqliteEventStore, KeepsEveryFieldOfTheRecord) {
     details->exe = "/usr/bin/python3.11";
     details->startTimeUs = 1'700'000'000'123'456ULL;
     details->unit = "web.service";
+    details->containerRuntime = "podman";
+    details->containerId = std::string(64, 'f');
+    details->containerName = "web";
     e.record.details = details;
+    e.record.netns = 4026532281ULL;
+    e.record.netnsName = "blue";
     PortEvent plain = event(2, Action::Removed, 22, 0, "");
+    plain.shortLived = true;
     store->append({e, plain});
     store->flush();
     auto back = store->query(HistoryFilter{}, 100);
@@ -176,6 +182,47 @@ TEST(SqliteEventStore, KeepsEveryFieldOfTheRecord) {
     EXPECT_EQ((*back)[0], e);
     EXPECT_EQ((*back)[1], plain);
     EXPECT_FALSE((*back)[1].record.details);
+}
+
+TEST(SqliteEventStore, AStoreOfTheFirstSchemaIsUpgradedAndKeepsItsEvents) {
+    TempDir dir;
+    const auto options = optionsFor(dir);
+    std::filesystem::create_directories(options.directory);
+    {
+        // The version 1 layout with one event of today (older ones would fall to retention).
+        sqlite3* db = nullptr;
+        ASSERT_EQ(sqlite3_open((options.directory + "/history.db").c_str(), &db), SQLITE_OK);
+        const char* v1 = R"sql(
+CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE events(sequence INTEGER PRIMARY KEY, action INTEGER NOT NULL, time_us INTEGER NOT NULL,
+  protocol INTEGER NOT NULL, family INTEGER NOT NULL, local_address TEXT NOT NULL, local_port INTEGER NOT NULL,
+  remote_address TEXT NOT NULL, remote_port INTEGER NOT NULL, state INTEGER NOT NULL, inode INTEGER NOT NULL,
+  uid INTEGER NOT NULL, cookie INTEGER NOT NULL, pid INTEGER NOT NULL, process TEXT NOT NULL,
+  owner_uid INTEGER NOT NULL, visible_uid INTEGER NOT NULL, previous_pid INTEGER NOT NULL,
+  previous_owner_uid INTEGER NOT NULL, cmdline TEXT, user TEXT, exe TEXT, start_time_us INTEGER, unit TEXT);
+INSERT INTO meta VALUES('last_sequence', 1);
+INSERT INTO events VALUES(1, 0, CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER), 0, 4, '0.0.0.0', 8080, '0.0.0.0', 0, 10, 5, 0, 9, 42,
+  'old', 0, 0, 0, 0, 'old --serve', 'root', '/usr/bin/old', 1, 'old.service');
+PRAGMA user_version=1;
+)sql";
+        ASSERT_EQ(sqlite3_exec(db, v1, nullptr, nullptr, nullptr), SQLITE_OK);
+        sqlite3_close(db);
+    }
+    auto store = openOrFail(options);
+    ASSERT_TRUE(store);
+    EXPECT_EQ(store->lastSequence(), 1u);
+    PortEvent e = event(2, Action::Added, 9090, 43, "new");
+    e.record.netns = 77;
+    store->append({e});
+    store->flush();
+    auto back = store->query(HistoryFilter{}, 100);
+    ASSERT_TRUE(back);
+    ASSERT_EQ(back->size(), 2u);
+    EXPECT_EQ((*back)[0].record.process, "old");
+    ASSERT_TRUE((*back)[0].record.details);
+    EXPECT_EQ((*back)[0].record.details->unit, "old.service");
+    EXPECT_EQ((*back)[0].record.netns, 0u) << "not known for events written before namespaces";
+    EXPECT_EQ((*back)[1], e);
 }
 
 TEST(SqliteEventStore, ReopeningContinuesTheSequence) {
