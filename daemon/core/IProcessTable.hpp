@@ -126,6 +126,8 @@ public:
     virtual std::optional<ProcessDetails> details(std::uint32_t pid, std::uint64_t startTimeTicks) = 0;
     /// Pins a process (thread-group id) first, then reads its info through the pin.
     virtual PinResult pin(std::uint32_t pid) = 0;
+    /// Inode of the process's network namespace (`/proc/<pid>/ns/net`); 0 when unknown or gone.
+    virtual std::uint64_t netnsOf(std::uint32_t /*pid*/) { return 0; }
 };
 
 }  // namespace porteye::core

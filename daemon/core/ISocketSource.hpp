@@ -3,10 +3,19 @@
 
 #include "core/SocketRecord.hpp"
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
 namespace porteye::core {
+
+/// DumpRequest::netns for "every network namespace the source knows" (watches placing inodes).
+constexpr std::uint64_t kEveryNamespace = ~std::uint64_t{0};
+
+/// TCP states of a LISTEN-only dump: the kernel walks only its listening hash (~30 µs on an
+/// idle host, against ~1 ms for every state, whose walk covers the whole connection hash
+/// even when empty; PLATFORM.md).
+constexpr StateMask kListenOnly = stateBit(TcpState::Listen);
 
 /// What to dump. Each protocol is its own dump (TCP: one walk for both families;
 /// UDP: one per family), merged into one result.
@@ -16,6 +25,9 @@ struct DumpRequest {
     bool ipv6 = true;
     bool tcp = true;
     bool udp = true;
+    /// The network namespace (inode of /proc/<pid>/ns/net) to dump; 0: the source's own.
+    /// Records come back with SocketRecord::netns set when the source knows it.
+    std::uint64_t netns = 0;
 };
 
 /// Sockets of one dump; owners (pid, process) are left empty.

@@ -37,6 +37,7 @@ void OwnerResolver::followProcesses(bool walkCoversAll) {
     std::vector<ProcessId> fresh;
     std::set_difference(m_known.begin(), m_known.end(), listing->begin(), listing->end(), std::back_inserter(vanished));
     std::set_difference(listing->begin(), listing->end(), m_known.begin(), m_known.end(), std::back_inserter(fresh));
+    if (m_observer && (!fresh.empty() || !vanished.empty())) m_observer(fresh, vanished);
 
     if (!vanished.empty()) {
         // A PID listed again with another generation was reused: its old process is gone

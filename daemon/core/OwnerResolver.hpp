@@ -6,11 +6,16 @@
 #include "core/SocketRecord.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <unordered_map>
 #include <vector>
 
 namespace porteye::core {
+
+/// Told, once per poll, which processes the listing found new and which it found gone.
+using ProcessObserver =
+    std::function<void(const std::vector<ProcessId>& fresh, const std::vector<ProcessId>& vanished)>;
 
 struct ResolverOptions {
     /// A walk of every process is forced after this many polls (0 = never): a safety net,
@@ -56,6 +61,7 @@ public:
     /// The owners' details, read once per process; entries of vanished processes are dropped
     /// as each poll's listing shows them gone. Watches share it (PortMonitor::detailsCache).
     ProcessDetailsCache& detailsCache() { return m_details; }
+    void setProcessObserver(ProcessObserver observer) { m_observer = std::move(observer); }
 
 private:
     struct Owner {
@@ -84,6 +90,7 @@ private:
     bool m_incomplete = false;
     const char* m_incompleteReason = "";
     ResolverStats m_stats;
+    ProcessObserver m_observer;
 };
 
 }  // namespace porteye::core

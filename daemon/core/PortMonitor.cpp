@@ -17,22 +17,85 @@ PortMonitor::PortMonitor(ISocketSource& source, IProcessTable& processes, IClock
       m_history(options.historyCapacity),
       m_nextSequence(std::max<std::uint64_t>(1, options.firstSequence)) {}
 
-PollResult PortMonitor::poll() {
+namespace {
+
+// The parts of the kernel's table one dump can cover: per namespace, TCP listeners, TCP
+// connections (every other state) and UDP.
+enum class Part : std::uint8_t { TcpListen, TcpOther, Udp };
+
+Part partOf(const SocketRecord& r) {
+    if (r.protocol == Protocol::Udp) return Part::Udp;
+    return r.state == TcpState::Listen ? Part::TcpListen : Part::TcpOther;
+}
+
+constexpr StateMask kTcpOtherStates = kAllClassicStates & ~stateBit(TcpState::Listen);
+
+bool covers(const DumpRequest& q, std::uint64_t netns, Part part) {
+    if (q.netns != netns || !q.ipv4 || !q.ipv6) return false;
+    switch (part) {
+        case Part::TcpListen:
+            return q.tcp && (q.states & stateBit(TcpState::Listen)) != 0;
+        case Part::TcpOther:
+            return q.tcp && (q.states & kTcpOtherStates) == kTcpOtherStates;
+        case Part::Udp:
+            return q.udp;
+    }
+    return false;
+}
+
+bool coveredBy(const std::vector<DumpRequest>& requests, const SocketRecord& r) {
+    const Part part = partOf(r);
+    return std::any_of(requests.begin(), requests.end(), [&](const DumpRequest& q) { return covers(q, r.netns, part); });
+}
+
+}  // namespace
+
+PollResult PortMonitor::poll(const std::vector<DumpRequest>& requests) {
     const auto started = std::chrono::steady_clock::now();
     PollResult result;
     ++m_stats.polls;
 
-    DumpResult dump = m_source.dump(m_options.request);
-    if (!dump.ok()) {
+    std::vector<SocketRecord> sockets;
+    std::vector<DumpRequest> covered;  // the requests whose dump succeeded
+    for (const auto& request : requests) {
+        DumpResult dump = m_source.dump(request);
+        if (!dump.ok()) {
+            result.ok = false;
+            if (result.error.empty()) result.error = dump.message;
+            continue;
+        }
+        result.kernelSockets += dump.sockets.size();
+        for (auto& r : dump.sockets) {
+            r.netns = request.netns;
+            // A LISTEN-only request may still bring a socket that left LISTEN meanwhile; it
+            // belongs to a part this request does not cover, whose own dump says where it is.
+            if (covers(request, r.netns, partOf(r))) sockets.push_back(std::move(r));
+        }
+        covered.push_back(request);
+    }
+    if (covered.empty()) {
         ++m_stats.failedPolls;
-        m_stats.lastError = dump.message;
-        result.ok = false;
-        result.error = dump.message;
+        m_stats.lastError = result.error;
         result.sockets = m_snapshot.size();
         return result;
     }
-    result.kernelSockets = dump.sockets.size();
-    Snapshot next = m_resolver.resolve(std::move(dump.sockets));
+    // What no successful dump covered is carried from the snapshot, once per socket and
+    // without its owners, so the resolver follows its owners as for a dumped one.
+    for (auto it = m_snapshot.begin(); it != m_snapshot.end(); ++it) {
+        if (coveredBy(covered, *it)) continue;
+        if (it != m_snapshot.begin()) {
+            const auto& prev = *std::prev(it);
+            if (prev.cookie == it->cookie && prev.inode == it->inode) continue;
+        }
+        SocketRecord r = *it;
+        r.pid = 0;
+        r.process.clear();
+        r.ownerUid = 0;
+        r.details.reset();
+        sockets.push_back(std::move(r));
+    }
+
+    Snapshot next = m_resolver.resolve(std::move(sockets));
     if (m_resolver.lastIncomplete()) {
         // Out of descriptors or memory: owners read now may be short, which would read as
         // owners gone or sockets handed over. Keep the last good snapshot; report nothing.
@@ -43,9 +106,13 @@ PollResult PortMonitor::poll() {
         result.sockets = m_snapshot.size();
         return result;
     }
+    if (!result.ok) {
+        ++m_stats.failedPolls;
+        m_stats.lastError = result.error;
+    }
     normalizeSnapshot(next);
     SnapshotChanges changes = diffSnapshots(m_snapshot, next);
-    if (m_baselineTaken) confirmRemovals(changes, next);
+    if (m_baselineTaken) confirmRemovals(changes, next, covered);
     m_snapshot = std::move(next);
 
     const bool silent = !m_baselineTaken && !m_options.reportInitial;
@@ -59,6 +126,19 @@ PollResult PortMonitor::poll() {
     return result;
 }
 
+std::size_t PortMonitor::dropNamespace(std::uint64_t netns) {
+    if (netns == 0) return 0;
+    SnapshotChanges changes;
+    std::erase_if(m_snapshot, [&](const SocketRecord& r) {
+        if (r.netns != netns) return false;
+        m_missedOnce.erase(r.cookie);
+        changes.removed.push_back(r);
+        return true;
+    });
+    if (m_baselineTaken) publish(changes);
+    return changes.removed.size();
+}
+
 void PortMonitor::publish(const SnapshotChanges& changes) {
     if (changes.empty()) return;
     const auto events = stampEvents(changes, m_clock.now(), m_nextSequence);
@@ -69,12 +149,12 @@ void PortMonitor::publish(const SnapshotChanges& changes) {
         listener(events);
 }
 
-void PortMonitor::confirmRemovals(SnapshotChanges& changes, Snapshot& next) {
+void PortMonitor::confirmRemovals(SnapshotChanges& changes, Snapshot& next, const std::vector<DumpRequest>& covered) {
     // A dump is many messages read while the kernel's tables change; a socket moving
     // between buckets can be missed by one. A socket is closed when the kernel says so
-    // (applyDestroyed) or when two dumps in a row lack its cookie; absent from one, it
-    // is carried over unchanged. Keyed by cookie, so a full socket whose TIME_WAIT
-    // successor (same cookie) is in the dump is reported closed at once.
+    // (applyDestroyed) or when two dumps in a row that cover it lack its cookie; absent
+    // from one, it is carried over unchanged. Keyed by cookie, so a full socket whose
+    // TIME_WAIT successor (same cookie) is in the dump is reported closed at once.
     std::unordered_set<std::uint64_t> missing;
     Snapshot carried;
     std::erase_if(changes.removed, [&](const SocketRecord& r) {
@@ -86,6 +166,12 @@ void PortMonitor::confirmRemovals(SnapshotChanges& changes, Snapshot& next) {
         carried.push_back(r);
         return true;
     });
+    // A socket missed once whose part no dump covered this time is still missed once.
+    for (std::uint64_t cookie : m_missedOnce) {
+        const auto inNext = std::lower_bound(next.begin(), next.end(), cookie,
+                                             [](const SocketRecord& x, std::uint64_t c) { return x.cookie < c; });
+        if (inNext != next.end() && inNext->cookie == cookie && !coveredBy(covered, *inNext)) missing.insert(cookie);
+    }
     m_missedOnce = std::move(missing);
     if (carried.empty()) return;
     next.insert(next.end(), std::make_move_iterator(carried.begin()), std::make_move_iterator(carried.end()));

@@ -34,7 +34,7 @@ struct MonitorOptions {
 /// What one poll did.
 struct PollResult {
     bool ok = true;
-    std::string error;              ///< why the dump failed; the previous snapshot is kept
+    std::string error;              ///< why a dump failed; what it would have covered is kept as it was
     std::size_t sockets = 0;        ///< records in the snapshot (one per socket and owner)
     std::size_t kernelSockets = 0;  ///< sockets in the dump
     std::size_t added = 0;
@@ -57,12 +57,27 @@ public:
 
     PortMonitor(ISocketSource& source, IProcessTable& processes, IClock& clock, MonitorOptions options = {});
 
-    /// One whole cycle. A failed dump, or owners that could not be read for a transient
-    /// reason (EMFILE, ENFILE, ENOMEM), fail the poll: it is counted, the snapshot is kept
-    /// and nothing is reported; nothing is thrown. A socket is reported removed only when
-    /// two dumps in a row lack it (or on a destroy notification): absent from one, it is
-    /// kept as it was.
-    PollResult poll();
+    /// One whole cycle over the options' request. A failed dump, or owners that could not be
+    /// read for a transient reason (EMFILE, ENFILE, ENOMEM), fail the poll: it is counted, the
+    /// snapshot is kept and nothing is reported; nothing is thrown. A socket is reported
+    /// removed only when two dumps in a row that cover it lack it (or on a destroy
+    /// notification): absent from one, it is kept as it was.
+    PollResult poll() { return poll({m_options.request}); }
+
+    /// One cycle over several dumps, each covering part of the kernel's table: per network
+    /// namespace (records are stamped with DumpRequest::netns, 0 included), TCP listeners (a request
+    /// with the LISTEN bit), TCP connections (every other classic state) and UDP. A part no
+    /// request covers this poll is carried over as it was (its owners still followed), so
+    /// listeners can be dumped every poll and connections less often. A failed request is
+    /// counted and its parts carried; the others are applied.
+    PollResult poll(const std::vector<DumpRequest>& requests);
+
+    /// Forgets a network namespace that is gone: its sockets are reported removed at once.
+    std::size_t dropNamespace(std::uint64_t netns);
+
+    /// Called with the processes each poll's listing found new and those it found gone
+    /// (OwnerResolver), so namespaces can be followed without reading every process.
+    void setProcessObserver(ProcessObserver observer) { m_resolver.setProcessObserver(std::move(observer)); }
 
     /// Reports sockets the kernel announced as destroyed (sock_diag destroy
     /// multicast) without waiting for the next poll. Matched by cookie, since
@@ -92,8 +107,8 @@ public:
 
 private:
     void publish(const SnapshotChanges& changes);
-    /// Holds back removals seen in one dump only (moving them from `changes` back into `next`).
-    void confirmRemovals(SnapshotChanges& changes, Snapshot& next);
+    /// Holds back removals seen in one covering dump only (moving them from `changes` back into `next`).
+    void confirmRemovals(SnapshotChanges& changes, Snapshot& next, const std::vector<DumpRequest>& covered);
 
     ISocketSource& m_source;
     IProcessTable& m_processes;
@@ -105,7 +120,7 @@ private:
     std::vector<Listener> m_listeners;
     std::uint64_t m_nextSequence = 1;
     bool m_baselineTaken = false;
-    std::unordered_set<std::uint64_t> m_missedOnce;  // cookies the last dump lacked, still in the snapshot
+    std::unordered_set<std::uint64_t> m_missedOnce;  // cookies the last covering dump lacked, still in the snapshot
     MonitorStats m_stats;
 };
 

@@ -46,6 +46,7 @@ public:
         return m_table.details(pid, startTimeTicks);
     }
     PinResult pin(std::uint32_t pid) override { return m_table.pin(pid); }
+    std::uint64_t netnsOf(std::uint32_t pid) override { return m_table.netnsOf(pid); }
 
 private:
     IProcessTable& m_table;

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -17,17 +18,30 @@ namespace porteye::fakes {
 /// Hand-written test doubles for the system inputs: data, not call expectations.
 class FakeSocketSource final : public core::ISocketSource {
 public:
-    core::DumpResult dump(const core::DumpRequest&) override {
+    /// The sockets the request selects, as the kernel would: by namespace (a record's netns;
+    /// requests for netns 0 see records of 0), protocol and TCP state.
+    core::DumpResult dump(const core::DumpRequest& request) override {
         ++dumps;
-        if (failNext) {
+        requests.push_back(request);
+        if (failNext || failingNamespaces.count(request.netns) != 0) {
             failNext = false;
             return {{}, 105, "No buffer space available"};
         }
-        return {sockets, 0, {}};
+        core::DumpResult result;
+        for (const auto& r : sockets) {
+            if (request.netns != core::kEveryNamespace && r.netns != request.netns) continue;
+            if (r.protocol == core::Protocol::Tcp ? !request.tcp || (request.states & core::stateBit(r.state)) == 0
+                                                  : !request.udp)
+                continue;
+            result.sockets.push_back(r);
+        }
+        return result;
     }
     std::vector<core::SocketRecord> sockets;
     bool failNext = false;
+    std::set<std::uint64_t> failingNamespaces;
     int dumps = 0;
+    std::vector<core::DumpRequest> requests;
 };
 
 class FakeProcessTable final : public core::IProcessTable {

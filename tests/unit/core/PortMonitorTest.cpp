@@ -340,3 +340,126 @@ TEST_F(PortMonitorTest, OutOfDescriptorsIsAFailedPollNotExitedOwners) {
     for (const auto& e : seen)
         EXPECT_NE(e.action, Action::Removed);
 }
+
+// Listeners dumped every poll, connections less often (and other namespaces' sockets by their
+// own requests): what a poll's dumps do not cover is carried, never reported closed.
+class ScopedPollTest : public PortMonitorTest {
+protected:
+    static DumpRequest listenersOnly(std::uint64_t netns = 0) {
+        DumpRequest q;
+        q.states = kListenOnly;
+        q.netns = netns;
+        return q;
+    }
+    static DumpRequest everything(std::uint64_t netns = 0) {
+        DumpRequest q;
+        q.netns = netns;
+        return q;
+    }
+    std::vector<PortEvent> seen;
+    void record(PortMonitor& monitor) {
+        monitor.addListener([this](const auto& events) { seen.insert(seen.end(), events.begin(), events.end()); });
+    }
+};
+
+TEST_F(ScopedPollTest, ListenerOnlyPollsCarryConnectionsUntilTwoCoveringDumpsLackThem) {
+    source.sockets = {tcpSocket(100, 80), tcpSocket(101, 80, TcpState::Established, 50000)};
+    processes.add(10, "nginx", {100, 101});
+    PortMonitor monitor(source, processes, clock);
+    record(monitor);
+    monitor.poll({everything()});
+    ASSERT_EQ(monitor.snapshot().size(), 2u);
+
+    source.sockets.pop_back();  // the connection closed, and no destroy notification came
+    for (int i = 0; i < 3; ++i)
+        monitor.poll({listenersOnly()});
+    EXPECT_TRUE(seen.empty()) << "no listener-only dump may close a connection";
+    EXPECT_EQ(monitor.snapshot().size(), 2u);
+    ASSERT_EQ(monitor.snapshot()[1].pid, 10u) << "a carried connection keeps its owner";
+
+    monitor.poll({everything()});
+    EXPECT_TRUE(seen.empty()) << "absent from one covering dump";
+    monitor.poll({listenersOnly()});
+    EXPECT_TRUE(seen.empty()) << "a listener-only dump between two covering ones does not count";
+    monitor.poll({everything()});
+    ASSERT_EQ(seen.size(), 1u);
+    EXPECT_EQ(seen[0].action, Action::Removed);
+    EXPECT_EQ(seen[0].record.inode, 101u);
+}
+
+TEST_F(ScopedPollTest, ANewListenerIsSeenByAListenerOnlyPollAndANewConnectionByAFullOne) {
+    PortMonitor monitor(source, processes, clock);
+    record(monitor);
+    monitor.poll({everything()});
+    source.sockets = {tcpSocket(100, 8080), tcpSocket(101, 8080, TcpState::Established, 50001)};
+    processes.add(42, "python3", {100, 101});
+    monitor.poll({listenersOnly()});
+    ASSERT_EQ(seen.size(), 1u);
+    EXPECT_EQ(seen[0].record.state, TcpState::Listen);
+    EXPECT_EQ(seen[0].record.pid, 42u);
+    monitor.poll({everything()});
+    ASSERT_EQ(seen.size(), 2u);
+    EXPECT_EQ(seen[1].record.state, TcpState::Established);
+}
+
+TEST_F(ScopedPollTest, ACarriedConnectionStillFollowsItsOwnerAcrossAFork) {
+    source.sockets = {tcpSocket(101, 5000, TcpState::Established, 443)};
+    processes.add(10, "parent", {101});
+    PortMonitor monitor(source, processes, clock);
+    record(monitor);
+    monitor.poll({everything()});
+    processes.add(11, "child", {101});  // forked, then the parent exits
+    processes.processes.erase(10);
+    monitor.poll({listenersOnly()});
+    ASSERT_EQ(seen.size(), 1u);
+    EXPECT_EQ(seen[0].action, Action::OwnerChanged);
+    EXPECT_EQ(seen[0].record.pid, 11u);
+    EXPECT_EQ(seen[0].previousPid, 10u);
+}
+
+TEST_F(ScopedPollTest, SocketsOfEachNamespaceComeFromItsOwnRequestAndCarryItsInode) {
+    auto host = tcpSocket(100, 22);
+    host.netns = 4026531840;
+    auto inContainer = tcpSocket(200, 8080);
+    inContainer.netns = 4026532300;
+    source.sockets = {host, inContainer};
+    processes.add(10, "sshd", {100});
+    processes.add(20, "web", {200});
+    PortMonitor monitor(source, processes, clock);
+    record(monitor);
+    monitor.poll({everything(4026531840), listenersOnly(4026532300)});
+    ASSERT_EQ(monitor.snapshot().size(), 2u);
+    EXPECT_EQ(monitor.snapshot()[0].netns, 4026531840u);
+    EXPECT_EQ(monitor.snapshot()[1].netns, 4026532300u);
+    EXPECT_EQ(monitor.snapshot()[1].pid, 20u);
+
+    source.failingNamespaces = {4026532300};
+    const auto failed = monitor.poll({everything(4026531840), listenersOnly(4026532300)});
+    EXPECT_FALSE(failed.ok);
+    monitor.poll({everything(4026531840), listenersOnly(4026532300)});
+    EXPECT_TRUE(seen.empty()) << "a namespace whose dump fails keeps its sockets";
+    EXPECT_EQ(monitor.snapshot().size(), 2u);
+
+    EXPECT_EQ(monitor.dropNamespace(4026532300), 1u);
+    ASSERT_EQ(seen.size(), 1u);
+    EXPECT_EQ(seen[0].action, Action::Removed);
+    EXPECT_EQ(seen[0].record.netns, 4026532300u);
+}
+
+TEST_F(ScopedPollTest, TheProcessObserverHearsOfNewAndVanishedProcesses) {
+    PortMonitor monitor(source, processes, clock);
+    std::vector<std::uint32_t> fresh, gone;
+    monitor.setProcessObserver([&](const auto& f, const auto& v) {
+        for (const auto& p : f)
+            fresh.push_back(p.pid);
+        for (const auto& p : v)
+            gone.push_back(p.pid);
+    });
+    processes.add(10, "a", {});
+    monitor.poll();
+    processes.add(11, "b", {});
+    processes.processes.erase(10);
+    monitor.poll();
+    EXPECT_EQ(fresh, (std::vector<std::uint32_t>{10, 11}));
+    EXPECT_EQ(gone, (std::vector<std::uint32_t>{10}));
+}
