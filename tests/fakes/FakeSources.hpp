@@ -57,6 +57,16 @@ public:
         processes[pid] = Process{{pid, name, name, uid}, std::move(inodes), {}, ++nextGeneration};
     }
 
+    std::uint64_t netnsOf(std::uint32_t pid) override {
+        ++netnsReads;
+        if (!processes.contains(pid)) return 0;
+        auto it = netnsByPid.find(pid);
+        return it == netnsByPid.end() ? defaultNetns : it->second;
+    }
+    std::map<std::uint32_t, std::uint64_t> netnsByPid;
+    std::uint64_t defaultNetns = 4026531840;
+    int netnsReads = 0;
+
     core::OwnerScan findOwners(const std::unordered_set<std::uint64_t>& wanted) override {
         ++walks;
         core::OwnerScan scan;
