@@ -11,13 +11,17 @@
 #include "loop/Timer.hpp"
 #include "service/PortService.hpp"
 #include "store/SqliteEventStore.hpp"
+#include "loop/NamespaceFollower.hpp"
 #include "sys/DestroyListener.hpp"
+#include "sys/NamespacedSocketSource.hpp"
+#include "sys/NetnsOpener.hpp"
 #include "sys/NetlinkSocketSource.hpp"
 #include "sys/ProcProcessTable.hpp"
 #include "sys/ProcessView.hpp"
 
 #include <grp.h>
 #include <sys/epoll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/sinks/systemd_sink.h>
@@ -103,6 +107,8 @@ private:
     bool setupControl();
     std::uint64_t openStore();
     void pollOnce();
+    /// How other network namespaces are entered, per the config; null: the own one only.
+    std::unique_ptr<sys::INetnsOpener> openNamespaces();
     void onPollTimer(std::uint64_t usec);
     void onWatchTimer();
     void armWatchTimer();
@@ -119,7 +125,8 @@ private:
     std::unique_ptr<loop::Timer> m_watchTimer;
     std::unique_ptr<loop::Timer> m_reconnectTimer;
 
-    std::unique_ptr<sys::NetlinkSocketSource> m_source;
+    std::unique_ptr<sys::NamespacedSocketSource> m_source;
+    std::unique_ptr<loop::NamespaceFollower> m_namespaces;
     std::unique_ptr<sys::ProcProcessTable> m_processes;
     std::unique_ptr<sys::DestroyListener> m_destroyListener;
     std::vector<core::SocketRecord> m_destroyed;
@@ -149,6 +156,7 @@ DaemonLoop::~DaemonLoop() {
     m_pollTimer.reset();
     m_watchTimer.reset();
     m_reconnectTimer.reset();
+    m_namespaces.reset();  // before the monitor it observes
     if (m_destroyIo) sd_event_source_disable_unref(m_destroyIo);
     if (m_event) sd_event_unref(m_event);
 }
@@ -169,7 +177,7 @@ int DaemonLoop::run() {
     sd_event_add_signal(m_event, nullptr, SIGHUP, onReloadSignal, this);
 
     try {
-        m_source = std::make_unique<sys::NetlinkSocketSource>();
+        m_source = std::make_unique<sys::NamespacedSocketSource>(sys::ownNetworkNamespace(), openNamespaces());
     } catch (const std::exception& e) {
         spdlog::critical("cannot open the netlink sock_diag socket: {}", e.what());
         return 1;
@@ -194,6 +202,14 @@ int DaemonLoop::run() {
     m_service = std::make_unique<service::PortService>(*m_monitor, *m_source, serviceOptions);
     m_service->setEventStore(m_store.get(), m_storeStatus);
     m_monitor->addListener([this](const std::vector<core::PortEvent>& events) { onEvents(events); });
+    core::PollPlanOptions plan;
+    plan.namespaceConnectionsEvery = m_config.netnsConnectionsEvery;
+    m_namespaces = std::make_unique<loop::NamespaceFollower>(
+        m_event, *m_source, *m_monitor, *m_processes, plan,
+        [this](const std::vector<core::SocketRecord>& destroyed, bool overrun) {
+            m_monitor->applyDestroyed(destroyed);
+            if (overrun) pollOnce();
+        });
     try {
         m_pollTimer = std::make_unique<loop::Timer>(m_event, [this](std::uint64_t usec) { onPollTimer(usec); });
         m_watchTimer = std::make_unique<loop::Timer>(m_event, [this](std::uint64_t) { onWatchTimer(); });
@@ -382,8 +398,42 @@ void DaemonLoop::onWatchedProcessExit(service::WatchId id) {
     armWatchTimer();
 }
 
+std::unique_ptr<sys::INetnsOpener> DaemonLoop::openNamespaces() {
+    if (m_config.networkNamespaces != "all") {
+        spdlog::info("network namespaces: only porteyed's own (network_namespaces = {})", m_config.networkNamespaces);
+        return nullptr;
+    }
+    std::string why;
+    struct stat st {};
+    const std::string& helper = m_config.netnsHelper;
+    if (!helper.empty() && ::stat(helper.c_str(), &st) == 0) {
+        std::unique_ptr<sys::INetnsOpener> opener;
+        if (S_ISSOCK(st.st_mode)) {
+            opener = sys::HelperNetnsOpener::connect(helper, why);
+        } else {
+            opener = sys::HelperNetnsOpener::spawn(helper, why);
+        }
+        if (opener) {
+            spdlog::info("network namespaces: every one, entered by {}", opener->describe());
+            return opener;
+        }
+    }
+    std::string inProcessWhy;
+    if (auto opener = sys::InProcessNetnsOpener::create(inProcessWhy)) {
+        spdlog::info("network namespaces: every one, entered by porteyed itself");
+        return opener;
+    }
+    spdlog::warn("network namespaces: only porteyed's own: {}{}", why.empty() ? "" : why + "; ", inProcessWhy);
+    return nullptr;
+}
+
 void DaemonLoop::pollOnce() {
-    const auto result = m_service->pollHost();
+    core::DumpRequest base;
+    const auto result = m_service->pollHost(m_namespaces->nextPlan(base));
+    if (m_namespaces->afterPoll()) {
+        // A namespace just attached: list its sockets now, not an interval later.
+        m_service->pollHost(m_namespaces->nextPlan(base));
+    }
     const auto& stats = m_monitor->stats();
     if (!result.ok && stats.failedPolls >= m_lastLoggedFailures * 2) {
         // Log the 1st, 2nd, 4th, 8th... consecutive-ish failure so a broken netlink does not flood the journal.

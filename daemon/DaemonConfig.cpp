@@ -34,6 +34,14 @@ ParsedConfig parseDaemonConfig(const std::vector<std::string>& args) {
     app.add_option("--history-keep-days,--history_keep_days", config.historyKeepDays,
                    "Days of persistent history kept (0: no age limit)")
         ->check(CLI::Range(std::uint32_t{0}, kMaxHistoryKeepDays));
+    app.add_option("--network-namespaces,--network_namespaces", config.networkNamespaces,
+                   "all: sockets of every network namespace (containers, ip netns); host: porteyed's own only")
+        ->check(CLI::IsMember({"all", "host"}));
+    app.add_option("--netns-helper,--netns_helper", config.netnsHelper,
+                   "porteye-netns-helper's socket, or the helper executable to start");
+    app.add_option("--netns-connections-every,--netns_connections_every", config.netnsConnectionsEvery,
+                   "Dump other namespaces' connections every N polls (listeners: every poll)")
+        ->check(CLI::Range(std::uint32_t{1}, std::uint32_t{3600}));
     app.add_flag("--no-bus,--no_bus", config.noBus, "Do not connect to D-Bus (control socket only)");
     // Hidden (empty group): lets tests reach the reply cap without 50,000 sockets. It can only lower it.
     app.add_option("--max-reply-records", config.maxReplyRecords, "Most records in one reply (testing)")

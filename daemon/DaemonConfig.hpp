@@ -28,6 +28,15 @@ struct DaemonConfig {
     /// Most records in one list or history reply (hidden --max-reply-records, for tests: the
     /// default keeps every reply below dbus-daemon's 32 MiB message limit).
     std::size_t maxReplyRecords = 50'000;
+    /// "all": every network namespace on the host (containers, `ip netns`, `unshare -n`);
+    /// "host": only porteyed's own.
+    std::string networkNamespaces = "all";
+    /// How to enter other namespaces: the socket of porteye-netns-helper (socket-activated by
+    /// porteyed-netns.socket), or an executable to start; when neither is there, porteyed
+    /// enters them itself if it may (run by root outside systemd).
+    std::string netnsHelper = "/run/porteye-netns/helper.sock";
+    /// Other namespaces' connections are dumped every this many polls (their listeners every poll).
+    std::uint32_t netnsConnectionsEvery = 10;
 };
 
 /// Result of parsing: a config, or the exit status to end with (help, bad flags).

@@ -28,6 +28,8 @@ struct DumpRequest {
     /// The network namespace (inode of /proc/<pid>/ns/net) to dump; 0: the source's own.
     /// Records come back with SocketRecord::netns set when the source knows it.
     std::uint64_t netns = 0;
+    /// Stamped on the records as SocketRecord::netnsName (the source does not know names).
+    std::string netnsName;
 };
 
 /// Sockets of one dump; owners (pid, process) are left empty.

@@ -67,6 +67,7 @@ PollResult PortMonitor::poll(const std::vector<DumpRequest>& requests) {
         result.kernelSockets += dump.sockets.size();
         for (auto& r : dump.sockets) {
             r.netns = request.netns;
+            r.netnsName = request.netnsName;
             // A LISTEN-only request may still bring a socket that left LISTEN meanwhile; it
             // belongs to a part this request does not cover, whose own dump says where it is.
             if (covers(request, r.netns, partOf(r))) sockets.push_back(std::move(r));

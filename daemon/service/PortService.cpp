@@ -310,7 +310,12 @@ void PortService::runWatches(const std::vector<WatchId>& ids, Clock::time_point 
     // something new; one dump then serves every watch stepped in this tick.
     std::optional<core::DumpResult> dump;
     const core::DumpProvider sharedDump = [&]() -> const std::vector<core::SocketRecord>* {
-        if (!dump) dump = m_source.dump({});
+        if (!dump) {
+            // A watched process may live in any namespace: its inodes are placed from all of them.
+            core::DumpRequest everywhere;
+            everywhere.netns = core::kEveryNamespace;
+            dump = m_source.dump(everywhere);
+        }
         return dump->ok() ? &dump->sockets : nullptr;
     };
     for (WatchId id : ids) {

@@ -6,6 +6,7 @@
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
 #include <sys/socket.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -22,10 +23,19 @@ constexpr int kReceiveBufferSize = 4 * 1024 * 1024;
 
 }  // namespace
 
-DestroyListener::DestroyListener(DestroyGroups groups) : m_buffer(kBufferSize) {
-    m_fd = ::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_SOCK_DIAG);
+DestroyListener::DestroyListener(DestroyGroups groups)
+    : DestroyListener(::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_SOCK_DIAG), groups) {}
+
+DestroyListener::DestroyListener(int fd, DestroyGroups groups) : m_fd(fd), m_buffer(kBufferSize) {
     if (m_fd < 0) {
         throw std::system_error(errno, std::generic_category(), "socket(AF_NETLINK, NETLINK_SOCK_DIAG)");
+    }
+    const int flags = ::fcntl(m_fd, F_GETFL);
+    if (flags < 0 || ::fcntl(m_fd, F_SETFL, flags | O_NONBLOCK) != 0) {
+        const int code = errno;
+        ::close(m_fd);
+        m_fd = -1;
+        throw std::system_error(code, std::generic_category(), "fcntl(O_NONBLOCK)");
     }
     int rcvbuf = kReceiveBufferSize;
     (void)::setsockopt(m_fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));

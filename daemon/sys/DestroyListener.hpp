@@ -38,6 +38,9 @@ public:
     /// Opens a non-blocking NETLINK_SOCK_DIAG socket and joins the groups;
     /// throws std::system_error if the socket cannot be opened or a group joined.
     explicit DestroyListener(DestroyGroups groups = {});
+    /// The same on `fd`, a NETLINK_SOCK_DIAG socket made elsewhere (e.g. inside another network
+    /// namespace, whose destroy notifications it then receives); takes ownership of it.
+    DestroyListener(int fd, DestroyGroups groups);
     ~DestroyListener();
     DestroyListener(const DestroyListener&) = delete;
     DestroyListener& operator=(const DestroyListener&) = delete;

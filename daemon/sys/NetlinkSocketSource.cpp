@@ -31,7 +31,10 @@ std::string errnoText(const char* what, int code) {
 
 }  // namespace
 
-NetlinkSocketSource::NetlinkSocketSource() : m_buffer(kInitialBufferSize) {
+NetlinkSocketSource::NetlinkSocketSource()
+    : NetlinkSocketSource([] { return ::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG); }) {}
+
+NetlinkSocketSource::NetlinkSocketSource(SocketFactory factory) : m_factory(std::move(factory)), m_buffer(kInitialBufferSize) {
     openSocket();
     if (m_fd < 0) {
         throw std::system_error(errno, std::generic_category(), "socket(AF_NETLINK, NETLINK_SOCK_DIAG)");
@@ -43,7 +46,7 @@ NetlinkSocketSource::~NetlinkSocketSource() {
 }
 
 void NetlinkSocketSource::openSocket() {
-    m_fd = ::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+    m_fd = m_factory();
     if (m_fd < 0) {
         return;
     }

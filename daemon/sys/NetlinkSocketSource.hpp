@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -14,8 +15,14 @@ namespace porteye::sys {
 /// Not thread-safe: one owner thread.
 class NetlinkSocketSource final : public core::ISocketSource {
 public:
+    /// Makes a fresh NETLINK_SOCK_DIAG socket (SOCK_DGRAM, close-on-exec); -1 with errno on failure.
+    using SocketFactory = std::function<int()>;
+
     /// Opens the NETLINK_SOCK_DIAG socket; throws std::system_error if that fails.
     NetlinkSocketSource();
+    /// The same over sockets `factory` makes, e.g. inside another network namespace (the socket
+    /// stays bound to the namespace it was made in); it is asked again after a failed dump.
+    explicit NetlinkSocketSource(SocketFactory factory);
     ~NetlinkSocketSource() override;
     NetlinkSocketSource(const NetlinkSocketSource&) = delete;
     NetlinkSocketSource& operator=(const NetlinkSocketSource&) = delete;
@@ -36,6 +43,7 @@ private:
     /// Receives one datagram from the kernel into m_buffer; returns its length or -errno.
     long receive(std::string& message);
 
+    SocketFactory m_factory;
     int m_fd = -1;
     std::uint32_t m_sequence = 0;
     std::vector<std::byte> m_buffer;

@@ -725,4 +725,10 @@ std::uint64_t parseSocketLink(std::string_view target) {
     return v;
 }
 
+std::uint64_t ProcProcessTable::netnsOf(std::uint32_t pid) {
+    struct stat st {};
+    if (::stat((m_root / std::to_string(pid) / "ns" / "net").c_str(), &st) != 0) return 0;
+    return static_cast<std::uint64_t>(st.st_ino);
+}
+
 }  // namespace porteye::sys

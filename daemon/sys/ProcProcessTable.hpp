@@ -51,6 +51,8 @@ public:
     /// A pidfd on the real /proc; on another root (tests) a handle that checks the directory.
     /// A thread id is refused with NotAProcess naming its thread group.
     core::PinResult pin(std::uint32_t pid) override;
+    /// The inode `stat` gives for /proc/<pid>/ns/net (the link's target, an nsfs inode).
+    std::uint64_t netnsOf(std::uint32_t pid) override;
 
 private:
     std::string userName(std::uint32_t uid);
