@@ -98,6 +98,8 @@ int runStatus(ITransport& transport, const OutputOptions& output, std::ostream& 
         << "  history:        " << s.historySize << " of " << s.historyCapacity << " events (" << s.historyDropped
         << " dropped)\n"
         << "  history store:  " << s.store << '\n'
+        << "  namespaces:     " << s.networkNamespaces << '\n'
+        << "  event source:   " << s.eventSource << '\n'
         << "  next sequence:  " << s.nextSequence << '\n'
         << "  active watches: " << s.watches << '\n'
         << "  view:           " << (s.view == "all" ? "all processes" : "only its own user's processes") << '\n';

@@ -127,6 +127,7 @@ private:
 
     std::unique_ptr<sys::NamespacedSocketSource> m_source;
     std::unique_ptr<loop::NamespaceFollower> m_namespaces;
+    std::string m_namespacesWhy;  // why only the own namespace is followed
     std::unique_ptr<sys::ProcProcessTable> m_processes;
     std::unique_ptr<sys::DestroyListener> m_destroyListener;
     std::vector<core::SocketRecord> m_destroyed;
@@ -201,6 +202,17 @@ int DaemonLoop::run() {
     serviceOptions.view = view.name;
     m_service = std::make_unique<service::PortService>(*m_monitor, *m_source, serviceOptions);
     m_service->setEventStore(m_store.get(), m_storeStatus);
+    m_service->setStatusSources([this](service::ServiceStatus& s) {
+        const auto ns = m_namespaces->status();
+        if (!ns.enabled) {
+            s.networkNamespaces = "own only: " + m_namespacesWhy;
+        } else if (s.hostWide) {
+            s.networkNamespaces = "all (" + ns.how + ", " + std::to_string(ns.followed) + " others followed" +
+                                  (ns.failed ? ", " + std::to_string(ns.failed) + " could not be entered" : "") + ")";
+        } else {
+            s.networkNamespaces = "all";
+        }
+    });
     m_monitor->addListener([this](const std::vector<core::PortEvent>& events) { onEvents(events); });
     core::PollPlanOptions plan;
     plan.namespaceConnectionsEvery = m_config.netnsConnectionsEvery;
@@ -400,7 +412,8 @@ void DaemonLoop::onWatchedProcessExit(service::WatchId id) {
 
 std::unique_ptr<sys::INetnsOpener> DaemonLoop::openNamespaces() {
     if (m_config.networkNamespaces != "all") {
-        spdlog::info("network namespaces: only porteyed's own (network_namespaces = {})", m_config.networkNamespaces);
+        m_namespacesWhy = "network_namespaces = " + m_config.networkNamespaces;
+        spdlog::info("network namespaces: only porteyed's own ({})", m_namespacesWhy);
         return nullptr;
     }
     std::string why;
@@ -423,7 +436,8 @@ std::unique_ptr<sys::INetnsOpener> DaemonLoop::openNamespaces() {
         spdlog::info("network namespaces: every one, entered by porteyed itself");
         return opener;
     }
-    spdlog::warn("network namespaces: only porteyed's own: {}{}", why.empty() ? "" : why + "; ", inProcessWhy);
+    m_namespacesWhy = (why.empty() ? "" : why + "; ") + inProcessWhy;
+    spdlog::warn("network namespaces: only porteyed's own: {}", m_namespacesWhy);
     return nullptr;
 }
 

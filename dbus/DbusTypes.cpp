@@ -190,7 +190,9 @@ Options statusToDbus(const core::DaemonStatus& s) {
                    {"watches", sdbus::Variant(s.watches)},
                    {"view", sdbus::Variant(s.view)},
                    {"polls", sdbus::Variant(s.polls)},
-                   {"failed_polls", sdbus::Variant(s.failedPolls)}};
+                   {"failed_polls", sdbus::Variant(s.failedPolls)},
+                   {"network_namespaces", sdbus::Variant(s.networkNamespaces)},
+                   {"event_source", sdbus::Variant(s.eventSource)}};
 }
 
 namespace {
@@ -224,6 +226,8 @@ core::DaemonStatus statusFromDbus(const Options& status) {
     s.polls = field<std::uint64_t>(status, "polls");
     s.failedPolls = field<std::uint64_t>(status, "failed_polls");
     s.store = field<std::string>(status, "store", s.store);
+    s.networkNamespaces = field<std::string>(status, "network_namespaces", s.networkNamespaces);
+    s.eventSource = field<std::string>(status, "event_source", s.eventSource);
     return s;
 }
 

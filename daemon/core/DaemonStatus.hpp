@@ -29,6 +29,11 @@ struct DaemonStatus {
     /// The persistent history: "ok", "disabled" (no state directory) or "failed: <reason>"
     /// (the daemon then keeps only the in-memory ring).
     std::string store = "disabled";
+    /// Which network namespaces are followed: "all (<how>, N others)" or "own only: <why>".
+    std::string networkNamespaces = "own only";
+    /// Where new sockets are learnt from: "polling", or a kernel event source's stage, with why
+    /// it fell back when it did.
+    std::string eventSource = "polling";
 };
 
 }  // namespace porteye::core

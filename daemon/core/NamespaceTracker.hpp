@@ -23,10 +23,10 @@ struct NamedNamespace {
 /// One network namespace on the host, as the tracker knows it.
 struct NetworkNamespace {
     std::uint64_t inode = 0;
-    std::string name;               ///< `ip netns` name, else its container's name, else empty
-    std::set<std::uint32_t> pids;   ///< processes in it, as far as the listings have shown
-    std::string path;               ///< where to open it: its named bind mount, else a member's /proc/<pid>/ns/net
-    bool own = false;               ///< the daemon's own namespace
+    std::string name;              ///< `ip netns` name, else its container's name, else empty
+    std::set<std::uint32_t> pids;  ///< processes in it, as far as the listings have shown
+    std::string path;              ///< where to open it: its named bind mount, else a member's /proc/<pid>/ns/net
+    bool own = false;              ///< the daemon's own namespace
 };
 
 struct NamespaceChanges {

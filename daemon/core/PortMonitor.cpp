@@ -45,7 +45,8 @@ bool covers(const DumpRequest& q, std::uint64_t netns, Part part) {
 
 bool coveredBy(const std::vector<DumpRequest>& requests, const SocketRecord& r) {
     const Part part = partOf(r);
-    return std::any_of(requests.begin(), requests.end(), [&](const DumpRequest& q) { return covers(q, r.netns, part); });
+    return std::any_of(requests.begin(), requests.end(),
+                       [&](const DumpRequest& q) { return covers(q, r.netns, part); });
 }
 
 }  // namespace

@@ -31,12 +31,10 @@ NamespaceFollower::NamespaceFollower(sd_event* event, sys::NamespacedSocketSourc
       m_plan(plan),
       m_onDestroyed(std::move(onDestroyed)),
       m_tracker(
-          processes, source.ownNetns(),
-          [dir = std::move(namedDirectory)] { return sys::listNamedNamespaces(dir); },
+          processes, source.ownNetns(), [dir = std::move(namedDirectory)] { return sys::listNamedNamespaces(dir); },
           [&processes](std::uint32_t pid) { return containerNameOf(processes, pid); }) {
-    m_monitor.setProcessObserver([this](const auto& fresh, const auto& vanished) {
-        m_tracker.processesChanged(fresh, vanished);
-    });
+    m_monitor.setProcessObserver(
+        [this](const auto& fresh, const auto& vanished) { m_tracker.processesChanged(fresh, vanished); });
 }
 
 NamespaceFollower::~NamespaceFollower() {

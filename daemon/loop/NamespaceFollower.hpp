@@ -19,10 +19,10 @@ namespace porteye::loop {
 
 /// What `porteyectl status` says of the namespaces.
 struct NamespaceStatus {
-    bool enabled = false;       ///< other namespaces are followed
-    std::string how;            ///< "helper ...", "in-process", or why not
-    std::size_t followed = 0;   ///< other namespaces attached
-    std::size_t failed = 0;     ///< namespaces that could not be attached (last refresh)
+    bool enabled = false;      ///< other namespaces are followed
+    std::string how;           ///< "helper ...", "in-process", or why not
+    std::size_t followed = 0;  ///< other namespaces attached
+    std::size_t failed = 0;    ///< namespaces that could not be attached (last refresh)
 };
 
 /// Keeps the socket source's namespaces in step with the host: after each poll it asks the
@@ -62,7 +62,7 @@ private:
     core::NamespaceTracker m_tracker;
     std::map<std::uint64_t, sd_event_source*> m_io;  // destroy listener of each attached namespace
     std::map<int, sys::DestroyListener*> m_byFd;
-    std::vector<std::uint64_t> m_fresh;    // attached since the last plan: dumped in full
+    std::vector<std::uint64_t> m_fresh;               // attached since the last plan: dumped in full
     std::map<std::uint64_t, std::string> m_failures;  // namespace -> why it could not be attached
     std::uint64_t m_polls = 0;
     std::vector<core::SocketRecord> m_destroyed;

@@ -227,7 +227,9 @@ json toJson(const core::DaemonStatus& s) {
            {"next_sequence", s.nextSequence},
            {"watches", s.watches},
            {"view", s.view},
-           {"store", s.store}};
+           {"store", s.store},
+           {"network_namespaces", s.networkNamespaces},
+           {"event_source", s.eventSource}};
     if (s.polls != 0) j["polls"] = s.polls;
     if (s.failedPolls != 0) j["failed_polls"] = s.failedPolls;
     return j;
@@ -255,6 +257,8 @@ core::DaemonStatus statusFromJson(const json& j) {
         if (j.contains("polls")) s.polls = unsignedField<std::uint64_t>(j, "polls");
         if (j.contains("failed_polls")) s.failedPolls = unsignedField<std::uint64_t>(j, "failed_polls");
         if (j.contains("store")) s.store = stringField(j, "store");
+        if (j.contains("network_namespaces")) s.networkNamespaces = stringField(j, "network_namespaces");
+        if (j.contains("event_source")) s.eventSource = stringField(j, "event_source");
         return s;
     } catch (const json::exception& e) {
         throw InvalidArgument(std::string("bad status: ") + e.what());

@@ -154,6 +154,7 @@ ServiceStatus PortService::hostStatus() const {
     s.failedPolls = m_monitor.stats().failedPolls;
     s.view = m_options.view;
     s.store = m_store ? m_store->health() : m_storeStatus;
+    if (m_fillStatus) m_fillStatus(s);
     return s;
 }
 
@@ -173,6 +174,7 @@ ServiceStatus PortService::status(const Caller& caller) const {
     s.watches = static_cast<std::uint64_t>(std::count_if(
         m_watches.begin(), m_watches.end(), [&](const auto& w) { return w.second.ownerUid == caller.uid; }));
     s.store = m_store ? m_store->health() : m_storeStatus;
+    if (m_fillStatus) m_fillStatus(s);  // modes only: counts of namespaces are host-wide
     return s;
 }
 

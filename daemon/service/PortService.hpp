@@ -176,6 +176,8 @@ public:
 
     /// The persistent history behind the ring (null: none); `statusWhenNone` is what status says
     /// then ("disabled", or "failed: <why it could not be opened>"). The store outlives the service.
+    /// Fills what the service does not own (namespaces, event source) into every status reply.
+    void setStatusSources(std::function<void(ServiceStatus&)> fill) { m_fillStatus = std::move(fill); }
     void setEventStore(core::IEventStore* store, std::string statusWhenNone = "disabled") {
         m_store = store;
         m_storeStatus = std::move(statusWhenNone);
@@ -206,7 +208,8 @@ private:
 
     core::PortMonitor& m_monitor;
     core::ISocketSource& m_source;
-    core::TickCachedProcessTable m_watchProcesses;  // what watches read, shared within one tick
+    core::TickCachedProcessTable m_watchProcesses;
+    std::function<void(ServiceStatus&)> m_fillStatus;  // what watches read, shared within one tick
     ServiceOptions m_options;
     std::map<WatchId, Watch> m_watches;
     WatchId m_nextWatchId = 1;

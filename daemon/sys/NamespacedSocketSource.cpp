@@ -94,7 +94,8 @@ core::DumpResult NamespacedSocketSource::dump(const core::DumpRequest& request) 
     if (request.netns == 0 || request.netns == m_own) return stamped(m_ownSource.dump(request), m_own);
     if (request.netns != core::kEveryNamespace) {
         auto it = m_namespaces.find(request.netns);
-        if (it == m_namespaces.end()) return {{}, ENOENT, "network namespace " + std::to_string(request.netns) + " is not followed"};
+        if (it == m_namespaces.end())
+            return {{}, ENOENT, "network namespace " + std::to_string(request.netns) + " is not followed"};
         return stamped(it->second.source->dump(request), request.netns);
     }
     // Every namespace: a namespace that fails is left out rather than failing the others.

@@ -34,7 +34,8 @@ std::string errnoText(const char* what, int code) {
 NetlinkSocketSource::NetlinkSocketSource()
     : NetlinkSocketSource([] { return ::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG); }) {}
 
-NetlinkSocketSource::NetlinkSocketSource(SocketFactory factory) : m_factory(std::move(factory)), m_buffer(kInitialBufferSize) {
+NetlinkSocketSource::NetlinkSocketSource(SocketFactory factory)
+    : m_factory(std::move(factory)), m_buffer(kInitialBufferSize) {
     openSocket();
     if (m_fd < 0) {
         throw std::system_error(errno, std::generic_category(), "socket(AF_NETLINK, NETLINK_SOCK_DIAG)");
