@@ -15,6 +15,8 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <cstdlib>
 #include <mutex>
 #include <new>
 
@@ -61,10 +63,27 @@ std::string failureLine(const std::string& captured) {
     return fallback;
 }
 
+/// Whether this process holds CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN, which covers both).
+bool hasBpfCapabilities() {
+    std::ifstream status("/proc/self/status");
+    std::string line;
+    while (std::getline(status, line)) {
+        if (line.rfind("CapEff:", 0) == 0) {
+            const std::uint64_t caps = std::strtoull(line.c_str() + 7, nullptr, 16);
+            constexpr std::uint64_t sysAdmin = std::uint64_t{1} << 21;
+            constexpr std::uint64_t perfmonAndBpf = (std::uint64_t{1} << 38) | (std::uint64_t{1} << 39);
+            return (caps & sysAdmin) != 0 || (caps & perfmonAndBpf) == perfmonAndBpf;
+        }
+    }
+    return false;
+}
+
 std::string errnoText(int err) {
     std::string text = std::strerror(err);
     if (err == EPERM || err == EACCES) {
-        text += " (needs CAP_BPF and CAP_PERFMON, and a kernel that allows the program type)";
+        // Say which of the two usual causes it is: missing capabilities, or a kernel policy.
+        text += hasBpfCapabilities() ? " (refused by the kernel despite CAP_BPF and CAP_PERFMON)"
+                                     : " (needs CAP_BPF and CAP_PERFMON)";
     }
     return text;
 }
@@ -142,32 +161,43 @@ EventSourceOpenResult BpfSocketEvents::open(const EventSourceOptions& options) {
     Skeleton loaded;
     if (options.mode == core::EventSourceMode::Auto) {
         loaded = load(options, kAllHooks);
-        if (loaded.skel == nullptr) {
-            // Find out hook by hook which ones this kernel takes (each try is one verifier run).
-            porteye_sockets_bpf* names = porteye_sockets_bpf__open();
-            const auto programs = names != nullptr ? optionalPrograms(names) : std::array<bpf_program*, 4>{};
-            for (std::size_t i = 0; i < kOptionalHooks; ++i) {
-                const std::string section =
-                    programs[i] != nullptr ? bpf_program__section_name(programs[i]) : "hook " + std::to_string(i);
-                Skeleton one = load(options, 1U << i);
-                if (one.skel != nullptr) {
-                    mask |= 1U << i;
-                    porteye_sockets_bpf__destroy(one.skel);
-                } else {
-                    result.fallbacks.push_back("full: " + section + ": " + one.reason);
-                }
-            }
-            porteye_sockets_bpf__destroy(names);
-            loaded = load(options, mask);
-        } else {
-            mask = kAllHooks;
-        }
-    } else {
-        loaded = load(options, 0);
+        mask = kAllHooks;
     }
     if (loaded.skel == nullptr) {
-        result.fallbacks.push_back("polling: tracepoint program: " + loaded.reason);
-        return result;
+        const std::string fullFailure = loaded.reason;
+        mask = 0;
+        loaded = load(options, 0);
+        if (loaded.skel == nullptr) {
+            if (options.mode == core::EventSourceMode::Auto) {
+                result.fallbacks.push_back("full: " + fullFailure);
+            }
+            result.fallbacks.push_back("polling: tracepoint program: " + loaded.reason);
+            return result;
+        }
+    }
+    if (options.mode == core::EventSourceMode::Auto && mask == 0) {
+        // The tracepoint loads but not everything: find out hook by hook which ones this kernel
+        // takes (each try is one verifier run, only on this fallback path).
+        const auto programs = optionalPrograms(loaded.skel);
+        unsigned usable = 0;
+        for (std::size_t i = 0; i < kOptionalHooks; ++i) {
+            Skeleton one = load(options, 1U << i);
+            if (one.skel != nullptr) {
+                usable |= 1U << i;
+                porteye_sockets_bpf__destroy(one.skel);
+            } else {
+                result.fallbacks.push_back(std::string("full: ") + bpf_program__section_name(programs[i]) + ": " +
+                                           one.reason);
+            }
+        }
+        if (usable != 0) {
+            Skeleton some = load(options, usable);
+            if (some.skel != nullptr) {
+                porteye_sockets_bpf__destroy(loaded.skel);
+                loaded = some;
+                mask = usable;
+            }
+        }
     }
 
     auto& self = *result.source;
