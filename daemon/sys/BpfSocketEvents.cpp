@@ -118,6 +118,7 @@ Skeleton load(const EventSourceOptions& options, unsigned mask) {
         const std::size_t ring = ringSize(options.ringBytes);
         bpf_map__set_max_entries(result.skel->maps.events, static_cast<__u32>(ring));
         result.skel->rodata->wakeup_bytes = options.wakeupBytes != 0 ? options.wakeupBytes : ring / 8;
+        result.skel->rodata->only_netns = options.netns;
         const auto programs = optionalPrograms(result.skel);
         for (std::size_t i = 0; i < kOptionalHooks; ++i) {
             bpf_program__set_autoload(programs[i], (mask & (1U << i)) != 0);

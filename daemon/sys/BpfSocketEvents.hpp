@@ -20,6 +20,9 @@ struct EventSourceOptions {
     std::size_t ringBytes = std::size_t{2} << 20;
     /// Queued bytes above which the kernel wakes fd(); 0: an eighth of the ring.
     std::size_t wakeupBytes = 0;
+    /// Report only sockets of the network namespace with this inode (e.g. the daemon's own, as
+    /// sock_diag dumps it: stat("/proc/self/ns/net").st_ino), filtered in the kernel; 0: all namespaces.
+    std::uint64_t netns = 0;
 };
 
 class BpfSocketEvents;

@@ -501,6 +501,34 @@ TEST_F(BpfSocketEventsTest, CountsEventsLostToAFullRing) {
     EXPECT_GE(m_source->lost(), lost);
 }
 
+TEST_F(BpfSocketEventsTest, NamespaceFilterDropsOtherNamespacesInTheKernel) {
+    EventSourceOptions mine;
+    mine.netns = m_netns;
+    open(mine);
+    EventSourceOptions elsewhere;
+    elsewhere.netns = 1;  // no namespace has inode 1
+    auto other = BpfSocketEvents::open(elsewhere);
+    ASSERT_NE(other.stage, EventSourceStage::Polling);
+
+    std::uint64_t cookie = 0;
+    {
+        Fd server = listener(AF_INET);
+        cookie = dumped(localPortOf(server.get())).cookie;
+    }
+    ASSERT_TRUE(waitFor(KernelEventKind::Close, cookie));
+    // Every program attached to the tracepoint ran at the same state changes: had the other source
+    // kept them, they would be in its ring by now.
+    std::vector<KernelSocketEvent> batch;
+    other.source->consume(batch);
+    EXPECT_TRUE(batch.empty()) << batch.size() << " events, the first of netns " << batch.front().netns;
+
+    batch.clear();
+    m_source->consume(batch);
+    for (const auto& e : batch) {
+        EXPECT_EQ(e.netns, m_netns);
+    }
+}
+
 /// The probe program, run as `nobody` with the given capabilities.
 testing::RunResult probeAsNobody(const std::string& caps) {
     std::vector<std::string> argv = {"setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"};

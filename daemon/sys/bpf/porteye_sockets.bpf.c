@@ -25,6 +25,7 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
 // Set by user space before load.
 const volatile __u64 wakeup_bytes = 256 * 1024;  // wake the consumer only once this much is queued
+const volatile __u64 only_netns = 0;              // report only sockets of this network namespace (0: all)
 
 // Written by user space after load (mmapped .bss).
 __u32 accept_hooked = 0;  // fexit/inet_accept is attached: it reports accepts, not the tracepoint
@@ -82,6 +83,11 @@ static __always_inline struct owner *claim(const struct sock *sk, __u64 cookie) 
     else if (o->cookie != cookie)
         o->inode = 0;
     return o;
+}
+
+// Sockets of other namespaces are left alone before any work when user space asked for one.
+static __always_inline bool wanted(const struct sock *sk) {
+    return !only_netns || sk->__sk_common.skc_net.net->ns.inum == only_netns;
 }
 
 static __always_inline void count_lost(void) {
@@ -157,7 +163,7 @@ int BPF_PROG(on_state, const struct sock *sk, int oldstate, int newstate) {
     if (sk->sk_protocol != IPPROTO_TCP)
         return 0;
     __u16 family = sk->__sk_common.skc_family;
-    if (family != AF_INET && family != AF_INET6)
+    if ((family != AF_INET && family != AF_INET6) || !wanted(sk))
         return 0;
 
     __u64 cookie = bpf_get_socket_cookie((void *)sk);
@@ -205,7 +211,7 @@ int BPF_PROG(on_state, const struct sock *sk, int oldstate, int newstate) {
 SEC("fexit/inet_accept")
 int BPF_PROG(on_accept, struct socket *sock, struct socket *newsock) {
     struct sock *sk = newsock->sk;
-    if (!sk || sk->sk_protocol != IPPROTO_TCP)
+    if (!sk || sk->sk_protocol != IPPROTO_TCP || !wanted(sk))
         return 0;
     __u64 cookie = bpf_get_socket_cookie(sk);
     struct owner *o = claim(sk, cookie);
@@ -218,7 +224,7 @@ static __always_inline int on_bind_common(struct socket *sock, long ret) {
     if (ret != 0)
         return 0;
     struct sock *sk = sock->sk;
-    if (!sk || sk->sk_protocol != IPPROTO_UDP)
+    if (!sk || sk->sk_protocol != IPPROTO_UDP || !wanted(sk))
         return 0;
     __u64 cookie = bpf_get_socket_cookie(sk);
     struct owner *o = claim(sk, cookie);
@@ -243,7 +249,7 @@ int BPF_PROG(on_udp_unhash, struct sock *sk) {
     if (sk->sk_protocol != IPPROTO_UDP || !sk->__sk_common.skc_num)
         return 0;
     __u16 family = sk->__sk_common.skc_family;
-    if (family != AF_INET && family != AF_INET6)
+    if ((family != AF_INET && family != AF_INET6) || !wanted(sk))
         return 0;
     __u64 cookie = bpf_get_socket_cookie(sk);
     struct owner *o = bpf_sk_storage_get(&owners, sk, 0, 0);
