@@ -18,7 +18,9 @@
 #define TCP_ESTABLISHED 1
 #define TCP_SYN_SENT 2
 #define TCP_SYN_RECV 3
+#define TCP_FIN_WAIT1 4
 #define TCP_CLOSE 7
+#define TCP_LAST_ACK 9
 #define TCP_LISTEN 10
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
@@ -165,6 +167,11 @@ int BPF_PROG(on_state, const struct sock *sk, int oldstate, int newstate) {
     __u16 family = sk->__sk_common.skc_family;
     if ((family != AF_INET && family != AF_INET6) || !wanted(sk))
         return 0;
+    // The changes below are all this program looks at; the rest (SYN_RECV of a new child,
+    // FIN_WAIT2, TIME_WAIT, ...) leave before any work.
+    if (newstate != TCP_LISTEN && newstate != TCP_SYN_SENT && newstate != TCP_ESTABLISHED &&
+        newstate != TCP_CLOSE && newstate != TCP_FIN_WAIT1 && newstate != TCP_LAST_ACK)
+        return 0;
 
     __u64 cookie = bpf_get_socket_cookie((void *)sk);
     struct owner *o;
@@ -195,12 +202,15 @@ int BPF_PROG(on_state, const struct sock *sk, int oldstate, int newstate) {
     } else if (newstate == TCP_CLOSE && oldstate != TCP_CLOSE) {
         o = bpf_sk_storage_get(&owners, (void *)sk, 0, 0);
         kind = PORTEYE_EV_CLOSE;
-    } else {
-        // Other changes (FIN_WAIT1 on close(), ...) may still run with a file: keep its inode.
+    } else if (newstate == TCP_FIN_WAIT1 || newstate == TCP_LAST_ACK) {
+        // close() or shutdown() in the owner's context, while the socket may still have its file:
+        // keep the inode for the CLOSE that comes later, often in softirq without it.
         o = bpf_sk_storage_get(&owners, (void *)sk, 0, 0);
         if (o && o->cookie == cookie && !o->inode)
             o->inode = inode_of(sk);
         return 0;
+    } else {
+        return 0;  // ESTABLISHED from another state (none in practice)
     }
     emit(sk, kind, IPPROTO_TCP, tcp_local_port(sk), oldstate, newstate, cookie, o);
     return 0;
