@@ -282,7 +282,8 @@ int BpfSocketEvents::onRecord(void* ctx, void* data, std::size_t size) {
     try {
         self->m_out->push_back(std::move(*event));
     } catch (const std::bad_alloc&) {
-        return -ENOMEM;  // stops this consume(); the record is dropped
+        ++self->m_droppedHere;  // counted as lost, so the caller resynchronises
+        return -ENOMEM;         // stops this consume(); libbpf has already stepped past the record
     }
     ++self->m_appended;
     return 0;
@@ -292,7 +293,7 @@ std::uint64_t BpfSocketEvents::lost() const {
     if (m_skel == nullptr) {
         return 0;
     }
-    std::uint64_t total = 0;
+    std::uint64_t total = m_droppedHere;
     // The counters live in the program's mmapped .bss, written by the kernel with atomic adds.
     for (const auto& slot : m_skel->bss->lost_events) {
         total += __atomic_load_n(&slot, __ATOMIC_RELAXED);

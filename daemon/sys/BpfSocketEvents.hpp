@@ -55,6 +55,7 @@ public:
     core::EventSourceStage stage() const override { return m_stage; }
 
     /// Records the ring held that did not parse (a program/user-space mismatch); never expected.
+    /// Not part of lost(): they were delivered, just not understood.
     std::uint64_t malformed() const { return m_malformed; }
 
 private:
@@ -67,6 +68,7 @@ private:
     std::vector<core::KernelSocketEvent>* m_out = nullptr;  ///< set during consume()
     std::size_t m_appended = 0;
     std::uint64_t m_malformed = 0;
+    std::uint64_t m_droppedHere = 0;  ///< records consume() could not store (out of memory)
 };
 
 }  // namespace porteye::sys
