@@ -6,7 +6,8 @@
 // A loopback generator (connect, accept, close with RST: 4 events a connection, no TIME_WAIT) runs
 // N connections per round, in rounds alternating between: no program attached ("off"), the source
 // with batched wake-ups consumed every M ms ("batched"), and the source waking the consumer on
-// every event ("per-event"). Prints the generator's median rate per configuration, its slowdown
+// every event ("per-event"), and the source drained only after the round ("deferred": the kernel
+// side alone, no consumer competing for the CPUs). Prints the generator's median rate per configuration, its slowdown
 // against "off", and the consumer thread's CPU per 10k events consumed. Needs root (own netns).
 #include "sys/BpfSocketEvents.hpp"
 
@@ -90,6 +91,8 @@ struct Consumed {
 };
 
 /// Opens the source, runs the generator while a thread consumes, and returns the generator's rate.
+/// consumeMs 0: no consumer thread, the ring is drained once the generator is done (the kernel
+/// side's cost alone; the ring must hold the whole round).
 double roundWithSource(int n, sys::EventSourceOptions options, int consumeMs, Consumed& total) {
     auto opened = sys::BpfSocketEvents::open(options);
     if (opened.stage == core::EventSourceStage::Polling) {
@@ -100,12 +103,13 @@ double roundWithSource(int n, sys::EventSourceOptions options, int consumeMs, Co
     auto& source = *opened.source;
     std::atomic<bool> stop{false};
     Consumed consumed;
-    std::thread consumer([&] {
+    std::thread consumer;
+    const auto consume = [&] {
         // The daemon's loop: consume on a timer, and early when the fd says the ring filled up.
         const double cpu0 = threadCpuSeconds();
         std::vector<core::KernelSocketEvent> batch;
         pollfd pfd{source.fd(), POLLIN, 0};
-        while (!stop.load()) {
+        while (consumeMs > 0 && !stop.load()) {
             ::poll(&pfd, 1, consumeMs);
             batch.clear();
             consumed.events += source.consume(batch);
@@ -113,10 +117,17 @@ double roundWithSource(int n, sys::EventSourceOptions options, int consumeMs, Co
         batch.clear();
         consumed.events += source.consume(batch);
         consumed.cpuSeconds = threadCpuSeconds() - cpu0;
-    });
+    };
+    if (consumeMs > 0) {
+        consumer = std::thread(consume);
+    }
     const double rate = generate(n);
     stop = true;
-    consumer.join();
+    if (consumeMs > 0) {
+        consumer.join();
+    } else {
+        consume();
+    }
     consumed.lost = source.lost();
     total.events += consumed.events;
     total.lost += consumed.lost;
@@ -166,6 +177,9 @@ int main(int argc, char** argv) {
     sys::EventSourceOptions perEvent = batched;
     perEvent.wakeupBytes = 1;  // every record finds the ring non-empty: a wake-up each
 
+    sys::EventSourceOptions deferred = batched;
+    deferred.ringBytes = std::size_t{1} << 25;  // 32 MiB: a whole round of records, drained afterwards
+
     std::map<std::string, std::vector<double>> rates;
     std::map<std::string, Consumed> consumed;
     generate(connections / 4);  // warm-up
@@ -173,13 +187,14 @@ int main(int argc, char** argv) {
         rates["off"].push_back(generate(connections));
         rates["batched"].push_back(roundWithSource(connections, batched, consumeMs, consumed["batched"]));
         rates["per-event"].push_back(roundWithSource(connections, perEvent, consumeMs, consumed["per-event"]));
+        rates["deferred"].push_back(roundWithSource(connections, deferred, 0, consumed["deferred"]));
     }
     const double off = median(rates["off"]);
     std::printf("connections per round %d, rounds %d, consume every %d ms, mode %s\n", connections, rounds, consumeMs,
                 std::string(core::eventSourceModeName(mode)).c_str());
     std::printf("%-10s %14s %10s %14s %10s %22s\n", "config", "conn/s median", "slowdown", "events", "lost",
                 "consumer CPU/10k ev");
-    for (const char* name : {"off", "batched", "per-event"}) {
+    for (const char* name : {"off", "batched", "per-event", "deferred"}) {
         const double rate = median(rates[name]);
         const auto& c = consumed[name];
         std::printf("%-10s %14.0f %9.1f%% %14llu %10llu", name, rate, (off / rate - 1) * 100,

@@ -145,8 +145,13 @@ static __always_inline void emit(const struct sock *sk, __u8 kind, __u8 protocol
     }
 
     // Batched wake-ups: a wake-up per event costs the producer dearly; the consumer drains on a timer.
+    // Wake it only when this record crosses a multiple of the threshold: once per threshold's worth
+    // of records, also while the consumer lags (waking on every record above it would cost the most
+    // exactly when the consumer is already behind).
+    const __u64 record = sizeof(*e) + 8;  // + BPF_RINGBUF_HDR_SZ
     __u64 queued = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
-    bpf_ringbuf_submit(e, queued >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+    bool crossed = queued >= wakeup_bytes && queued / wakeup_bytes != (queued - record) / wakeup_bytes;
+    bpf_ringbuf_submit(e, crossed ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
 }
 
 // The local port: skc_num is cleared by the time of →CLOSE, inet_sport is not.
