@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -499,6 +500,20 @@ TEST_F(BpfSocketEventsTest, CountsEventsLostToAFullRing) {
     EXPECT_TRUE(
         waitFor([&](const KernelSocketEvent& e) { return e.kind == KernelEventKind::Listen && e.localPort == port; }));
     EXPECT_GE(m_source->lost(), lost);
+}
+
+TEST_F(BpfSocketEventsTest, WakesTheFdOnceTheThresholdIsQueued) {
+    EventSourceOptions options;
+    options.wakeupBytes = 4096;  // about 30 records
+    open(options);
+    for (int i = 0; i < 50; ++i) {
+        Fd server = listener(AF_INET);  // 100 records
+    }
+    pollfd pfd{m_source->fd(), POLLIN, 0};
+    ASSERT_EQ(::poll(&pfd, 1, 5000), 1);
+    EXPECT_TRUE((pfd.revents & POLLIN) != 0);
+    drain();
+    EXPECT_GE(m_events.size(), 100U);
 }
 
 TEST_F(BpfSocketEventsTest, NamespaceFilterDropsOtherNamespacesInTheKernel) {
