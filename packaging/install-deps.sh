@@ -9,6 +9,8 @@ packages=(
   build-essential cmake pkg-config clang-format
   libsdbus-c++-dev libsdbus-c++-bin libsystemd-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
   libcli11-dev libsqlite3-dev libcpp-httplib-dev
+  # the eBPF kernel event source (optional: without them PORTEYE_BPF is OFF and porteyed polls)
+  clang llvm libbpf-dev bpftool
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   dbus-daemon dbus-bin libglib2.0-bin socat iproute2 util-linux procps lsof python3 python3-psutil

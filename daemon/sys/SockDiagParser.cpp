@@ -42,12 +42,7 @@ ParseResult malformed(std::string message, std::size_t records) {
 }
 
 std::string formatAddress(int family, const std::array<std::uint32_t, 4>& words) {
-    std::array<char, INET6_ADDRSTRLEN> text{};
-    // idiag_src/dst are raw network-order bytes; inet_ntop takes them as they are.
-    if (inet_ntop(family, words.data(), text.data(), text.size()) == nullptr) {
-        return {};
-    }
-    return std::string(text.data());
+    return formatInetAddress(family, words.data());
 }
 
 /// Walks the rtattr list after inet_diag_msg; only INET_DIAG_PROTOCOL is used.
@@ -243,6 +238,15 @@ ParseResult parseMessages(std::span<const std::byte> bytes, std::vector<core::So
 }
 
 }  // namespace
+
+std::string formatInetAddress(int family, const void* networkOrderBytes) {
+    std::array<char, INET6_ADDRSTRLEN> text{};
+    // idiag_src/dst are raw network-order bytes; inet_ntop takes them as they are.
+    if (inet_ntop(family, networkOrderBytes, text.data(), text.size()) == nullptr) {
+        return {};
+    }
+    return std::string(text.data());
+}
 
 ParseResult parseSockDiagBuffer(std::span<const std::byte> bytes, std::vector<core::SocketRecord>& out,
                                 std::uint32_t expectedSeq, core::Protocol protocol) {

@@ -10,6 +10,11 @@
 
 namespace porteye::sys {
 
+/// Formats a network-order address of `family` (AF_INET: 4 bytes, AF_INET6: 16) as records carry it
+/// ("127.0.0.1", "::1", "::ffff:10.0.0.1"); empty for another family. Other event sources (eBPF)
+/// use it too, so their records join sock_diag's.
+std::string formatInetAddress(int family, const void* networkOrderBytes);
+
 /// Outcome of parsing one buffer (one recv()) of a sock_diag dump reply.
 enum class ParseStatus {
     More,       ///< buffer consumed, NLMSG_DONE not seen yet: read another buffer
