@@ -236,12 +236,13 @@ TEST_F(SocketTransportTest, EventsStreamUntilTheCallbackSaysStop) {
         }
     });
     core::PortEvent first;
-    transport.events(filter,
-                     [&](const core::PortEvent& e) {
-                         first = e;
-                         return e.action != core::Action::Added;
-                     },
-                     {});
+    transport.events(
+        filter,
+        [&](const core::PortEvent& e) {
+            first = e;
+            return e.action != core::Action::Added;
+        },
+        StreamOptions{});
     done = true;
     opener.join();
     EXPECT_EQ(first.action, core::Action::Added);
