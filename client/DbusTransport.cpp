@@ -7,7 +7,6 @@
 #include "porteye-proxy.h"
 #include "protocol/RequestOptions.hpp"
 
-#include <grp.h>
 #include <poll.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
@@ -242,25 +241,11 @@ void DbusTransport::watch(std::uint32_t pid, const WatchOptions& options, const 
     }
 }
 
-namespace {
-
-/// The bus policy delivers PortAdded/PortRemoved only to root and group porteye.
-bool mayReceiveBroadcasts() {
-    if (geteuid() == 0) return true;
-    const group* porteye = getgrnam("porteye");
-    if (porteye == nullptr) return false;
-    if (getegid() == porteye->gr_gid) return true;
-    std::vector<gid_t> groups(static_cast<std::size_t>(std::max(getgroups(0, nullptr), 0)));
-    const int count = getgroups(static_cast<int>(groups.size()), groups.data());
-    return std::find(groups.begin(), groups.begin() + std::max(count, 0), porteye->gr_gid) != groups.end();
-}
-
-}  // namespace
-
 StreamEnd DbusTransport::events(const core::SocketFilter& filter, const EventCallback& onEvent,
                                 const StreamOptions& options) {
     // Rather than wait silently for signals the bus will never deliver:
-    if (!mayReceiveBroadcasts())
+    // The bus policy delivers PortAdded/PortRemoved only to root and group porteye.
+    if (!seesEveryonesSockets())
         throw CommandError(kExitAccessDenied,
                            "host-wide events on D-Bus are for root and group porteye; use --socket, which "
                            "streams the events of your own sockets");

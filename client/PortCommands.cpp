@@ -176,12 +176,9 @@ int runWait(ITransport& transport, const WaitOptions& options, const OutputOptio
         err << "porteyectl: " << what << " is " << (untilListening ? "not listening" : "still in use") << " after "
             << options.timeout->count() << " s";
         // The visibility rule, said where it matters: another user's sockets are not in the view.
-        try {
-            if (transport.status().view != "all")
-                err << " (porteyed shows you only your own sockets"
-                    << (untilListening ? "; another user's listener is invisible to you)" : ")");
-        } catch (const std::exception&) {
-        }
+        if (!seesEveryonesSockets())
+            err << " (porteyed shows you only your own sockets"
+                << (untilListening ? "; another user's listener is invisible to you)" : ")");
         err << '\n';
         return kExitTimeout;
     }
@@ -210,11 +207,7 @@ int runWho(ITransport& transport, std::uint16_t port, std::optional<core::Protoc
     });
     if (holders.empty()) {
         err << "porteyectl: nothing holds port " << port;
-        try {
-            if (transport.status().view != "all")
-                err << " as far as you can see (porteyed shows you only your own sockets)";
-        } catch (const std::exception&) {
-        }
+        if (!seesEveryonesSockets()) err << " that you may see (porteyed shows you only your own sockets)";
         err << '\n';
         return kExitNotHeld;
     }

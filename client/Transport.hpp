@@ -89,4 +89,8 @@ public:
 /// Stop signals (SIGINT, SIGTERM) are blocked by main(); streaming transports wait on them.
 const sigset_t& stopSignals();
 
+/// Whether porteyed shows this caller every socket: root, or a member of group porteye. Anyone else
+/// sees only the sockets of their own processes (and receives no host-wide D-Bus signals).
+bool seesEveryonesSockets();
+
 }  // namespace porteye::cli

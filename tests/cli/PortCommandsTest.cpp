@@ -171,6 +171,24 @@ TEST_P(PortCommandsTest, WaitEndsWithUnavailableWhenPorteydGoesAway) {
     EXPECT_EQ(*status, kExitUnavailable) << wait.err();
 }
 
+TEST_P(PortCommandsTest, WaitAsAnotherUserGoesByTheSocketsItMaySee) {
+    // The visibility rule: nobody sees only nobody's sockets, so root's listener is invisible to it.
+    // Over D-Bus nobody may not receive host-wide signals either: wait falls back to listing.
+    OwnSocket own;
+    own.listen();
+    ASSERT_TRUE(daemonSees(own.port()));
+    auto asNobody = [&](std::vector<std::string> args) {
+        auto argv = ctl(std::move(args));
+        argv.insert(argv.begin(), {"setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"});
+        return run(argv);
+    };
+    auto free = asNobody({"wait", "--free", std::to_string(own.port()), "--timeout", "20"});
+    EXPECT_EQ(free.exitCode, 0) << "free as far as nobody can see: " << free.err;
+    auto listening = asNobody({"wait", "--listen", std::to_string(own.port()), "--timeout", "0.3"});
+    EXPECT_EQ(listening.exitCode, kExitTimeout) << listening.err;
+    EXPECT_NE(listening.err.find("another user's listener is invisible to you"), std::string::npos) << listening.err;
+}
+
 TEST_P(PortCommandsTest, WhoNamesThisProcessAndItsUserListenerFirst) {
     OwnSocket own;
     own.listen();
