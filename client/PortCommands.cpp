@@ -249,7 +249,11 @@ int runWho(ITransport& transport, std::uint16_t port, std::optional<core::Protoc
             const core::ProcessDetails* d = r.details.get();
             line << "  user " << (d != nullptr && !d->user.empty() ? d->user : std::to_string(r.ownerUid));
             line << "  unit " << (d != nullptr && !d->unit.empty() ? d->unit : "-");
-            // CONTAINER: print details->container {runtime, id, name} here once records carry it.
+            if (d != nullptr && (!d->containerRuntime.empty() || !d->containerId.empty())) {
+                // "docker:web-1"; a container without a known name by its short id, as docker ps shows it.
+                const auto name = !d->containerName.empty() ? d->containerName : d->containerId.substr(0, 12);
+                line << "  container " << (d->containerRuntime.empty() ? "" : d->containerRuntime + ":") << name;
+            }
             if (const auto it = since.find(core::keyOf(r)); it != since.end())
                 line << "  since " << shortTime(it->second);
             else if (d != nullptr && d->startTimeUs != 0)

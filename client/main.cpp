@@ -180,7 +180,7 @@ int main(int argc, char** argv) {
 
     std::uint16_t whoPort = 0;
     std::optional<std::string> whoProtocol;
-    auto* whoCmd = app.add_subcommand("who", "Which process, user and unit hold a port, and since when");
+    auto* whoCmd = app.add_subcommand("who", "Which process, user, unit and container hold a port, and since when");
     whoCmd->add_option("port", whoPort, "Local port")->required();
     whoCmd->add_option("--protocol", whoProtocol, "Only tcp or udp sockets")->check(CLI::IsMember({"tcp", "udp"}));
     whoCmd->footer(
