@@ -107,17 +107,18 @@ int runStatus(ITransport& transport, const OutputOptions& output, std::ostream& 
 }
 
 int runEvents(ITransport& transport, const core::SocketFilter& filter, const OutputOptions& output, std::ostream& out) {
-    transport.events(filter,
-                     [&](const core::PortEvent& event) {
-                         if (output.json) {
-                             out << protocol::toJson(event).dump() << '\n';
-                             out.flush();
-                         } else {
-                             printEventLine(out, event, output.color);
-                         }
-                         return static_cast<bool>(out);
-                     },
-                     {});
+    transport.events(
+        filter,
+        [&](const core::PortEvent& event) {
+            if (output.json) {
+                out << protocol::toJson(event).dump() << '\n';
+                out.flush();
+            } else {
+                printEventLine(out, event, output.color);
+            }
+            return static_cast<bool>(out);
+        },
+        StreamOptions{});
     return kExitOk;
 }
 

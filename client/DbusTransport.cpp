@@ -7,12 +7,12 @@
 #include "porteye-proxy.h"
 #include "protocol/RequestOptions.hpp"
 
-#include <grp.h>
 #include <poll.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cerrno>
 #include <ctime>
 
@@ -170,7 +170,8 @@ DaemonStatus DbusTransport::status() {
     }
 }
 
-bool DbusTransport::runUntil(const std::function<bool()>& done) {
+StreamEnd DbusTransport::runUntil(const std::function<bool()>& done,
+                                  std::optional<std::chrono::steady_clock::time_point> deadline) {
     const int signals = signalfd(-1, &stopSignals(), SFD_CLOEXEC);
     if (signals < 0) throw CommandError(kExitFailure, "signalfd failed");
     struct Closer {
@@ -179,7 +180,7 @@ bool DbusTransport::runUntil(const std::function<bool()>& done) {
     } closer{signals};
     while (!done()) {
         while (m_connection->processPendingRequest()) {
-            if (done()) return false;
+            if (done()) return StreamEnd::Callback;
         }
         const auto data = m_connection->getEventLoopPollData();
         int timeoutMs = -1;
@@ -190,11 +191,18 @@ bool DbusTransport::runUntil(const std::function<bool()>& done) {
                 static_cast<std::uint64_t>(now.tv_sec) * 1'000'000 + static_cast<std::uint64_t>(now.tv_nsec) / 1000;
             timeoutMs = data.timeout_usec <= nowUs ? 0 : static_cast<int>((data.timeout_usec - nowUs + 999) / 1000);
         }
+        if (deadline) {
+            const auto left =
+                std::chrono::ceil<std::chrono::milliseconds>(*deadline - std::chrono::steady_clock::now()).count();
+            if (left <= 0) return StreamEnd::Deadline;
+            const int leftMs = static_cast<int>(std::min<std::int64_t>(left, 24 * 3600 * 1000));
+            timeoutMs = timeoutMs < 0 ? leftMs : std::min(timeoutMs, leftMs);
+        }
         pollfd fds[2] = {{data.fd, data.events, 0}, {signals, POLLIN, 0}};
         if (poll(fds, 2, timeoutMs) < 0 && errno != EINTR) throw CommandError(kExitFailure, "poll failed");
-        if (fds[1].revents & POLLIN) return true;
+        if (fds[1].revents & POLLIN) return StreamEnd::Signal;
     }
-    return false;
+    return StreamEnd::Callback;
 }
 
 void DbusTransport::watch(std::uint32_t pid, const WatchOptions& options, const WatchCallback& onChange) {
@@ -217,7 +225,7 @@ void DbusTransport::watch(std::uint32_t pid, const WatchOptions& options, const 
         };
         // Ended("shutdown") comes from a daemon that stops cleanly; one that crashes or
         // is killed only drops off the bus, which `presence` sees.
-        const bool stopped = runUntil([&] { return finished || presence.gone(); });
+        const bool stopped = runUntil([&] { return finished || presence.gone(); }) == StreamEnd::Signal;
         if (endReason == "shutdown") throw CommandError(kExitUnavailable, "porteyed stopped; the watch ended");
         if (!endReason.empty()) throw CommandError(kExitFailure, "porteyed ended the watch (" + endReason + ")");
         if (!stopped && !finished) throwDaemonLeft();
@@ -233,25 +241,11 @@ void DbusTransport::watch(std::uint32_t pid, const WatchOptions& options, const 
     }
 }
 
-namespace {
-
-/// The bus policy delivers PortAdded/PortRemoved only to root and group porteye.
-bool mayReceiveBroadcasts() {
-    if (geteuid() == 0) return true;
-    const group* porteye = getgrnam("porteye");
-    if (porteye == nullptr) return false;
-    if (getegid() == porteye->gr_gid) return true;
-    std::vector<gid_t> groups(static_cast<std::size_t>(std::max(getgroups(0, nullptr), 0)));
-    const int count = getgroups(static_cast<int>(groups.size()), groups.data());
-    return std::find(groups.begin(), groups.begin() + std::max(count, 0), porteye->gr_gid) != groups.end();
-}
-
-}  // namespace
-
-void DbusTransport::events(const core::SocketFilter& filter, const EventCallback& onEvent,
-                           const std::function<void()>& onSubscribed) {
+StreamEnd DbusTransport::events(const core::SocketFilter& filter, const EventCallback& onEvent,
+                                const StreamOptions& options) {
     // Rather than wait silently for signals the bus will never deliver:
-    if (!mayReceiveBroadcasts())
+    // The bus policy delivers PortAdded/PortRemoved only to root and group porteye.
+    if (!seesEveryonesSockets())
         throw CommandError(kExitAccessDenied,
                            "host-wide events on D-Bus are for root and group porteye; use --socket, which "
                            "streams the events of your own sockets");
@@ -265,9 +259,12 @@ void DbusTransport::events(const core::SocketFilter& filter, const EventCallback
             const auto event = dbus::eventFromDbus(raw);
             if (filter.matches(event.record) && !onEvent(event)) finished = true;
         };
-        if (onSubscribed) onSubscribed();  // the proxy's signal match is in place since its construction
-        const bool stopped = runUntil([&] { return finished || presence.gone(); });
-        if (!stopped && !finished) throwDaemonLeft();
+        // The proxy's signal match is in place since its construction. Calls made in onSubscribed
+        // (a ListPorts) leave the signals that arrive meanwhile queued for runUntil.
+        if (options.onSubscribed && !options.onSubscribed()) return StreamEnd::Callback;
+        const auto end = runUntil([&] { return finished || presence.gone(); }, options.deadline);
+        if (end == StreamEnd::Callback && !finished) throwDaemonLeft();
+        return end;
     } catch (const sdbus::Error& e) {
         rethrow(e);
     }

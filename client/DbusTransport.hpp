@@ -24,12 +24,13 @@ public:
     void watch(std::uint32_t pid, const WatchOptions& options, const WatchCallback& onChange) override;
     std::vector<core::PortEvent> history(const core::HistoryFilter& filter) override;
     DaemonStatus status() override;
-    void events(const core::SocketFilter& filter, const EventCallback& onEvent,
-                const std::function<void()>& onSubscribed) override;
+    StreamEnd events(const core::SocketFilter& filter, const EventCallback& onEvent,
+                     const StreamOptions& options) override;
 
 private:
-    /// Dispatches bus messages until `done()` or a stop signal; true when stopped by a signal.
-    bool runUntil(const std::function<bool()>& done);
+    /// Dispatches bus messages until `done()`, a stop signal or the deadline (if set).
+    StreamEnd runUntil(const std::function<bool()>& done,
+                       std::optional<std::chrono::steady_clock::time_point> deadline = std::nullopt);
 
     std::unique_ptr<sdbus::IConnection> m_connection;
     std::string m_busName;

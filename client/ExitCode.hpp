@@ -12,6 +12,8 @@ enum ExitCode : int {
     kExitProcessExited = 4,  ///< the watched PID exited while being watched
     kExitUnavailable = 5,    ///< porteyed cannot be reached
     kExitAccessDenied = 6,   ///< the daemon refused the request
+    kExitTimeout = 7,        ///< `wait`: the port did not reach the state asked for within --timeout
+    kExitNotHeld = 8,        ///< `who`: nothing (that the caller may see) holds the port
 };
 
 }  // namespace porteye::cli

@@ -8,6 +8,7 @@
 #include "sys/NetlinkSocketSource.hpp"
 #include "sys/ProcProcessTable.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <ctime>
@@ -120,19 +121,25 @@ DaemonStatus LocalTransport::status() {
     throw CommandError(kExitUsage, "status describes porteyed; drop --local to ask the daemon");
 }
 
-void LocalTransport::events(const core::SocketFilter& filter, const EventCallback& onEvent,
-                            const std::function<void()>& onSubscribed) {
+StreamEnd LocalTransport::events(const core::SocketFilter& filter, const EventCallback& onEvent,
+                                 const StreamOptions& options) {
     LocalMonitor local(filter);
     bool keepGoing = true;
     local.monitor.addListener([&](const std::vector<core::PortEvent>& events) {
         for (const auto& e : events)
             if (keepGoing && filter.matches(e.record)) keepGoing = onEvent(e);
     });
-    if (onSubscribed) onSubscribed();
-    const auto interval = toTimespec(m_eventsInterval);
-    while (keepGoing) {
+    if (options.onSubscribed && !options.onSubscribed()) return StreamEnd::Callback;
+    for (;;) {
         local.poll();
-        if (waitForStop(interval)) return;
+        if (!keepGoing) return StreamEnd::Callback;
+        auto interval = m_eventsInterval;
+        if (options.deadline) {
+            const auto left = std::chrono::duration<double>(*options.deadline - std::chrono::steady_clock::now());
+            if (left.count() <= 0) return StreamEnd::Deadline;
+            interval = std::min(interval, left);
+        }
+        if (waitForStop(toTimespec(interval))) return StreamEnd::Signal;
     }
 }
 

@@ -15,8 +15,8 @@ public:
     std::vector<core::PortEvent> history(const core::HistoryFilter& filter) override;
     DaemonStatus status() override;
     /// Polls the host every `interval` and streams what changed (no daemon needed).
-    void events(const core::SocketFilter& filter, const EventCallback& onEvent,
-                const std::function<void()>& onSubscribed) override;
+    StreamEnd events(const core::SocketFilter& filter, const EventCallback& onEvent,
+                     const StreamOptions& options) override;
 
     void setEventsInterval(std::chrono::duration<double> interval) { m_eventsInterval = interval; }
 

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 
@@ -20,6 +21,7 @@ namespace {
 
 namespace rpc = protocol::rpc;
 using nlohmann::json;
+using Clock = std::chrono::steady_clock;
 
 constexpr int kReplyTimeoutMs = 30'000;
 constexpr std::size_t kReadChunk = 64 * 1024;
@@ -111,9 +113,7 @@ void SocketTransport::sendLine(const std::string& line) {
     }
 }
 
-std::optional<rpc::Message> SocketTransport::next(int stopFd, int timeoutMs) {
-    using Clock = std::chrono::steady_clock;
-    const auto deadline = Clock::now() + std::chrono::milliseconds(timeoutMs);
+SocketTransport::Wait SocketTransport::read(int stopFd, std::optional<Clock::time_point> deadline, rpc::Message& out) {
     for (;;) {
         const auto newline = m_buffer.find('\n', m_scanned);
         if (newline != std::string::npos) {
@@ -121,17 +121,16 @@ std::optional<rpc::Message> SocketTransport::next(int stopFd, int timeoutMs) {
             m_buffer.erase(0, newline + 1);
             m_scanned = 0;
             if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-            return decoding([&] { return rpc::parseMessage(line); });
+            out = decoding([&] { return rpc::parseMessage(line); });
+            return Wait::Message;
         }
         m_scanned = m_buffer.size();
 
         int wait = -1;
-        if (timeoutMs >= 0) {
-            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-            if (left <= 0)
-                throw CommandError(kExitFailure, "porteyed at " + m_path + " did not answer within " +
-                                                     std::to_string(timeoutMs / 1000) + " seconds");
-            wait = static_cast<int>(left);
+        if (deadline) {
+            const auto left = std::chrono::ceil<std::chrono::milliseconds>(*deadline - Clock::now()).count();
+            if (left <= 0) return Wait::TimedOut;
+            wait = static_cast<int>(std::min<std::int64_t>(left, 24 * 3600 * 1000));
         }
         pollfd fds[2] = {{m_fd, POLLIN, 0}, {stopFd, POLLIN, 0}};
         const int r = ::poll(fds, stopFd >= 0 ? 2 : 1, wait);
@@ -143,7 +142,7 @@ std::optional<rpc::Message> SocketTransport::next(int stopFd, int timeoutMs) {
             signalfd_siginfo info{};
             if (::read(stopFd, &info, sizeof(info)) < 0) {
             }  // consumed: the stop is handled here
-            return std::nullopt;
+            return Wait::Stopped;
         }
         if (fds[0].revents == 0) continue;
         char chunk[kReadChunk];
@@ -158,20 +157,43 @@ std::optional<rpc::Message> SocketTransport::next(int stopFd, int timeoutMs) {
     }
 }
 
+SocketTransport::Wait SocketTransport::next(int stopFd, std::optional<Clock::time_point> deadline, rpc::Message& out) {
+    if (!m_pending.empty()) {
+        out = std::move(m_pending.front());
+        m_pending.pop_front();
+        return Wait::Message;
+    }
+    return read(stopFd, deadline, out);
+}
+
 json SocketTransport::call(const std::string& method, const json& params) {
     connectIfNeeded();
     const std::uint64_t id = m_nextId++;
     sendLine(rpc::toLine(rpc::request(id, method, params)));
     StopSignalFd stop;
+    const auto deadline = Clock::now() + std::chrono::milliseconds(kReplyTimeoutMs);
     for (;;) {
-        auto message = next(stop.get(), kReplyTimeoutMs);
-        if (!message) throw Interrupted();
-        if (!message->method.empty()) continue;  // a notification of an earlier stream
-        if (message->id && *message->id != id) continue;
+        rpc::Message message;
+        switch (read(stop.get(), deadline, message)) {
+            case Wait::Stopped:
+                throw Interrupted();
+            case Wait::TimedOut:
+                throw CommandError(kExitFailure, "porteyed at " + m_path + " did not answer within " +
+                                                     std::to_string(kReplyTimeoutMs / 1000) + " seconds");
+            case Wait::Message:
+                break;
+        }
+        if (!message.method.empty()) {
+            // A notification of a stream in progress (a list made inside `wait`'s event stream):
+            // kept for it. Bounded: the daemon drops a connection whose output it cannot send.
+            m_pending.push_back(std::move(message));
+            continue;
+        }
+        if (message.id && *message.id != id) continue;
         // A reply with a null id is an error about the connection itself (e.g. too many clients).
-        if (message->errorCode) throwRpcError(*message);
-        if (!message->id) throw CommandError(kExitFailure, "porteyed sent a reply without an id");
-        return std::move(message->result);
+        if (message.errorCode) throwRpcError(message);
+        if (!message.id) throw CommandError(kExitFailure, "porteyed sent a reply without an id");
+        return std::move(message.result);
     }
 }
 
@@ -213,8 +235,9 @@ void SocketTransport::watch(std::uint32_t pid, const WatchOptions& options, cons
     const std::uint64_t id = decoding([&] { return reply.at("watch").get<std::uint64_t>(); });
     if (options.onStarted) options.onStarted();
     for (;;) {
-        auto message = next(stop.get(), -1);
-        if (!message) break;  // stop signal
+        rpc::Message received;
+        if (next(stop.get(), std::nullopt, received) != Wait::Message) break;  // stop signal
+        auto* message = &received;
         if (message->method == "watch.changed" && idField(message->params, "watch") == id) {
             const auto change = decoding([&] { return rpc::portChangeFromJson(message->params); });
             if (!onChange(change)) break;
@@ -242,22 +265,33 @@ void SocketTransport::watch(std::uint32_t pid, const WatchOptions& options, cons
     }
 }
 
-void SocketTransport::events(const core::SocketFilter& filter, const EventCallback& onEvent,
-                             const std::function<void()>& onSubscribed) {
+StreamEnd SocketTransport::events(const core::SocketFilter& filter, const EventCallback& onEvent,
+                                  const StreamOptions& options) {
     StopSignalFd stop;
     const json reply = call("events", protocol::toJson(filter));
     const std::uint64_t id = decoding([&] { return reply.at("subscription").get<std::uint64_t>(); });
-    if (onSubscribed) onSubscribed();
-    for (;;) {
-        auto message = next(stop.get(), -1);
-        if (!message) break;
-        if (message->method != "event" || idField(message->params, "subscription") != id) continue;
-        if (!onEvent(decoding([&] { return protocol::eventFromJson(message->params); }))) break;
+    auto end = StreamEnd::Callback;
+    if (!options.onSubscribed || options.onSubscribed()) {
+        for (;;) {
+            rpc::Message message;
+            const auto wait = next(stop.get(), options.deadline, message);
+            if (wait == Wait::Stopped) {
+                end = StreamEnd::Signal;
+                break;
+            }
+            if (wait == Wait::TimedOut) {
+                end = StreamEnd::Deadline;
+                break;
+            }
+            if (message.method != "event" || idField(message.params, "subscription") != id) continue;
+            if (!onEvent(decoding([&] { return protocol::eventFromJson(message.params); }))) break;
+        }
     }
     try {
         sendLine(rpc::toLine(rpc::notification("unsubscribe", {{"subscription", id}})));
     } catch (const CommandError&) {
     }
+    return end;
 }
 
 }  // namespace porteye::cli

@@ -5,7 +5,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <cstdint>
+#include <deque>
 #include <optional>
 #include <string>
 
@@ -28,22 +30,29 @@ public:
     void watch(std::uint32_t pid, const WatchOptions& options, const WatchCallback& onChange) override;
     std::vector<core::PortEvent> history(const core::HistoryFilter& filter) override;
     DaemonStatus status() override;
-    void events(const core::SocketFilter& filter, const EventCallback& onEvent,
-                const std::function<void()>& onSubscribed) override;
+    StreamEnd events(const core::SocketFilter& filter, const EventCallback& onEvent,
+                     const StreamOptions& options) override;
 
 private:
     void connectIfNeeded();
     void sendLine(const std::string& line);
     /// Sends a request and waits for its reply; throws CommandError for error replies.
     nlohmann::json call(const std::string& method, const nlohmann::json& params);
-    /// The next message from porteyed; nullopt when a stop signal arrived on `stopFd` (if >= 0).
-    std::optional<protocol::rpc::Message> next(int stopFd, int timeoutMs);
+    enum class Wait { Message, Stopped, TimedOut };
+    /// Reads the next message from the connection into `out`: Stopped when a stop signal arrived on
+    /// `stopFd` (if >= 0), TimedOut when `deadline` (if set) passed first.
+    Wait read(int stopFd, std::optional<std::chrono::steady_clock::time_point> deadline, protocol::rpc::Message& out);
+    /// As read(), but notifications that arrived while call() waited for a reply come first.
+    Wait next(int stopFd, std::optional<std::chrono::steady_clock::time_point> deadline, protocol::rpc::Message& out);
 
     std::string m_path;
     int m_fd = -1;
     std::string m_buffer;
     std::size_t m_scanned = 0;
     std::uint64_t m_nextId = 1;
+    /// Notifications (events of a stream) read by call() while it waited for its reply: kept for
+    /// the stream, so a list made inside a stream loses none of the stream's events.
+    std::deque<protocol::rpc::Message> m_pending;
 };
 
 }  // namespace porteye::cli

@@ -1,6 +1,12 @@
 // SPDX-License-Identifier: MIT
 #include "Transport.hpp"
 
+#include <grp.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <vector>
+
 namespace porteye::cli {
 
 const sigset_t& stopSignals() {
@@ -12,6 +18,16 @@ const sigset_t& stopSignals() {
         return s;
     }();
     return signals;
+}
+
+bool seesEveryonesSockets() {
+    if (geteuid() == 0) return true;
+    const group* porteye = getgrnam("porteye");
+    if (porteye == nullptr) return false;
+    if (getegid() == porteye->gr_gid) return true;
+    std::vector<gid_t> groups(static_cast<std::size_t>(std::max(getgroups(0, nullptr), 0)));
+    const int count = getgroups(static_cast<int>(groups.size()), groups.data());
+    return std::find(groups.begin(), groups.begin() + std::max(count, 0), porteye->gr_gid) != groups.end();
 }
 
 }  // namespace porteye::cli

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -48,6 +49,22 @@ using WatchCallback = std::function<bool(const core::PortChange& change)>;
 /// Called for host-wide events; return false to stop.
 using EventCallback = std::function<bool(const core::PortEvent& event)>;
 
+/// How an event stream is bounded besides its callback and the stop signals.
+struct StreamOptions {
+    /// Called once the subscription is in place, before any event: what a client reads in it (a list)
+    /// is covered by the stream. Returns false to end the stream there. May be empty.
+    std::function<bool()> onSubscribed;
+    /// When set, the stream ends at this time (StreamEnd::Deadline) if nothing ended it before.
+    std::optional<std::chrono::steady_clock::time_point> deadline;
+};
+
+/// Why events() returned.
+enum class StreamEnd {
+    Callback,  ///< onEvent or onSubscribed returned false
+    Signal,    ///< a stop signal (SIGINT, SIGTERM) arrived
+    Deadline,  ///< StreamOptions::deadline passed
+};
+
 using DaemonStatus = core::DaemonStatus;
 
 /// How porteyectl reaches the data: the kernel directly (--local), D-Bus or the
@@ -62,14 +79,18 @@ public:
     virtual void watch(std::uint32_t pid, const WatchOptions& options, const WatchCallback& onChange) = 0;
     virtual std::vector<core::PortEvent> history(const core::HistoryFilter& filter) = 0;
     virtual DaemonStatus status() = 0;
-    /// Streams every host change matching the filter until the callback returns false or a stop signal arrives.
-    /// `onSubscribed` (may be empty) is called once the subscription is in place, before any event: what
-    /// a client reads after it is covered by the stream.
-    virtual void events(const core::SocketFilter& filter, const EventCallback& onEvent,
-                        const std::function<void()>& onSubscribed) = 0;
+    /// Streams every host change matching the filter until a callback returns false, a stop signal
+    /// arrives or the deadline passes (see StreamOptions). Throws CommandError(kExitUnavailable)
+    /// when porteyed goes away meanwhile.
+    virtual StreamEnd events(const core::SocketFilter& filter, const EventCallback& onEvent,
+                             const StreamOptions& options) = 0;
 };
 
 /// Stop signals (SIGINT, SIGTERM) are blocked by main(); streaming transports wait on them.
 const sigset_t& stopSignals();
+
+/// Whether porteyed shows this caller every socket: root, or a member of group porteye. Anyone else
+/// sees only the sockets of their own processes (and receives no host-wide D-Bus signals).
+bool seesEveryonesSockets();
 
 }  // namespace porteye::cli

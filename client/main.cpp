@@ -15,6 +15,7 @@
 #include <iostream>
 #include <memory>
 
+#include <arpa/inet.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -55,16 +56,20 @@ core::SocketFilter toFilter(const FilterArgs& args) {
     return f;
 }
 
-std::chrono::duration<double> parseInterval(const std::string& text, double minimum) {
+std::chrono::duration<double> parseSeconds(const std::string& option, const std::string& text, double minimum) {
     try {
         std::size_t used = 0;
         const double seconds = std::stod(text, &used);
         if (used != text.size() || !(seconds >= minimum && seconds <= 86400)) throw std::out_of_range("interval");
         return std::chrono::duration<double>(seconds);
     } catch (const std::exception&) {
-        throw cli::CommandError(cli::kExitUsage, "--interval must be a number of seconds between " +
+        throw cli::CommandError(cli::kExitUsage, option + " must be a number of seconds between " +
                                                      std::to_string(minimum) + " and 86400, not '" + text + "'");
     }
+}
+
+std::chrono::duration<double> parseInterval(const std::string& text, double minimum) {
+    return parseSeconds("--interval", text, minimum);
 }
 
 }  // namespace
@@ -113,9 +118,18 @@ int main(int argc, char** argv) {
                      "Only count tcp or udp sockets (default both). ProcessPortMonitor counted only TCP: "
                      "--protocol tcp --state ESTABLISHED reproduces it exactly")
         ->check(CLI::IsMember({"tcp", "udp"}));
+    std::optional<std::string> execCommand;
+    watch->add_option("--exec", execCommand,
+                      "Run CMD (with /bin/sh -c) once per socket opened or closed, one at a time and in order, "
+                      "the change in PORTEYE_* variables (see porteyectl(1)), stdin from /dev/null; prints "
+                      "nothing itself. Its exit status does not stop the watch");
     watch->footer(
         "Ctrl+C or SIGTERM ends the watch with \"Stopping monitoring.\" and exit status 0; the exit of "
-        "the process ends it with status 4, porteyed stopping with status 5.");
+        "the process ends it with status 4, porteyed stopping with status 5.\n"
+        "--exec sets PORTEYE_ACTION (added, removed, owner-changed), PORTEYE_PID, PORTEYE_PROCESS, "
+        "PORTEYE_PROTOCOL, PORTEYE_FAMILY, PORTEYE_STATE, PORTEYE_LOCAL_ADDRESS, PORTEYE_PORT, "
+        "PORTEYE_REMOTE_ADDRESS, PORTEYE_REMOTE_PORT, PORTEYE_SEQUENCE, PORTEYE_TIME, PORTEYE_ACTIVE_PORTS, "
+        "PORTEYE_WATCHED_PID (and PORTEYE_PREVIOUS_PID for owner-changed).");
 
     FilterArgs historyArgs;
     std::optional<std::string> action;
@@ -132,6 +146,46 @@ int main(int argc, char** argv) {
     auto* events = app.add_subcommand("events", "Print every port change on the host, live");
     addFilterOptions(events, eventArgs);
     events->add_option("--interval,-i", eventsInterval, "With --local: seconds between polls (default 1.0)");
+
+    std::optional<std::uint16_t> waitListen;
+    std::optional<std::uint16_t> waitFree;
+    std::optional<std::string> waitHost;
+    std::optional<std::string> waitProtocol;
+    std::optional<std::string> waitTimeout;
+    std::string waitInterval = "0.2";
+    auto* waitCmd =
+        app.add_subcommand("wait", "Wait until a port is listening, or free; for scripts and ExecStartPost=");
+    auto* listenOpt = waitCmd->add_option("--listen", waitListen, "Return once something listens on PORT");
+    auto* freeOpt = waitCmd->add_option("--free", waitFree, "Return once nothing is bound on PORT (TIME_WAIT aside)");
+    listenOpt->excludes(freeOpt);
+    waitCmd->add_option("--host", waitHost,
+                        "Only sockets bound to this numeric address or to the wildcard address (default: any)");
+    waitCmd
+        ->add_option("--protocol", waitProtocol,
+                     "Only tcp or udp sockets (default both; a listening udp socket "
+                     "is a bound one)")
+        ->check(CLI::IsMember({"tcp", "udp"}));
+    waitCmd->add_option("--timeout", waitTimeout, "Give up after S seconds with exit status 7 (default: wait forever)");
+    waitCmd->add_option("--interval,-i", waitInterval,
+                        "With --local, or D-Bus without the right to host-wide signals: seconds between looks "
+                        "(default 0.2)");
+    waitCmd->footer(
+        "Exit status 0 as soon as the port is listening (--listen) or free (--free), at once when it already is; "
+        "7 on timeout; 5 if porteyed cannot be reached or goes away; 1 on Ctrl+C. Prints nothing but errors "
+        "(--json: the outcome and the socket as one JSON object).\n"
+        "It subscribes to porteyed's events before it lists the port, so a change in between is not missed. "
+        "As a user other than root you see only your own sockets: another user's listener is invisible to "
+        "--listen, and --free means free of the sockets you can see. With --local it polls the kernel every "
+        "--interval.");
+
+    std::uint16_t whoPort = 0;
+    std::optional<std::string> whoProtocol;
+    auto* whoCmd = app.add_subcommand("who", "Which process, user, unit and container hold a port, and since when");
+    whoCmd->add_option("port", whoPort, "Local port")->required();
+    whoCmd->add_option("--protocol", whoProtocol, "Only tcp or udp sockets")->check(CLI::IsMember({"tcp", "udp"}));
+    whoCmd->footer(
+        "One line per socket whose local port is PORT: listeners first, then connections. Exit status 8 when "
+        "nothing you may see holds it (as a user other than root, porteyed shows you only your own sockets).");
 
     std::string listenAddress = "127.0.0.1:5000";
     auto* webCmd = app.add_subcommand("web", "Serve the ports and their history as a live web page (and /api/*)");
@@ -156,7 +210,8 @@ int main(int argc, char** argv) {
     try {
         const bool useSocket = app.get_option("--socket")->count() > 0;
         if (local && useSocket) throw cli::CommandError(cli::kExitUsage, "--local and --socket exclude each other");
-        const auto interval = local ? parseInterval(eventsInterval, 0.01) : std::chrono::duration<double>(1.0);
+        const auto interval =
+            local ? parseInterval(*waitCmd ? waitInterval : eventsInterval, 0.01) : std::chrono::duration<double>(1.0);
         // A factory, because `web` needs one transport per thread (transports are not thread-safe).
         const web::TransportFactory makeTransport = [&]() -> std::unique_ptr<cli::ITransport> {
             if (local) {
@@ -190,6 +245,32 @@ int main(int argc, char** argv) {
             return cli::runHistory(*transport, filter, output, std::cout);
         }
         if (*events) return cli::runEvents(*transport, toFilter(eventArgs), output, std::cout);
+        if (*waitCmd) {
+            if (!waitListen && !waitFree)
+                throw cli::CommandError(cli::kExitUsage, "wait needs --listen PORT or --free PORT");
+            cli::WaitOptions options;
+            options.until = waitListen ? cli::WaitOptions::Until::Listening : cli::WaitOptions::Until::Free;
+            options.port = waitListen ? *waitListen : *waitFree;
+            if (waitHost) {
+                in6_addr any{};
+                if (inet_pton(AF_INET, waitHost->c_str(), &any) != 1 &&
+                    inet_pton(AF_INET6, waitHost->c_str(), &any) != 1)
+                    throw cli::CommandError(cli::kExitUsage,
+                                            "--host wants a numeric IPv4 or IPv6 address, not '" + *waitHost + "'");
+                options.host = waitHost;
+            }
+            if (waitProtocol) options.protocol = core::parseProtocolName(*waitProtocol);
+            if (waitTimeout) {
+                options.timeout = parseSeconds("--timeout", *waitTimeout, 0);
+            }
+            options.pollInterval = parseSeconds("--interval", waitInterval, 0.01);
+            return cli::runWait(*transport, options, output, std::cout, std::cerr);
+        }
+        if (*whoCmd) {
+            std::optional<core::Protocol> protocol;
+            if (whoProtocol) protocol = core::parseProtocolName(*whoProtocol);
+            return cli::runWho(*transport, whoPort, protocol, output, std::cout, std::cerr);
+        }
         if (*watch) {
             cli::WatchOptions options;
             options.interval = parseInterval(intervalText, local ? 0.01 : 0.05);
@@ -198,6 +279,7 @@ int main(int argc, char** argv) {
             stateOnly.state = watchState;
             stateOnly.protocol = watchProtocol;
             options.filter = toFilter(stateOnly);
+            if (execCommand) return cli::runWatchExec(*transport, watchPid, options, *execCommand, std::cerr);
             return cli::runWatch(*transport, watchPid, options, intervalText, output, std::cout, std::cerr);
         }
     } catch (const cli::CommandError& e) {

@@ -323,10 +323,13 @@ private:
                                       "\nevent: port\ndata: " + dumpJson(protocol::toJson(event)) + "\n\n");
                         return true;
                     },
-                    [this] {
-                        // Subscribed: whatever a page reloads from now on is followed by the stream.
-                        if (!m_daemonConnected.exchange(true)) m_hub.publish("event: resync\ndata: {}\n\n");
-                    });
+                    cli::StreamOptions{[this] {
+                                           // Subscribed: whatever a page reloads from now on is followed by the stream.
+                                           if (!m_daemonConnected.exchange(true))
+                                               m_hub.publish("event: resync\ndata: {}\n\n");
+                                           return true;
+                                       },
+                                       std::nullopt});
                 return;  // the events stream ends normally only on a stop signal
             } catch (const cli::Interrupted&) {
                 return;  // the stop signal came while connecting

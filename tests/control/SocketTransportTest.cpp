@@ -19,6 +19,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -236,18 +237,59 @@ TEST_F(SocketTransportTest, EventsStreamUntilTheCallbackSaysStop) {
         }
     });
     core::PortEvent first;
-    transport.events(filter,
-                     [&](const core::PortEvent& e) {
-                         first = e;
-                         return e.action != core::Action::Added;
-                     },
-                     {});
+    transport.events(
+        filter,
+        [&](const core::PortEvent& e) {
+            first = e;
+            return e.action != core::Action::Added;
+        },
+        StreamOptions{});
     done = true;
     opener.join();
     EXPECT_EQ(first.action, core::Action::Added);
     EXPECT_EQ(first.record.pid, static_cast<std::uint32_t>(holder.pid()));
     std::lock_guard lock(mutex);
     EXPECT_NE(std::find(ports.begin(), ports.end(), first.record.localPort), ports.end());
+}
+
+TEST_F(SocketTransportTest, EventsThatArriveDuringACallMadeOnSubscriptionAreStillStreamed) {
+    // `porteyectl wait` lists inside the stream's onSubscribed: an event porteyed sends while
+    // that list waits for its reply used to be skipped as "a notification of an earlier stream".
+    SocketTransport transport(m_path);
+    PortHolder holder;
+    core::SocketFilter filter;
+    filter.pid = static_cast<std::uint32_t>(holder.pid());
+    std::uint16_t port = 0;
+    std::optional<core::PortEvent> streamed;
+    const auto end = transport.events(
+        filter,
+        [&](const core::PortEvent& e) {
+            if (e.action != core::Action::Added || e.record.localPort != port) return true;
+            streamed = e;
+            return false;
+        },
+        StreamOptions{[&] {
+                          port = holder.open();
+                          core::SocketFilter byPort;
+                          byPort.port = port;
+                          // Listed until porteyed has it: its Added event is sent before this reply.
+                          porteye::testing::eventually([&] { return !transport.list(byPort).empty(); }, kTimeout);
+                          return true;
+                      },
+                      Clock::now() + kTimeout});
+    EXPECT_EQ(end, StreamEnd::Callback) << "the Added event never came";
+    ASSERT_TRUE(streamed);
+    EXPECT_EQ(streamed->record.pid, static_cast<std::uint32_t>(holder.pid()));
+}
+
+TEST_F(SocketTransportTest, EventsEndAtTheDeadline) {
+    SocketTransport transport(m_path);
+    core::SocketFilter nothing;
+    nothing.pid = 0xFFFFFFF0U;  // no such process: no event
+    const auto end = transport.events(
+        nothing, [](const core::PortEvent&) { return true; },
+        StreamOptions{{}, Clock::now() + std::chrono::milliseconds(200)});
+    EXPECT_EQ(end, StreamEnd::Deadline);
 }
 
 TEST(SocketTransportUnreachable, NamesPorteydAndSuggestsLocal) {
