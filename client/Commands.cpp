@@ -100,6 +100,8 @@ int runStatus(ITransport& transport, const OutputOptions& output, std::ostream& 
         << "  history store:  " << s.store << '\n'
         << "  namespaces:     " << s.networkNamespaces << '\n'
         << "  event source:   " << s.eventSource << '\n'
+        << "  short-lived:    " << s.shortLived << " seen by events, " << s.unattributedShortLived
+        << " only by their close; " << s.resyncs << " resyncs\n"
         << "  next sequence:  " << s.nextSequence << '\n'
         << "  active watches: " << s.watches << '\n'
         << "  view:           " << (s.view == "all" ? "all processes" : "only its own user's processes") << '\n';

@@ -11,7 +11,9 @@
 #include "loop/Timer.hpp"
 #include "service/PortService.hpp"
 #include "store/SqliteEventStore.hpp"
+#include "loop/KernelEventPump.hpp"
 #include "loop/NamespaceFollower.hpp"
+#include "sys/BpfSocketEvents.hpp"
 #include "sys/DestroyListener.hpp"
 #include "sys/NamespacedSocketSource.hpp"
 #include "sys/NetnsOpener.hpp"
@@ -107,6 +109,10 @@ private:
     bool setupControl();
     std::uint64_t openStore();
     void pollOnce();
+    /// Every part of every namespace dumped now: after lost kernel events or notifications.
+    void resync();
+    /// Attaches the kernel event source (before the first dump, so nothing falls between).
+    void openEventSource();
     /// How other network namespaces are entered, per the config; null: the own one only.
     std::unique_ptr<sys::INetnsOpener> openNamespaces();
     void onPollTimer(std::uint64_t usec);
@@ -128,6 +134,10 @@ private:
     std::unique_ptr<sys::NamespacedSocketSource> m_source;
     std::unique_ptr<loop::NamespaceFollower> m_namespaces;
     std::string m_namespacesWhy;  // why only the own namespace is followed
+    std::unique_ptr<sys::BpfSocketEvents> m_kernelEvents;
+    std::unique_ptr<loop::KernelEventPump> m_eventPump;
+    std::string m_eventSourceStatus = "polling";
+    std::uint64_t m_resyncs = 0;
     std::unique_ptr<sys::ProcProcessTable> m_processes;
     std::unique_ptr<sys::DestroyListener> m_destroyListener;
     std::vector<core::SocketRecord> m_destroyed;
@@ -157,6 +167,7 @@ DaemonLoop::~DaemonLoop() {
     m_pollTimer.reset();
     m_watchTimer.reset();
     m_reconnectTimer.reset();
+    m_eventPump.reset();
     m_namespaces.reset();  // before the monitor it observes
     if (m_destroyIo) sd_event_source_disable_unref(m_destroyIo);
     if (m_event) sd_event_unref(m_event);
@@ -184,6 +195,7 @@ int DaemonLoop::run() {
         return 1;
     }
     m_processes = std::make_unique<sys::ProcProcessTable>();
+    openEventSource();
     core::MonitorOptions options;
     options.historyCapacity = m_config.historySize;
     options.firstSequence = openStore();  // sequence numbers continue after the stored ones
@@ -203,6 +215,8 @@ int DaemonLoop::run() {
     m_service = std::make_unique<service::PortService>(*m_monitor, *m_source, serviceOptions);
     m_service->setEventStore(m_store.get(), m_storeStatus);
     m_service->setStatusSources([this](service::ServiceStatus& s) {
+        s.eventSource = m_eventSourceStatus;
+        if (s.hostWide) s.resyncs = m_resyncs;
         const auto ns = m_namespaces->status();
         if (!ns.enabled) {
             s.networkNamespaces = "own only: " + m_namespacesWhy;
@@ -216,12 +230,27 @@ int DaemonLoop::run() {
     m_monitor->addListener([this](const std::vector<core::PortEvent>& events) { onEvents(events); });
     core::PollPlanOptions plan;
     plan.namespaceConnectionsEvery = m_config.netnsConnectionsEvery;
+    const bool eventsOn = m_kernelEvents && m_kernelEvents->stage() != core::EventSourceStage::Polling;
+    if (eventsOn) {
+        // Events report opens and closes; dumps reconcile. Listeners (cheap, LISTEN-only walk)
+        // every interval, connections every reconcile interval.
+        plan.hostConnectionsEvery =
+            static_cast<std::uint32_t>(std::max(1.0, m_config.reconcileSeconds / m_config.intervalSeconds));
+        plan.namespaceConnectionsEvery = std::max(plan.namespaceConnectionsEvery, plan.hostConnectionsEvery);
+        m_monitor->setKernelEventsActive(true);
+    }
     m_namespaces = std::make_unique<loop::NamespaceFollower>(
         m_event, *m_source, *m_monitor, *m_processes, plan,
         [this](const std::vector<core::SocketRecord>& destroyed, bool overrun) {
             m_monitor->applyDestroyed(destroyed);
-            if (overrun) pollOnce();
+            if (overrun) resync();
         });
+    m_monitor->setNamespaceNamer([this](std::uint64_t netns) {
+        return netns == m_source->ownNetns() ? std::string{} : m_namespaces->tracker().nameOf(netns);
+    });
+    if (eventsOn)
+        m_eventPump =
+            std::make_unique<loop::KernelEventPump>(m_event, *m_kernelEvents, *m_monitor, [this] { resync(); });
     try {
         m_pollTimer = std::make_unique<loop::Timer>(m_event, [this](std::uint64_t usec) { onPollTimer(usec); });
         m_watchTimer = std::make_unique<loop::Timer>(m_event, [this](std::uint64_t) { onWatchTimer(); });
@@ -380,7 +409,7 @@ int DaemonLoop::onDestroyed(sd_event_source*, int, std::uint32_t, void* self) {
     try {
         loop->m_monitor->applyDestroyed(loop->m_destroyed);
         // The kernel dropped notifications: only a full dump can tell what closed.
-        if (result.overrun) loop->pollOnce();
+        if (result.overrun) loop->resync();
     } catch (const std::exception& e) {
         spdlog::error("handling destroyed sockets failed: {}", e.what());
     }
@@ -408,6 +437,36 @@ void DaemonLoop::onWatchedProcessExit(service::WatchId id) {
     }
     if (m_dbus) m_dbus->collectGarbage();
     armWatchTimer();
+}
+
+void DaemonLoop::openEventSource() {
+    sys::EventSourceOptions options;
+    options.mode = core::parseEventSourceMode(m_config.eventSource).value_or(core::EventSourceMode::Auto);
+    // Events of namespaces porteyed does not follow would add sockets no dump ever reconciles.
+    if (!m_source->canEnterNamespaces()) options.netns = m_source->ownNetns();
+    if (m_config.eventRingBytes != 0) {
+        // Testing: a ring that wakes nobody until it is full, drained by the timer alone, loses a burst.
+        options.ringBytes = m_config.eventRingBytes;
+        options.wakeupBytes = m_config.eventRingBytes;
+    }
+    auto opened = sys::BpfSocketEvents::open(options);
+    // Each fallback once, at start: the reason a host runs on polling is worth one line, not one a poll.
+    for (const auto& why : opened.fallbacks)
+        spdlog::warn("event source: {}", why);
+    m_eventSourceStatus = std::string(core::eventSourceStageName(opened.stage));
+    if (!opened.fallbacks.empty()) m_eventSourceStatus += " (" + opened.fallbacks.back() + ")";
+    spdlog::info("event source: {}", m_eventSourceStatus);
+    m_kernelEvents = std::move(opened.source);
+}
+
+void DaemonLoop::resync() {
+    ++m_resyncs;
+    spdlog::info("resynchronising: every namespace's sockets dumped in full");
+    core::DumpRequest base;
+    auto plan = m_namespaces->nextPlan(base);
+    for (auto& q : plan)
+        q.states = base.states;
+    m_service->pollHost(plan);
 }
 
 std::unique_ptr<sys::INetnsOpener> DaemonLoop::openNamespaces() {

@@ -42,10 +42,19 @@ ParsedConfig parseDaemonConfig(const std::vector<std::string>& args) {
     app.add_option("--netns-connections-every,--netns_connections_every", config.netnsConnectionsEvery,
                    "Dump other namespaces' connections every N polls (listeners: every poll)")
         ->check(CLI::Range(std::uint32_t{1}, std::uint32_t{3600}));
+    app.add_option("--event-source,--event_source", config.eventSource,
+                   "Kernel event source: auto (eBPF, falling back), tracepoint, or off (polling only)")
+        ->check(CLI::IsMember({"auto", "tracepoint", "off"}));
+    app.add_option("--reconcile-interval,--reconcile_interval", config.reconcileSeconds,
+                   "With an event source: seconds between dumps of connections (listeners: every interval)")
+        ->check(CLI::Range(kMinPollInterval, kMaxPollInterval));
     app.add_flag("--no-bus,--no_bus", config.noBus, "Do not connect to D-Bus (control socket only)");
     // Hidden (empty group): lets tests reach the reply cap without 50,000 sockets. It can only lower it.
     app.add_option("--max-reply-records", config.maxReplyRecords, "Most records in one reply (testing)")
         ->check(CLI::Range(std::size_t{1}, DaemonConfig{}.maxReplyRecords))
+        ->group("");
+    app.add_option("--event-ring-bytes", config.eventRingBytes, "Event source ring size (testing)")
+        ->check(CLI::Range(std::size_t{4096}, std::size_t{64} << 20))
         ->group("");
 
     std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 takes them last-first

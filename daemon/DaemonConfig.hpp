@@ -37,6 +37,14 @@ struct DaemonConfig {
     std::string netnsHelper = "/run/porteye-netns/helper.sock";
     /// Other namespaces' connections are dumped every this many polls (their listeners every poll).
     std::uint32_t netnsConnectionsEvery = 10;
+    /// Kernel event source: "auto" (the full eBPF program, else its tracepoint alone, else
+    /// polling), "tracepoint" (the tracepoint alone, else polling) or "off" (polling).
+    std::string eventSource = "auto";
+    /// With an event source, connections are dumped every this many seconds to catch what events
+    /// cannot (sockets older than the program, lost events); listeners still every interval.
+    double reconcileSeconds = 30;
+    /// The event source's ring buffer (hidden --event-ring-bytes, for tests: a tiny ring loses events).
+    std::size_t eventRingBytes = 0;
 };
 
 /// Result of parsing: a config, or the exit status to end with (help, bad flags).

@@ -192,7 +192,10 @@ Options statusToDbus(const core::DaemonStatus& s) {
                    {"polls", sdbus::Variant(s.polls)},
                    {"failed_polls", sdbus::Variant(s.failedPolls)},
                    {"network_namespaces", sdbus::Variant(s.networkNamespaces)},
-                   {"event_source", sdbus::Variant(s.eventSource)}};
+                   {"event_source", sdbus::Variant(s.eventSource)},
+                   {"short_lived", sdbus::Variant(s.shortLived)},
+                   {"unattributed_short_lived", sdbus::Variant(s.unattributedShortLived)},
+                   {"resyncs", sdbus::Variant(s.resyncs)}};
 }
 
 namespace {
@@ -228,6 +231,9 @@ core::DaemonStatus statusFromDbus(const Options& status) {
     s.store = field<std::string>(status, "store", s.store);
     s.networkNamespaces = field<std::string>(status, "network_namespaces", s.networkNamespaces);
     s.eventSource = field<std::string>(status, "event_source", s.eventSource);
+    s.shortLived = field<std::uint64_t>(status, "short_lived");
+    s.unattributedShortLived = field<std::uint64_t>(status, "unattributed_short_lived");
+    s.resyncs = field<std::uint64_t>(status, "resyncs");
     return s;
 }
 

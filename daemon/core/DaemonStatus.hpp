@@ -34,6 +34,13 @@ struct DaemonStatus {
     /// Where new sockets are learnt from: "polling", or a kernel event source's stage, with why
     /// it fell back when it did.
     std::string eventSource = "polling";
+    /// Host-wide (0 for unprivileged callers): sockets that opened and closed between two dumps,
+    /// in the history with their owner thanks to the event source ...
+    std::uint64_t shortLived = 0;
+    /// ... and those known only from their destroy notification (no event source): counted.
+    std::uint64_t unattributedShortLived = 0;
+    /// Resynchronisations after the kernel dropped events or notifications.
+    std::uint64_t resyncs = 0;
 };
 
 }  // namespace porteye::core

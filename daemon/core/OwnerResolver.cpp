@@ -101,6 +101,14 @@ void OwnerResolver::followProcesses(bool walkCoversAll) {
     }
 }
 
+void OwnerResolver::learn(std::uint64_t inode, const ProcessInfo& info) {
+    if (inode == 0 || info.pid == 0) return;
+    Entry& entry = m_cache[inode];
+    addOwner(entry.owners, ownerOf(info));
+    entry.seenAtPoll = m_poll;
+    entry.backoff = 1;
+}
+
 std::vector<SocketRecord> OwnerResolver::resolve(std::vector<SocketRecord> sockets) {
     ++m_poll;
     m_incomplete = false;

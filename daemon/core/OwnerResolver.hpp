@@ -62,6 +62,9 @@ public:
     /// as each poll's listing shows them gone. Watches share it (PortMonitor::detailsCache).
     ProcessDetailsCache& detailsCache() { return m_details; }
     void setProcessObserver(ProcessObserver observer) { m_observer = std::move(observer); }
+    /// Records an owner learnt elsewhere (a kernel event naming the process that opened the
+    /// socket), so the next poll finds the inode resolved instead of walking /proc for it.
+    void learn(std::uint64_t inode, const ProcessInfo& info);
 
 private:
     struct Owner {

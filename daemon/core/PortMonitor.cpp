@@ -15,7 +15,9 @@ PortMonitor::PortMonitor(ISocketSource& source, IProcessTable& processes, IClock
       m_options(options),
       m_resolver(processes, options.resolver),
       m_history(options.historyCapacity),
-      m_nextSequence(std::max<std::uint64_t>(1, options.firstSequence)) {}
+      m_nextSequence(std::max<std::uint64_t>(1, options.firstSequence)) {
+    m_resolver.setProcessObserver([this](const auto& fresh, const auto& vanished) { onProcesses(fresh, vanished); });
+}
 
 namespace {
 
@@ -69,6 +71,7 @@ PollResult PortMonitor::poll(const std::vector<DumpRequest>& requests) {
         for (auto& r : dump.sockets) {
             r.netns = request.netns;
             r.netnsName = request.netnsName;
+            if (!m_eventOnly.empty()) m_eventOnly.erase(r.cookie);  // a dump has shown it: not short-lived
             // A LISTEN-only request may still bring a socket that left LISTEN meanwhile; it
             // belongs to a part this request does not cover, whose own dump says where it is.
             if (covers(request, r.netns, partOf(r))) sockets.push_back(std::move(r));
@@ -97,6 +100,11 @@ PollResult PortMonitor::poll(const std::vector<DumpRequest>& requests) {
         sockets.push_back(std::move(r));
     }
 
+    // An accepted socket reported by a kernel event before accept() made its file has inode 0;
+    // the dump shows it with its inode: the same socket (same cookie), not a close and an open.
+    std::vector<std::uint64_t> accepted;
+    for (const auto& r : m_snapshot)
+        if (r.inode == 0 && r.state != TcpState::TimeWait && r.cookie != 0 && r.pid != 0) accepted.push_back(r.cookie);
     Snapshot next = m_resolver.resolve(std::move(sockets));
     if (m_resolver.lastIncomplete()) {
         // Out of descriptors or memory: owners read now may be short, which would read as
@@ -113,6 +121,20 @@ PollResult PortMonitor::poll(const std::vector<DumpRequest>& requests) {
         m_stats.lastError = result.error;
     }
     normalizeSnapshot(next);
+    if (!accepted.empty()) {
+        std::sort(accepted.begin(), accepted.end());
+        bool moved = false;
+        for (auto& r : m_snapshot) {
+            if (r.inode != 0 || !std::binary_search(accepted.begin(), accepted.end(), r.cookie)) continue;
+            const auto found = std::lower_bound(next.begin(), next.end(), r.cookie,
+                                                [](const SocketRecord& x, std::uint64_t c) { return x.cookie < c; });
+            if (found != next.end() && found->cookie == r.cookie && found->inode != 0) {
+                r.inode = found->inode;
+                moved = true;
+            }
+        }
+        if (moved) normalizeSnapshot(m_snapshot);
+    }
     SnapshotChanges changes = diffSnapshots(m_snapshot, next);
     if (m_baselineTaken) confirmRemovals(changes, next, covered);
     m_snapshot = std::move(next);
@@ -143,9 +165,18 @@ std::size_t PortMonitor::dropNamespace(std::uint64_t netns) {
 
 void PortMonitor::publish(const SnapshotChanges& changes) {
     if (changes.empty()) return;
-    const auto events = stampEvents(changes, m_clock.now(), m_nextSequence);
-    for (const auto& event : events)
+    std::uint64_t unnumbered = 0;  // publishInOrder numbers them
+    publishInOrder(stampEvents(changes, m_clock.now(), unnumbered));
+}
+
+void PortMonitor::publishInOrder(std::vector<PortEvent> events) {
+    if (events.empty()) return;
+    const WallTime now = m_clock.now();
+    for (auto& event : events) {
+        event.sequence = m_nextSequence++;
+        event.time = now;
         m_history.append(event);
+    }
     m_stats.events += events.size();
     for (const auto& listener : m_listeners)
         listener(events);
@@ -188,17 +219,12 @@ std::size_t PortMonitor::applyDestroyed(const std::vector<SocketRecord>& destroy
     std::unordered_map<std::uint64_t, bool> cookies;
     for (const auto& d : destroyed)
         if (d.cookie != 0) cookies[d.cookie] |= d.state == TcpState::TimeWait;
-    SnapshotChanges changes;
-    std::erase_if(m_snapshot, [&](const SocketRecord& r) {
-        auto it = cookies.find(r.cookie);
-        if (it == cookies.end()) return false;
-        if (r.state == TcpState::TimeWait && !it->second) return false;
-        changes.removed.push_back(r);
-        m_missedOnce.erase(r.cookie);
-        return true;
-    });
-    publish(changes);
-    return changes.removed.size();
+    m_stats.destroyNotifications += cookies.size();
+    std::vector<PortEvent> events;
+    removeClosed(cookies, events);
+    const std::size_t made = events.size();
+    publishInOrder(std::move(events));
+    return made;
 }
 
 std::vector<SocketRecord> PortMonitor::list(const SocketFilter& filter) const {

@@ -5,6 +5,7 @@
 #include "core/History.hpp"
 #include "core/IClock.hpp"
 #include "core/IProcessTable.hpp"
+#include "core/KernelSocketEvent.hpp"
 #include "core/ISocketSource.hpp"
 #include "core/OwnerResolver.hpp"
 #include "core/SnapshotDiff.hpp"
@@ -14,6 +15,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -47,6 +49,14 @@ struct MonitorStats {
     std::uint64_t failedPolls = 0;
     std::uint64_t events = 0;
     std::string lastError;
+    std::uint64_t kernelEvents = 0;          ///< events from a kernel event source applied
+    std::uint64_t destroyNotifications = 0;  ///< closes the kernel announced (destroy groups, event source)
+    /// Sockets that opened and closed between two dumps: known from a kernel event source,
+    /// so they are in the history with their owner (removal flagged short-lived) ...
+    std::uint64_t shortLived = 0;
+    /// ... or only from a destroy notification for a socket no dump or event had shown:
+    /// counted, nothing more can be said of them.
+    std::uint64_t unattributedShortLived = 0;
 };
 
 /// The host-wide engine: dump -> owners -> diff -> history -> listeners, one
@@ -77,7 +87,7 @@ public:
 
     /// Called with the processes each poll's listing found new and those it found gone
     /// (OwnerResolver), so namespaces can be followed without reading every process.
-    void setProcessObserver(ProcessObserver observer) { m_resolver.setProcessObserver(std::move(observer)); }
+    void setProcessObserver(ProcessObserver observer) { m_observer = std::move(observer); }
 
     /// Reports sockets the kernel announced as destroyed (sock_diag destroy
     /// multicast) without waiting for the next poll. Matched by cookie, since
@@ -86,6 +96,21 @@ public:
     /// cookie of the full socket, whose own destroy may come late). The next
     /// poll's diff does not report them again. Returns how many events it made.
     std::size_t applyDestroyed(const std::vector<SocketRecord>& destroyed);
+
+    /// Applies what a kernel event source reported (KernelSocketEvent), in order: a socket that
+    /// opened is added at once with the owner the event names (details read once per process);
+    /// one that closed is removed as by a destroy notification. A socket added this way and
+    /// closed before any dump showed it is removed with PortEvent::shortLived. Opens whose port
+    /// is not known yet (listen() without bind()) are left to the next dump. Returns how many
+    /// events it made.
+    std::size_t applyKernelEvents(const std::vector<KernelSocketEvent>& events);
+
+    /// Whether a kernel event source reports opens (then a destroy of an unknown socket is not
+    /// counted as an unattributed short-lived one: its open was, or will be, reported).
+    void setKernelEventsActive(bool active) { m_kernelEventsActive = active; }
+
+    /// Names records of other namespaces that events add (dumps are named by their request).
+    void setNamespaceNamer(std::function<std::string(std::uint64_t netns)> namer) { m_namer = std::move(namer); }
 
     /// Called after each poll that produced events, in sequence order.
     void addListener(Listener listener) { m_listeners.push_back(std::move(listener)); }
@@ -107,6 +132,14 @@ public:
 
 private:
     void publish(const SnapshotChanges& changes);
+    /// Numbers, stamps, records and announces events already in their order.
+    void publishInOrder(std::vector<PortEvent> events);
+    /// Removes the records of closed sockets (cookie -> whether the close was a TIME_WAIT's),
+    /// appending their removal events; shared by destroy notifications and kernel events.
+    void removeClosed(const std::unordered_map<std::uint64_t, bool>& cookies, std::vector<PortEvent>& out);
+    /// The owner a kernel event names, read once per process and remembered until it vanishes.
+    const ProcessInfo* eventOwner(std::uint32_t pid);
+    void onProcesses(const std::vector<ProcessId>& fresh, const std::vector<ProcessId>& vanished);
     /// Holds back removals seen in one covering dump only (moving them from `changes` back into `next`).
     void confirmRemovals(SnapshotChanges& changes, Snapshot& next, const std::vector<DumpRequest>& covered);
 
@@ -121,6 +154,11 @@ private:
     std::uint64_t m_nextSequence = 1;
     bool m_baselineTaken = false;
     std::unordered_set<std::uint64_t> m_missedOnce;  // cookies the last covering dump lacked, still in the snapshot
+    std::unordered_set<std::uint64_t> m_eventOnly;   // cookies added from kernel events that no dump has shown yet
+    std::unordered_map<std::uint32_t, ProcessInfo> m_eventOwners;
+    std::function<std::string(std::uint64_t)> m_namer;
+    ProcessObserver m_observer;
+    bool m_kernelEventsActive = false;
     MonitorStats m_stats;
 };
 

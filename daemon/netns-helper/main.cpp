@@ -19,17 +19,25 @@
 
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 namespace {
 
-// Whoever may connect is decided by the socket's mode and owner (the unit's SocketUser=);
-// this checks again that the peer is root or runs as this helper's own user.
-bool peerAllowed(int sock) {
+// Whoever may connect is decided by the socket file's mode and owner (the unit's SocketUser=);
+// this checks again that the peer is root, this helper's own user, or the socket file's owner.
+bool peerAllowed(int listener, int sock) {
     ucred cred{};
     socklen_t len = sizeof(cred);
     if (::getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return false;
-    return cred.uid == 0 || cred.uid == ::getuid();
+    if (cred.uid == 0 || cred.uid == ::getuid()) return true;
+    sockaddr_un addr{};
+    socklen_t addrLen = sizeof(addr);
+    if (::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &addrLen) != 0 || addr.sun_path[0] == '\0')
+        return false;
+    struct stat st {};
+    return ::stat(addr.sun_path, &st) == 0 && st.st_uid == cred.uid;
 }
 
 }  // namespace
@@ -62,7 +70,7 @@ int main(int argc, char** argv) {
             std::fprintf(stderr, "porteye-netns-helper: accept: %s\n", std::strerror(errno));
             return 1;
         }
-        if (peerAllowed(sock)) porteye::sys::serveNetnsRequests(sock);
+        if (peerAllowed(listener, sock)) porteye::sys::serveNetnsRequests(sock);
         ::close(sock);
     }
 }

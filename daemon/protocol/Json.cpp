@@ -232,6 +232,11 @@ json toJson(const core::DaemonStatus& s) {
            {"event_source", s.eventSource}};
     if (s.polls != 0) j["polls"] = s.polls;
     if (s.failedPolls != 0) j["failed_polls"] = s.failedPolls;
+    if (s.hostWide) {
+        j["short_lived"] = s.shortLived;
+        j["unattributed_short_lived"] = s.unattributedShortLived;
+        j["resyncs"] = s.resyncs;
+    }
     return j;
 }
 
@@ -259,6 +264,10 @@ core::DaemonStatus statusFromJson(const json& j) {
         if (j.contains("store")) s.store = stringField(j, "store");
         if (j.contains("network_namespaces")) s.networkNamespaces = stringField(j, "network_namespaces");
         if (j.contains("event_source")) s.eventSource = stringField(j, "event_source");
+        if (j.contains("short_lived")) s.shortLived = unsignedField<std::uint64_t>(j, "short_lived");
+        if (j.contains("unattributed_short_lived"))
+            s.unattributedShortLived = unsignedField<std::uint64_t>(j, "unattributed_short_lived");
+        if (j.contains("resyncs")) s.resyncs = unsignedField<std::uint64_t>(j, "resyncs");
         return s;
     } catch (const json::exception& e) {
         throw InvalidArgument(std::string("bad status: ") + e.what());

@@ -152,6 +152,8 @@ ServiceStatus PortService::hostStatus() const {
     s.watches = m_watches.size();
     s.polls = m_monitor.stats().polls;
     s.failedPolls = m_monitor.stats().failedPolls;
+    s.shortLived = m_monitor.stats().shortLived;
+    s.unattributedShortLived = m_monitor.stats().unattributedShortLived;
     s.view = m_options.view;
     s.store = m_store ? m_store->health() : m_storeStatus;
     if (m_fillStatus) m_fillStatus(s);

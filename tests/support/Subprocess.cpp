@@ -355,6 +355,9 @@ void PortHolder::exit() {
 std::string porteyedPath() {
     return std::string(PORTEYE_BINARY_DIR) + "/daemon/porteyed";
 }
+std::string netnsHelperPath() {
+    return std::string(PORTEYE_BINARY_DIR) + "/daemon/porteye-netns-helper";
+}
 std::string porteyectlPath() {
     return std::string(PORTEYE_BINARY_DIR) + "/client/porteyectl";
 }

@@ -132,6 +132,7 @@ private:
 /// The daemon binary and the client binary from this build.
 std::string porteyedPath();
 std::string porteyectlPath();
+std::string netnsHelperPath();
 /// The shipped policy file.
 std::string policyFilePath();
 

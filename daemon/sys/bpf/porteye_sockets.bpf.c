@@ -151,7 +151,11 @@ static __always_inline void emit(const struct sock *sk, __u8 kind, __u8 protocol
     const __u64 record = sizeof(*e) + 8;  // + BPF_RINGBUF_HDR_SZ
     __u64 queued = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
     bool crossed = queued >= wakeup_bytes && queued / wakeup_bytes != (queued - record) / wakeup_bytes;
-    bpf_ringbuf_submit(e, crossed ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+    // Listeners come and go rarely and matter most ("is 8080 up yet?"): their events wake the
+    // consumer at once, carrying whatever connection events are queued before them.
+    bool listener = kind == PORTEYE_EV_LISTEN || kind == PORTEYE_EV_UDP_BIND || kind == PORTEYE_EV_UDP_CLOSE ||
+                    (kind == PORTEYE_EV_CLOSE && oldstate == TCP_LISTEN);
+    bpf_ringbuf_submit(e, (crossed || listener) ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
 }
 
 // The local port: skc_num is cleared by the time of →CLOSE, inet_sport is not.

@@ -1,0 +1,137 @@
+// SPDX-License-Identifier: MIT
+// PortMonitor's second input: what a kernel event source reports between dumps.
+#include "core/Escape.hpp"
+#include "core/PortMonitor.hpp"
+
+#include <algorithm>
+#include <iterator>
+
+namespace porteye::core {
+
+void PortMonitor::onProcesses(const std::vector<ProcessId>& fresh, const std::vector<ProcessId>& vanished) {
+    // A PID listed again with another generation was reused: the owner read for it is stale.
+    for (const auto& p : vanished)
+        m_eventOwners.erase(p.pid);
+    if (m_observer) m_observer(fresh, vanished);
+}
+
+const ProcessInfo* PortMonitor::eventOwner(std::uint32_t pid) {
+    if (auto it = m_eventOwners.find(pid); it != m_eventOwners.end()) return &it->second;
+    auto info = m_processes.info(pid);
+    if (!info) return nullptr;  // gone already: the event's own comm and uid still say who
+    // Bounded: the listing forgets vanished processes, but a churn of short-lived ones between
+    // two polls must not grow this without limit.
+    if (m_eventOwners.size() >= 65536) m_eventOwners.clear();
+    return &m_eventOwners.emplace(pid, std::move(*info)).first->second;
+}
+
+void PortMonitor::removeClosed(const std::unordered_map<std::uint64_t, bool>& cookies, std::vector<PortEvent>& out) {
+    std::unordered_set<std::uint64_t> matched;
+    std::erase_if(m_snapshot, [&](const SocketRecord& r) {
+        auto it = cookies.find(r.cookie);
+        if (it == cookies.end()) return false;
+        matched.insert(r.cookie);
+        if (r.state == TcpState::TimeWait && !it->second) return false;
+        PortEvent e;
+        e.action = Action::Removed;
+        e.record = r;
+        e.shortLived = m_eventOnly.contains(r.cookie);
+        if (e.shortLived) ++m_stats.shortLived;
+        out.push_back(std::move(e));
+        m_missedOnce.erase(r.cookie);
+        return true;
+    });
+    for (const auto& [cookie, timeWait] : cookies) {
+        m_eventOnly.erase(cookie);
+        // A close of a socket no dump ever showed lived between two dumps. With a kernel event
+        // source its open was reported (and the close too, maybe first): nothing to count here.
+        if (!m_kernelEventsActive && !timeWait && !matched.contains(cookie)) ++m_stats.unattributedShortLived;
+    }
+}
+
+std::size_t PortMonitor::applyKernelEvents(const std::vector<KernelSocketEvent>& events) {
+    if (events.empty() || !m_baselineTaken) return 0;
+    m_stats.kernelEvents += events.size();
+    std::vector<PortEvent> out;
+    Snapshot opened;  // this batch's additions, merged into the snapshot once at the end
+    const auto flushOpened = [&] {
+        if (opened.empty()) return;
+        normalizeSnapshot(opened);
+        const auto middle = m_snapshot.insert(m_snapshot.end(), std::make_move_iterator(opened.begin()),
+                                              std::make_move_iterator(opened.end()));
+        std::inplace_merge(m_snapshot.begin(), middle, m_snapshot.end(),
+                           [](const SocketRecord& a, const SocketRecord& b) { return keyOf(a) < keyOf(b); });
+        opened.clear();
+    };
+    const auto knownCookie = [&](std::uint64_t cookie) {
+        const auto it = std::lower_bound(m_snapshot.begin(), m_snapshot.end(), cookie,
+                                         [](const SocketRecord& r, std::uint64_t c) { return r.cookie < c; });
+        return it != m_snapshot.end() && it->cookie == cookie;
+    };
+
+    for (const auto& ev : events) {
+        if (ev.cookie == 0) continue;
+        const bool closing = ev.kind == KernelEventKind::Close || ev.kind == KernelEventKind::UdpClose;
+        if (closing) {
+            // Closed before this batch was merged: an open and its close in one batch.
+            const auto pending = std::find_if(opened.begin(), opened.end(),
+                                              [&](const SocketRecord& r) { return r.cookie == ev.cookie; });
+            if (pending != opened.end()) {
+                ++m_stats.shortLived;
+                m_eventOnly.erase(ev.cookie);
+                PortEvent e;
+                e.action = Action::Removed;
+                e.record = *pending;
+                e.shortLived = true;
+                out.push_back(std::move(e));
+                opened.erase(pending);
+                continue;
+            }
+            ++m_stats.destroyNotifications;
+            removeClosed({{ev.cookie, false}}, out);
+            continue;
+        }
+        // An open whose port is not chosen yet (listen() without bind()) is left to the next dump;
+        // so is a socket the table already has (a dump or an earlier event showed it).
+        if (ev.localPort == 0 || knownCookie(ev.cookie) ||
+            std::any_of(opened.begin(), opened.end(), [&](const SocketRecord& r) { return r.cookie == ev.cookie; }))
+            continue;
+        SocketRecord r;
+        r.protocol = ev.protocol;
+        r.family = ev.family;
+        r.localAddress = ev.localAddress;
+        r.localPort = ev.localPort;
+        r.remoteAddress = ev.remoteAddress;
+        r.remotePort = ev.remotePort;
+        r.state = ev.state;
+        r.inode = ev.inode;
+        r.uid = ev.uid;
+        r.cookie = ev.cookie;
+        r.netns = ev.netns;
+        if (m_namer) r.netnsName = m_namer(ev.netns);
+        if (ev.tgid != 0) {
+            r.pid = ev.tgid;
+            r.ownerUid = ev.uid;
+            if (const ProcessInfo* owner = eventOwner(ev.tgid)) {
+                r.process = owner->name;
+                r.ownerUid = owner->uid;
+                r.details = m_resolver.detailsCache().get(*owner);
+                m_resolver.learn(ev.inode, *owner);
+            } else {
+                r.process = escapeUntrusted(ev.comm);
+            }
+        }
+        m_eventOnly.insert(ev.cookie);
+        PortEvent e;
+        e.action = Action::Added;
+        e.record = r;
+        out.push_back(std::move(e));
+        opened.push_back(std::move(r));
+    }
+    flushOpened();
+    const std::size_t made = out.size();
+    publishInOrder(std::move(out));
+    return made;
+}
+
+}  // namespace porteye::core

@@ -1,0 +1,49 @@
+// SPDX-License-Identifier: MIT
+#include "loop/KernelEventPump.hpp"
+
+#include <spdlog/spdlog.h>
+#include <systemd/sd-event.h>
+
+#include <sys/epoll.h>
+
+namespace porteye::loop {
+
+KernelEventPump::KernelEventPump(sd_event* event, core::IKernelEventSource& source, core::PortMonitor& monitor,
+                                 std::function<void()> onLost, std::uint64_t drainEveryUsec)
+    : m_source(source), m_monitor(monitor), m_onLost(std::move(onLost)), m_drainEvery(drainEveryUsec) {
+    m_lostSeen = m_source.lost();
+    if (m_source.fd() >= 0) sd_event_add_io(event, &m_io, m_source.fd(), EPOLLIN, onReadable, this);
+    m_timer = std::make_unique<Timer>(event, [this](std::uint64_t) {
+        drain();
+        m_timer->armIn(m_drainEvery);
+    });
+    m_timer->armIn(m_drainEvery);
+}
+
+KernelEventPump::~KernelEventPump() {
+    if (m_io) sd_event_source_disable_unref(m_io);
+}
+
+int KernelEventPump::onReadable(sd_event_source*, int, std::uint32_t, void* self) {
+    static_cast<KernelEventPump*>(self)->drain();
+    return 0;
+}
+
+std::size_t KernelEventPump::drain() {
+    m_batch.clear();
+    const std::size_t read = m_source.consume(m_batch);
+    try {
+        if (read != 0) m_monitor.applyKernelEvents(m_batch);
+        const std::uint64_t lost = m_source.lost();
+        if (lost != m_lostSeen) {
+            spdlog::warn("the kernel event source lost {} events: resynchronising with full dumps", lost - m_lostSeen);
+            m_lostSeen = lost;
+            if (m_onLost) m_onLost();
+        }
+    } catch (const std::exception& e) {
+        spdlog::error("applying kernel socket events failed: {}", e.what());
+    }
+    return read;
+}
+
+}  // namespace porteye::loop

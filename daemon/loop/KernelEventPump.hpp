@@ -1,0 +1,47 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include "core/KernelSocketEvent.hpp"
+#include "core/PortMonitor.hpp"
+#include "loop/Timer.hpp"
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
+
+struct sd_event;
+struct sd_event_source;
+
+namespace porteye::loop {
+
+/// Moves a kernel event source's events into the monitor on the loop thread: when its fd
+/// wakes (a listener opened or closed, or a batch's worth queued) and every `drainEveryUsec`
+/// otherwise (the program does not wake the loop for each connection, which would slow every
+/// connect() on the host). When the source reports lost events, calls `onLost` so the
+/// caller resynchronises with full dumps.
+class KernelEventPump {
+public:
+    KernelEventPump(sd_event* event, core::IKernelEventSource& source, core::PortMonitor& monitor,
+                    std::function<void()> onLost, std::uint64_t drainEveryUsec = 20'000);
+    ~KernelEventPump();
+    KernelEventPump(const KernelEventPump&) = delete;
+    KernelEventPump& operator=(const KernelEventPump&) = delete;
+
+    /// Consumes what is queued now; returns how many kernel events it read.
+    std::size_t drain();
+
+private:
+    static int onReadable(sd_event_source*, int, std::uint32_t, void* self);
+
+    core::IKernelEventSource& m_source;
+    core::PortMonitor& m_monitor;
+    std::function<void()> m_onLost;
+    std::uint64_t m_drainEvery;
+    sd_event_source* m_io = nullptr;
+    std::unique_ptr<Timer> m_timer;
+    std::vector<core::KernelSocketEvent> m_batch;
+    std::uint64_t m_lostSeen = 0;
+};
+
+}  // namespace porteye::loop

@@ -1,0 +1,147 @@
+// SPDX-License-Identifier: MIT
+// PortMonitor fed by a kernel event source between dumps (fake events, fake /proc).
+#include "core/PortMonitor.hpp"
+#include "fakes/FakeSources.hpp"
+
+#include <gtest/gtest.h>
+
+using namespace porteye::core;
+using namespace porteye::fakes;
+
+namespace {
+
+KernelSocketEvent opened(KernelEventKind kind, const SocketRecord& r, std::uint32_t tgid, std::string comm) {
+    KernelSocketEvent e;
+    e.kind = kind;
+    e.protocol = r.protocol;
+    e.family = r.family;
+    e.localAddress = r.localAddress;
+    e.localPort = r.localPort;
+    e.remoteAddress = r.remoteAddress;
+    e.remotePort = r.remotePort;
+    e.state = r.state;
+    e.cookie = r.cookie;
+    e.inode = r.inode;
+    e.tgid = tgid;
+    e.uid = 1000;
+    e.comm = std::move(comm);
+    return e;
+}
+
+KernelSocketEvent closed(const SocketRecord& r) {
+    auto e = opened(KernelEventKind::Close, r, 0, "");
+    e.state = TcpState::Close;
+    return e;
+}
+
+class KernelEventsTest : public ::testing::Test {
+protected:
+    FakeSocketSource source;
+    FakeProcessTable processes;
+    FakeClock clock;
+    PortMonitor monitor{source, processes, clock};
+    std::vector<PortEvent> seen;
+    void SetUp() override {
+        monitor.addListener([this](const auto& events) { seen.insert(seen.end(), events.begin(), events.end()); });
+        monitor.setKernelEventsActive(true);
+        monitor.poll();  // the baseline
+    }
+};
+
+}  // namespace
+
+TEST_F(KernelEventsTest, AListenerIsAddedAtOnceWithItsOwnerAndTheNextDumpNeitherAddsNorWalks) {
+    const auto listener = tcpSocket(100, 8080);
+    processes.add(42, "python3", {100});
+    EXPECT_EQ(monitor.applyKernelEvents({opened(KernelEventKind::Listen, listener, 42, "python3")}), 1u);
+    ASSERT_EQ(seen.size(), 1u);
+    EXPECT_EQ(seen[0].action, Action::Added);
+    EXPECT_EQ(seen[0].record.pid, 42u);
+    EXPECT_EQ(seen[0].record.process, "python3");
+    ASSERT_TRUE(seen[0].record.details) << "the holder's details, as for a dumped socket";
+
+    source.sockets = {listener};
+    const int walks = processes.walks;
+    monitor.poll();
+    EXPECT_EQ(seen.size(), 1u) << "the dump shows what the event already said";
+    EXPECT_EQ(processes.walks, walks) << "the event's owner is known: no walk of /proc for its inode";
+    ASSERT_EQ(monitor.snapshot().size(), 1u);
+    EXPECT_EQ(monitor.snapshot()[0].pid, 42u);
+}
+
+TEST_F(KernelEventsTest, ASocketThatLivedBetweenTwoDumpsIsInTheHistoryWithItsOwnerFlaggedShortLived) {
+    const auto brief = tcpSocket(100, 9000);
+    processes.add(42, "flash", {100});
+    monitor.applyKernelEvents({opened(KernelEventKind::Listen, brief, 42, "flash")});
+    monitor.applyKernelEvents({closed(brief)});
+    // Both in one batch, too.
+    const auto briefer = tcpSocket(101, 9001);
+    monitor.applyKernelEvents({opened(KernelEventKind::Listen, briefer, 42, "flash"), closed(briefer)});
+    monitor.poll();
+    ASSERT_EQ(seen.size(), 4u);
+    EXPECT_EQ(seen[0].action, Action::Added);
+    EXPECT_EQ(seen[1].action, Action::Removed);
+    EXPECT_TRUE(seen[1].shortLived);
+    EXPECT_EQ(seen[1].record.pid, 42u);
+    EXPECT_EQ(seen[2].action, Action::Added) << "in order, even within one batch";
+    EXPECT_EQ(seen[3].action, Action::Removed);
+    EXPECT_TRUE(seen[3].shortLived);
+    EXPECT_LT(seen[2].sequence, seen[3].sequence);
+    EXPECT_EQ(monitor.stats().shortLived, 2u);
+    EXPECT_TRUE(monitor.snapshot().empty());
+}
+
+TEST_F(KernelEventsTest, ASocketADumpShowedIsNotShortLivedWhenItCloses) {
+    const auto listener = tcpSocket(100, 8080);
+    processes.add(42, "python3", {100});
+    monitor.applyKernelEvents({opened(KernelEventKind::Listen, listener, 42, "python3")});
+    source.sockets = {listener};
+    monitor.poll();
+    monitor.applyKernelEvents({closed(listener)});
+    ASSERT_EQ(seen.size(), 2u);
+    EXPECT_FALSE(seen[1].shortLived);
+}
+
+TEST_F(KernelEventsTest, AnAcceptedSocketReportedBeforeItHadAnInodeIsTheSameSocketOnceTheDumpShowsIt) {
+    auto conn = tcpSocket(0, 8080, TcpState::Established, 50000);
+    conn.cookie = 777;
+    processes.add(42, "server", {200});
+    monitor.applyKernelEvents({opened(KernelEventKind::Accept, conn, 42, "server")});
+    ASSERT_EQ(seen.size(), 1u);
+    EXPECT_EQ(seen[0].record.inode, 0u);
+    conn.inode = 200;  // accept() returned: the dump shows its file
+    source.sockets = {conn};
+    monitor.poll();
+    EXPECT_EQ(seen.size(), 1u) << "no removal and re-addition of the same connection";
+    ASSERT_EQ(monitor.snapshot().size(), 1u);
+    EXPECT_EQ(monitor.snapshot()[0].inode, 200u);
+}
+
+TEST_F(KernelEventsTest, AListenWithoutBindIsLeftToTheDumpAndUnknownClosesAreIgnored) {
+    auto unbound = tcpSocket(100, 0);
+    processes.add(42, "python3", {100});
+    EXPECT_EQ(monitor.applyKernelEvents({opened(KernelEventKind::Listen, unbound, 42, "python3")}), 0u);
+    EXPECT_EQ(monitor.applyKernelEvents({closed(tcpSocket(300, 1))}), 0u);
+    EXPECT_TRUE(seen.empty());
+}
+
+TEST_F(KernelEventsTest, AnOwnerThatIsAlreadyGoneIsNamedByTheEventsComm) {
+    const auto listener = tcpSocket(100, 8080);
+    monitor.applyKernelEvents({opened(KernelEventKind::Listen, listener, 4242, "ev\x1b[31m")});
+    ASSERT_EQ(seen.size(), 1u);
+    EXPECT_EQ(seen[0].record.pid, 4242u);
+    EXPECT_EQ(seen[0].record.process, "ev\\x1b[31m") << "escaped as every name porteyed reads";
+}
+
+TEST(DestroyCounting, WithoutAnEventSourceASocketNoDumpShowedIsCountedWhenItCloses) {
+    FakeSocketSource source;
+    FakeProcessTable processes;
+    FakeClock clock;
+    PortMonitor monitor{source, processes, clock};
+    monitor.poll();
+    auto gone = tcpSocket(100, 8080, TcpState::Established, 5000);
+    auto timeWait = tcpSocket(0, 8081, TcpState::TimeWait, 5001);
+    EXPECT_EQ(monitor.applyDestroyed({gone, timeWait}), 0u);
+    EXPECT_EQ(monitor.stats().unattributedShortLived, 1u) << "a TIME_WAIT's end is not a short-lived socket";
+    EXPECT_EQ(monitor.stats().destroyNotifications, 2u);
+}
