@@ -42,6 +42,9 @@ ParsedConfig parseDaemonConfig(const std::vector<std::string>& args) {
     app.add_option("--netns-connections-every,--netns_connections_every", config.netnsConnectionsEvery,
                    "Dump other namespaces' connections every N polls (listeners: every poll)")
         ->check(CLI::Range(std::uint32_t{1}, std::uint32_t{3600}));
+    app.add_option("--expected-dir,--expected_dir", config.expectedDir,
+                   "Directory of expected-listener rules (*.conf); any other new listener raises an alert. "
+                   "Missing or without *.conf files: no alerts");
     app.add_flag("--no-bus,--no_bus", config.noBus, "Do not connect to D-Bus (control socket only)");
     // Hidden (empty group): lets tests reach the reply cap without 50,000 sockets. It can only lower it.
     app.add_option("--max-reply-records", config.maxReplyRecords, "Most records in one reply (testing)")

@@ -37,6 +37,9 @@ struct DaemonConfig {
     std::string netnsHelper = "/run/porteye-netns/helper.sock";
     /// Other namespaces' connections are dumped every this many polls (their listeners every poll).
     std::uint32_t netnsConnectionsEvery = 10;
+    /// Expected listeners: `*.conf` allowlist files (docs/expected-listeners.md); a missing
+    /// directory, or one without `*.conf` files, turns the alerts off. Re-read on SIGHUP.
+    std::string expectedDir = "/etc/porteye/expected.d";
 };
 
 /// Result of parsing: a config, or the exit status to end with (help, bad flags).

@@ -192,7 +192,11 @@ Options statusToDbus(const core::DaemonStatus& s) {
                    {"polls", sdbus::Variant(s.polls)},
                    {"failed_polls", sdbus::Variant(s.failedPolls)},
                    {"network_namespaces", sdbus::Variant(s.networkNamespaces)},
-                   {"event_source", sdbus::Variant(s.eventSource)}};
+                   {"event_source", sdbus::Variant(s.eventSource)},
+                   {"expected_active", sdbus::Variant(s.expectedActive)},
+                   {"expected_rules", sdbus::Variant(s.expectedRules)},
+                   {"unexpected_listeners", sdbus::Variant(s.unexpectedListeners)},
+                   {"unexpected_total", sdbus::Variant(s.unexpectedTotal)}};
 }
 
 namespace {
@@ -228,6 +232,10 @@ core::DaemonStatus statusFromDbus(const Options& status) {
     s.store = field<std::string>(status, "store", s.store);
     s.networkNamespaces = field<std::string>(status, "network_namespaces", s.networkNamespaces);
     s.eventSource = field<std::string>(status, "event_source", s.eventSource);
+    s.expectedActive = field<bool>(status, "expected_active");
+    s.expectedRules = field<std::uint64_t>(status, "expected_rules");
+    s.unexpectedListeners = field<std::uint64_t>(status, "unexpected_listeners");
+    s.unexpectedTotal = field<std::uint64_t>(status, "unexpected_total");
     return s;
 }
 

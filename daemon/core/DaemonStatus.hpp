@@ -34,6 +34,13 @@ struct DaemonStatus {
     /// Where new sockets are learnt from: "polling", or a kernel event source's stage, with why
     /// it fell back when it did.
     std::string eventSource = "polling";
+    /// Expected listeners (core/ExpectedListeners.hpp): whether an allowlist is loaded, its rules,
+    /// the unexpected listeners open now (those the caller may see) and the alerts raised since
+    /// start (0 for an unprivileged caller, like polls).
+    bool expectedActive = false;
+    std::uint64_t expectedRules = 0;
+    std::uint64_t unexpectedListeners = 0;
+    std::uint64_t unexpectedTotal = 0;
 };
 
 }  // namespace porteye::core
