@@ -10,6 +10,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <unistd.h>
+
 #include <csignal>
 #include <fstream>
 #include <optional>
@@ -119,7 +121,7 @@ protected:
 
     json status(RpcClient& client) { return client.call("status")["result"]; }
 
-    TempDir m_dir;
+    TempDir m_dir{0755};  // unprivileged clients reach the socket
     TempDir m_rules;
     std::string m_rulesDir = m_rules.path();
     const std::string m_path = m_dir.path() + "/s.sock";
@@ -247,6 +249,56 @@ TEST_F(ExpectedListeners, AMissingDirectoryMeansNoAlerts) {
             break;
         }
     }
+}
+
+TEST_F(ExpectedListeners, AnUnprivilegedSubscriberGetsTheAlertsOfItsOwnSocketsOnly) {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root to run clients as nobody";
+    writeFile(m_rules.path() + "/a.conf", "tcp *:1\n");
+    startDaemon();
+    const std::vector<std::string> asNobody{"setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"};
+    auto nobodyListener = [&] {
+        auto argv = asNobody;
+        argv.insert(argv.end(), {"/usr/bin/python3", "-c",
+                                 "import socket, time\n"
+                                 "s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n"
+                                 "print(s.getsockname()[1], flush=True); time.sleep(60)"});
+        auto process = std::make_unique<Subprocess>(argv);
+        EXPECT_TRUE(process->waitForOutput("\n", 10s)) << process->err();
+        return process;
+    };
+    auto portOf = [](Subprocess& p) { return static_cast<std::uint16_t>(std::strtoul(p.out().c_str(), nullptr, 10)); };
+    auto argv = asNobody;
+    auto cli = porteyectl(true, {"events", "--unexpected", "--json"});
+    argv.insert(argv.end(), cli.begin(), cli.end());
+    Subprocess watcher(argv);
+
+    // Its own listener, until the subscription is live.
+    std::unique_ptr<Subprocess> own;
+    bool printed = false;
+    for (int attempt = 0; attempt < 10 && !printed; ++attempt) {
+        own = nobodyListener();
+        const auto port = portOf(*own);
+        printed = watcher.waitForOutput([&](const std::string& out) { return contains(printedPorts(out), port); }, 2s);
+    }
+    ASSERT_TRUE(printed) << watcher.out() << watcher.err();
+    // root's listener, then another of its own: it sees the second, never root's.
+    PortHolder rootListener;
+    const auto rootPort = rootListener.open();
+    auto second = nobodyListener();
+    const auto secondPort = portOf(*second);
+    ASSERT_TRUE(
+        watcher.waitForOutput([&](const std::string& out) { return contains(printedPorts(out), secondPort); }, 10s))
+        << watcher.out();
+    EXPECT_FALSE(contains(printedPorts(watcher.out()), rootPort)) << watcher.out();
+    // Its own alerts show its own process.
+    EXPECT_NE(watcher.out().find("\"process\":\"python3\""), std::string::npos) << watcher.out();
+    // Over D-Bus it is told why not, rather than waiting for signals the policy keeps from it.
+    auto busArgv = asNobody;
+    auto viaBus = porteyectl(false, {"events", "--unexpected"});
+    busArgv.insert(busArgv.end(), viaBus.begin(), viaBus.end());
+    const auto refused = porteye::testing::run(busArgv, {}, 10s);
+    EXPECT_EQ(refused.exitCode, 6) << refused.err;
+    EXPECT_EQ(watcher.stop(SIGINT), 0);
 }
 
 TEST_F(ExpectedListeners, SnapshotWritesRulesTheParserReadsBackAndTheListenersMatch) {
