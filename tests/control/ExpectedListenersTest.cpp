@@ -10,9 +10,13 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <csignal>
+#include <cstring>
+#include <map>
 #include <fstream>
 #include <optional>
 #include <memory>
@@ -74,11 +78,12 @@ bool contains(const std::vector<std::uint16_t>& ports, std::uint16_t port) {
 
 class ExpectedListeners : public ::testing::Test {
 protected:
-    void startDaemon() {
+    void startDaemon(std::map<std::string, std::string> env = {}, std::vector<std::string> launcher = {}) {
         m_bus = std::make_unique<PrivateBus>(porteye::testing::policyFilePath());
         m_daemon = std::make_unique<DaemonProcess>(
             std::vector<std::string>{"--bus-address", m_bus->address(), "--socket", m_path, "--interval", "0.1",
-                                     "--config", "/dev/null", "--expected-dir", m_rulesDir});
+                                     "--config", "/dev/null", "--expected-dir", m_rulesDir},
+            std::move(env), std::move(launcher));
         ASSERT_TRUE(m_daemon->ready()) << "porteyed never sent READY=1:\n" << m_daemon->log();
     }
     void TearDown() override {
@@ -299,6 +304,67 @@ TEST_F(ExpectedListeners, AnUnprivilegedSubscriberGetsTheAlertsOfItsOwnSocketsOn
     const auto refused = porteye::testing::run(busArgv, {}, 10s);
     EXPECT_EQ(refused.exitCode, 6) << refused.err;
     EXPECT_EQ(watcher.stop(SIGINT), 0);
+}
+
+TEST_F(ExpectedListeners, TheJournalEntryCarriesItsMessageIdAndFields) {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root for a private mount namespace";
+    // journald stands in: porteyed runs in a mount namespace of its own where
+    // /run/systemd/journal/socket is this test's datagram socket, and sends there what it
+    // would send to journald (the native protocol: KEY=value lines).
+    TempDir journal(0755);
+    const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    ASSERT_GE(fd, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    const std::string socketPath = journal.path() + "/socket";
+    std::strncpy(addr.sun_path, socketPath.c_str(), sizeof addr.sun_path - 1);
+    ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    PortHolder expected;
+    const auto portA = freePort();
+    writeFile(m_rules.path() + "/a.conf", "tcp 127.0.0.1:" + std::to_string(portA) + "\n");
+    startDaemon({{"FAKE_JOURNAL_DIR", journal.path()}},
+                {"unshare", "--mount", "--propagation", "private", "sh", "-c",
+                 "mount -t tmpfs tmpfs /run/systemd && mkdir /run/systemd/journal && "
+                 "mount --bind \"$FAKE_JOURNAL_DIR\" /run/systemd/journal && exec \"$0\" \"$@\""});
+    ASSERT_EQ(expected.open(portA), portA);
+    PortHolder rogue;
+    const auto portB = rogue.open();
+
+    std::vector<std::string> entries;
+    auto entryFor = [&](std::uint16_t port) -> const std::string* {
+        for (const auto& e : entries)
+            if (e.find("\nPORTEYE_PORT=" + std::to_string(port) + "\n") != std::string::npos) return &e;
+        return nullptr;
+    };
+    ASSERT_TRUE(eventually(
+        [&] {
+            char buffer[65536];
+            for (;;) {
+                const auto n = ::recv(fd, buffer, sizeof buffer, MSG_DONTWAIT);
+                if (n <= 0) break;
+                entries.emplace_back(buffer, static_cast<std::size_t>(n));
+            }
+            return entryFor(portB) != nullptr;
+        },
+        10s))
+        << entries.size() << " entries; " << m_daemon->log();
+    ::close(fd);
+    const std::string entry = "\n" + *entryFor(portB);
+    const std::vector<std::string> fields{"MESSAGE_ID=f2171843a52249f9a437052bbbf08f86",
+                                          "PRIORITY=4",
+                                          "PORTEYE_ACTION=unexpected",
+                                          "PORTEYE_PROTOCOL=tcp",
+                                          "PORTEYE_LOCAL_ADDRESS=127.0.0.1",
+                                          "PORTEYE_PID=" + std::to_string(rogue.pid()),
+                                          "PORTEYE_PROCESS=" + commOf(rogue.pid()),
+                                          "PORTEYE_PRESENT=0",
+                                          "PORTEYE_REASON=no rule for tcp port",
+                                          "MESSAGE=unexpected listener: tcp 127.0.0.1:" + std::to_string(portB)};
+    for (const auto& field : fields)
+        EXPECT_NE(entry.find("\n" + field), std::string::npos) << field << " in" << entry;
+    for (const char* field : {"PORTEYE_UNIT=", "PORTEYE_CONTAINER=", "PORTEYE_NETNS="})
+        EXPECT_NE(entry.find(std::string("\n") + field), std::string::npos) << field << " in" << entry;
+    EXPECT_EQ(entryFor(portA), nullptr);  // the expected one: no entry
 }
 
 TEST_F(ExpectedListeners, SnapshotWritesRulesTheParserReadsBackAndTheListenersMatch) {
