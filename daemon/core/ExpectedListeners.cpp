@@ -441,13 +441,15 @@ std::vector<UnexpectedListener> UnexpectedListenerTracker::rescan(const std::vec
         auto last = first;
         const SocketRecord* shownRecord = &*first;  // the socket's first owner with a pid
         bool expected = false;
+        // Connections are most of a busy host's table: only listeners are matched against the rules.
+        const bool listening = first->listening();
         for (; last != snapshot.end() && last->cookie == first->cookie && last->inode == first->inode; ++last) {
             if (shownRecord->pid == 0 && last->pid != 0) shownRecord = &*last;
-            expected = expected || m_rules->match(*last);
+            expected = expected || (listening && m_rules->match(*last) != nullptr);
         }
         const auto& record = *shownRecord;
         first = last;
-        if (expected || !record.listening()) continue;
+        if (!listening || expected) continue;
         auto known = m_current.find(record.cookie);
         if (known != m_current.end()) {
             next.emplace(record.cookie, known->second);
