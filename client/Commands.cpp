@@ -153,6 +153,12 @@ int runStatus(ITransport& transport, const OutputOptions& output, std::ostream& 
         << "  event source:   " << s.eventSource << '\n'
         << "  next sequence:  " << s.nextSequence << '\n'
         << "  active watches: " << s.watches << '\n'
+        << "  expected:       "
+        << (s.expectedActive
+                ? std::to_string(s.expectedRules) + " rules, " + std::to_string(s.unexpectedListeners) +
+                      " unexpected listeners open, " + std::to_string(s.unexpectedTotal) + " alerts since start"
+                : std::string("no allowlist (no alerts)"))
+        << '\n'
         << "  view:           " << (s.view == "all" ? "all processes" : "only its own user's processes") << '\n';
     return kExitOk;
 }

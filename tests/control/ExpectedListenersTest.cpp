@@ -222,6 +222,8 @@ TEST_F(ExpectedListeners, SighupReloadPicksUpANewRule) {
     ASSERT_EQ(::kill(m_daemon->process().pid(), SIGHUP), 0);
     ASSERT_TRUE(eventually([&] { return status(rpc)["expected_rules"] == 2; }, 10s)) << m_daemon->log();
     EXPECT_NE(m_daemon->log().find("b.conf:2: "), std::string::npos) << m_daemon->log();
+    const auto shown = porteye::testing::run(porteyectl(true, {"status"}));
+    EXPECT_NE(shown.out.find("expected:       2 rules, "), std::string::npos) << shown.out;
     // B is expected now: it left the set without an alert, and reopening it is silent.
     EXPECT_EQ(status(rpc)["unexpected_total"].get<std::uint64_t>(), totalBefore);
     rogue.close();
