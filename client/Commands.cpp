@@ -4,7 +4,11 @@
 #include "ExitCode.hpp"
 #include "Output.hpp"
 #include "core/IClock.hpp"
+#include "core/TimeFormat.hpp"
 #include "protocol/Json.hpp"
+
+#include <algorithm>
+#include <tuple>
 
 namespace porteye::cli {
 
@@ -67,6 +71,53 @@ int runWatch(ITransport& transport, std::uint32_t pid, WatchOptions options, con
     return kExitOk;
 }
 
+int runUnexpected(ITransport& transport, const core::SocketFilter& filter, const OutputOptions& output,
+                  std::ostream& out) {
+    transport.unexpected(
+        filter,
+        [&](const core::UnexpectedListener& alert) {
+            if (output.json) {
+                out << protocol::toJson(alert).dump() << '\n';
+                out.flush();
+            } else {
+                printUnexpectedLine(out, alert, output.color);
+            }
+            return static_cast<bool>(out);
+        },
+        StreamOptions{});
+    return kExitOk;
+}
+
+int runExpectSnapshot(ITransport& transport, const std::string& host, core::WallTime now, std::ostream& out) {
+    core::SocketFilter filter;
+    filter.listeningOnly = true;
+    struct Line {
+        core::ExpectedRule rule;
+        std::string text;
+    };
+    std::vector<Line> lines;
+    for (const auto& record : transport.list(filter)) {
+        auto rule = core::ruleForRecord(record);
+        lines.push_back({rule, core::formatExpectedRule(rule)});
+    }
+    std::sort(lines.begin(), lines.end(), [](const Line& a, const Line& b) {
+        return std::tie(a.rule.protocol, a.rule.portLow, a.rule.address, a.text) <
+               std::tie(b.rule.protocol, b.rule.portLow, b.rule.address, b.text);
+    });
+    lines.erase(std::unique(lines.begin(), lines.end(), [](const Line& a, const Line& b) { return a.text == b.text; }),
+                lines.end());
+    out << "# Expected listeners of " << host << ", written by `porteyectl expect --snapshot` at "
+        << core::formatIsoLocal(now) << ".\n"
+        << "# Every listener open then is here: review it, then install it as /etc/porteye/expected.d/NAME.conf\n"
+        << "# and reload porteyed (systemctl reload porteyed). Format: PROTOCOL ADDRESS:PORT [process=NAME]\n"
+        << "# [unit=UNIT] [container=NAME|ID] [netns=NAME|INODE]; '*' is any address, port or text (porteyed(8)).\n";
+    for (const auto& line : lines)
+        out << line.text << '\n';
+    out.flush();
+    if (!out) throw CommandError(kExitFailure, "cannot write the allowlist");
+    return kExitOk;
+}
+
 }  // namespace porteye::cli
 
 namespace porteye::cli {
@@ -104,6 +155,12 @@ int runStatus(ITransport& transport, const OutputOptions& output, std::ostream& 
         << " only by their close; " << s.resyncs << " resyncs\n"
         << "  next sequence:  " << s.nextSequence << '\n'
         << "  active watches: " << s.watches << '\n'
+        << "  expected:       "
+        << (s.expectedActive
+                ? std::to_string(s.expectedRules) + " rules, " + std::to_string(s.unexpectedListeners) +
+                      " unexpected listeners open, " + std::to_string(s.unexpectedTotal) + " alerts since start"
+                : std::string("no allowlist (no alerts)"))
+        << '\n'
         << "  view:           " << (s.view == "all" ? "all processes" : "only its own user's processes") << '\n';
     return kExitOk;
 }

@@ -84,4 +84,12 @@ int runWatchExec(ITransport& transport, std::uint32_t pid, WatchOptions options,
 std::vector<std::pair<std::string, std::string>> execEnvironment(std::uint32_t watchedPid, const core::PortEvent& event,
                                                                  const std::set<std::uint16_t>& active);
 
+/// `porteyectl events --unexpected`: porteyed's unexpected-listener alerts, one line (or JSON line) each.
+int runUnexpected(ITransport& transport, const core::SocketFilter& filter, const OutputOptions& output,
+                  std::ostream& out);
+
+/// `porteyectl expect --snapshot`: today's listeners as a starting allowlist (the expected.d format):
+/// a header naming the host and time, then one rule per distinct listener, sorted.
+int runExpectSnapshot(ITransport& transport, const std::string& host, core::WallTime now, std::ostream& out);
+
 }  // namespace porteye::cli

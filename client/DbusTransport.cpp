@@ -45,8 +45,12 @@ public:
     }
     ~ManagerProxy() { unregisterProxy(); }
     std::function<void(const dbus::EventStruct&)> onEvent;
+    std::function<void(const dbus::EventStruct&, const std::string&, bool)> onUnexpected;
 
 private:
+    void onUnexpectedListener(const dbus::EventStruct& event, const std::string& reason, const bool& present) override {
+        if (onUnexpected) onUnexpected(event, reason, present);
+    }
     void onPortAdded(const dbus::EventStruct& event) override {
         if (onEvent) onEvent(event);
     }
@@ -261,6 +265,32 @@ StreamEnd DbusTransport::events(const core::SocketFilter& filter, const EventCal
         };
         // The proxy's signal match is in place since its construction. Calls made in onSubscribed
         // (a ListPorts) leave the signals that arrive meanwhile queued for runUntil.
+        if (options.onSubscribed && !options.onSubscribed()) return StreamEnd::Callback;
+        const auto end = runUntil([&] { return finished || presence.gone(); }, options.deadline);
+        if (end == StreamEnd::Callback && !finished) throwDaemonLeft();
+        return end;
+    } catch (const sdbus::Error& e) {
+        rethrow(e);
+    }
+}
+
+StreamEnd DbusTransport::unexpected(const core::SocketFilter& filter, const UnexpectedCallback& onAlert,
+                                    const StreamOptions& options) {
+    // UnexpectedListener is broadcast like PortAdded, so the same policy limits who receives it.
+    if (!seesEveryonesSockets())
+        throw CommandError(kExitAccessDenied,
+                           "unexpected-listener signals on D-Bus are for root and group porteye; use --socket, "
+                           "which streams the alerts of your own sockets");
+    try {
+        DaemonPresence presence(*m_connection);
+        ManagerProxy manager(*m_connection);
+        (void)manager.Version();
+        bool finished = false;
+        manager.onUnexpected = [&](const dbus::EventStruct& raw, const std::string& reason, bool present) {
+            if (finished) return;
+            core::UnexpectedListener alert{dbus::eventFromDbus(raw), reason, present};
+            if (filter.matches(alert.event.record) && !onAlert(alert)) finished = true;
+        };
         if (options.onSubscribed && !options.onSubscribed()) return StreamEnd::Callback;
         const auto end = runUntil([&] { return finished || presence.gone(); }, options.deadline);
         if (end == StreamEnd::Callback && !finished) throwDaemonLeft();

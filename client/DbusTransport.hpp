@@ -26,6 +26,8 @@ public:
     DaemonStatus status() override;
     StreamEnd events(const core::SocketFilter& filter, const EventCallback& onEvent,
                      const StreamOptions& options) override;
+    StreamEnd unexpected(const core::SocketFilter& filter, const UnexpectedCallback& onAlert,
+                         const StreamOptions& options) override;
 
 private:
     /// Dispatches bus messages until `done()`, a stop signal or the deadline (if set).

@@ -236,6 +236,22 @@ void printEventLine(std::ostream& out, const core::PortEvent& e, bool color) {
     out.flush();
 }
 
+void printUnexpectedLine(std::ostream& out, const core::UnexpectedListener& alert, bool color) {
+    const auto& e = alert.event;
+    const auto& r = e.record;
+    out << core::formatIsoLocal(e.time) << ' ';
+    if (color) out << "\033[1;31m";
+    out << "! ";
+    if (color) out << "\033[0m";
+    out << core::protocolName(r.protocol) << ' ' << core::stateName(r.protocol, r.state) << ' '
+        << formatEndpoint(r.localAddress, r.localPort, r.family, false) << ' '
+        << formatEndpoint(r.remoteAddress, r.remotePort, r.family, true) << ' ' << processColumn(r);
+    if (r.details && !r.details->unit.empty()) out << " unit=" << r.details->unit;
+    if (alert.present) out << " (present)";
+    out << ": " << alert.reason << '\n';
+    out.flush();
+}
+
 bool wantColor(int fd) {
     const char* noColor = std::getenv("NO_COLOR");
     if (noColor != nullptr && noColor[0] != '\0') return false;

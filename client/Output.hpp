@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include "core/ExpectedListeners.hpp"
 #include "core/PidPortTracker.hpp"
 #include "core/PortEvent.hpp"
 #include "core/SocketRecord.hpp"
@@ -44,6 +45,10 @@ std::string formatEndpoint(const std::string& address, std::uint16_t port, std::
 void printHistoryTable(std::ostream& out, const std::vector<core::PortEvent>& events, bool color);
 /// One line per host event, for `porteyectl events`.
 void printEventLine(std::ostream& out, const core::PortEvent& event, bool color);
+
+/// One line per unexpected-listener alert, for `porteyectl events --unexpected`:
+/// "TIME ! tcp LISTEN 0.0.0.0:8080 * pid=…: REASON" ("present" when it was open before the allowlist).
+void printUnexpectedLine(std::ostream& out, const core::UnexpectedListener& alert, bool color);
 
 /// Whether stdout should get colours: a terminal, and NO_COLOR unset or empty.
 bool wantColor(int fd);

@@ -267,8 +267,25 @@ void SocketTransport::watch(std::uint32_t pid, const WatchOptions& options, cons
 
 StreamEnd SocketTransport::events(const core::SocketFilter& filter, const EventCallback& onEvent,
                                   const StreamOptions& options) {
+    return stream(
+        protocol::toJson(filter), "event",
+        [&](const json& params) { return onEvent(decoding([&] { return protocol::eventFromJson(params); })); },
+        options);
+}
+
+StreamEnd SocketTransport::unexpected(const core::SocketFilter& filter, const UnexpectedCallback& onAlert,
+                                      const StreamOptions& options) {
+    json params = protocol::toJson(filter);
+    params["unexpected"] = true;  // only the alerts, not every event
+    return stream(
+        params, "unexpected",
+        [&](const json& p) { return onAlert(decoding([&] { return protocol::unexpectedFromJson(p); })); }, options);
+}
+
+StreamEnd SocketTransport::stream(const json& params, const char* method,
+                                  const std::function<bool(const json&)>& onMessage, const StreamOptions& options) {
     StopSignalFd stop;
-    const json reply = call("events", protocol::toJson(filter));
+    const json reply = call("events", params);
     const std::uint64_t id = decoding([&] { return reply.at("subscription").get<std::uint64_t>(); });
     auto end = StreamEnd::Callback;
     if (!options.onSubscribed || options.onSubscribed()) {
@@ -283,8 +300,8 @@ StreamEnd SocketTransport::events(const core::SocketFilter& filter, const EventC
                 end = StreamEnd::Deadline;
                 break;
             }
-            if (message.method != "event" || idField(message.params, "subscription") != id) continue;
-            if (!onEvent(decoding([&] { return protocol::eventFromJson(message.params); }))) break;
+            if (message.method != method || idField(message.params, "subscription") != id) continue;
+            if (!onMessage(message.params)) break;
         }
     }
     try {

@@ -32,6 +32,8 @@ public:
     DaemonStatus status() override;
     StreamEnd events(const core::SocketFilter& filter, const EventCallback& onEvent,
                      const StreamOptions& options) override;
+    StreamEnd unexpected(const core::SocketFilter& filter, const UnexpectedCallback& onAlert,
+                         const StreamOptions& options) override;
 
 private:
     void connectIfNeeded();
@@ -44,6 +46,11 @@ private:
     Wait read(int stopFd, std::optional<std::chrono::steady_clock::time_point> deadline, protocol::rpc::Message& out);
     /// As read(), but notifications that arrived while call() waited for a reply come first.
     Wait next(int stopFd, std::optional<std::chrono::steady_clock::time_point> deadline, protocol::rpc::Message& out);
+    /// Subscribes with `events` and passes the params of each `method` notification of that
+    /// subscription ("event", "unexpected") to `onMessage` until it returns false, a stop signal
+    /// or the deadline; unsubscribes after.
+    StreamEnd stream(const nlohmann::json& params, const char* method,
+                     const std::function<bool(const nlohmann::json&)>& onMessage, const StreamOptions& options);
 
     std::string m_path;
     int m_fd = -1;

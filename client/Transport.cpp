@@ -30,4 +30,9 @@ bool seesEveryonesSockets() {
     return std::find(groups.begin(), groups.begin() + std::max(count, 0), porteye->gr_gid) != groups.end();
 }
 
+StreamEnd ITransport::unexpected(const core::SocketFilter&, const UnexpectedCallback&, const StreamOptions&) {
+    throw CommandError(kExitUsage,
+                       "unexpected-listener alerts come from porteyed's allowlist; ask porteyed (D-Bus or --socket)");
+}
+
 }  // namespace porteye::cli

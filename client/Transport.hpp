@@ -3,6 +3,7 @@
 
 #include "ExitCode.hpp"
 #include "core/DaemonStatus.hpp"
+#include "core/ExpectedListeners.hpp"
 #include "core/Filters.hpp"
 #include "core/PidPortTracker.hpp"
 #include "core/PortEvent.hpp"
@@ -48,6 +49,8 @@ struct WatchOptions {
 using WatchCallback = std::function<bool(const core::PortChange& change)>;
 /// Called for host-wide events; return false to stop.
 using EventCallback = std::function<bool(const core::PortEvent& event)>;
+/// Called for each unexpected-listener alert; return false to stop.
+using UnexpectedCallback = std::function<bool(const core::UnexpectedListener& alert)>;
 
 /// How an event stream is bounded besides its callback and the stop signals.
 struct StreamOptions {
@@ -84,6 +87,11 @@ public:
     /// when porteyed goes away meanwhile.
     virtual StreamEnd events(const core::SocketFilter& filter, const EventCallback& onEvent,
                              const StreamOptions& options) = 0;
+
+    /// Streams porteyed's unexpected-listener alerts (its allowlist) matching the filter, as events().
+    /// Transports without a daemon have no allowlist: the default says so (exit status 2).
+    virtual StreamEnd unexpected(const core::SocketFilter& filter, const UnexpectedCallback& onAlert,
+                                 const StreamOptions& options);
 };
 
 /// Stop signals (SIGINT, SIGTERM) are blocked by main(); streaming transports wait on them.

@@ -12,6 +12,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <memory>
 
@@ -70,6 +72,26 @@ std::chrono::duration<double> parseSeconds(const std::string& option, const std:
 
 std::chrono::duration<double> parseInterval(const std::string& text, double minimum) {
     return parseSeconds("--interval", text, minimum);
+}
+
+/// `expect --snapshot`: to stdout, or to FILE through a temporary file renamed over it, so a
+/// failed run never leaves half an allowlist where porteyed reads it.
+int writeSnapshot(cli::ITransport& transport, const std::string& path) {
+    char host[256] = {};
+    if (gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "this host");
+    const auto now = core::SystemClock().now();
+    if (path.empty() || path == "-") return cli::runExpectSnapshot(transport, host, now, std::cout);
+    const std::string temporary = path + ".tmp";
+    {
+        std::ofstream file(temporary, std::ios::trunc);
+        if (!file) throw cli::CommandError(cli::kExitFailure, "cannot write " + temporary);
+        cli::runExpectSnapshot(transport, host, now, file);
+    }
+    if (std::rename(temporary.c_str(), path.c_str()) != 0) {
+        std::remove(temporary.c_str());
+        throw cli::CommandError(cli::kExitFailure, "cannot write " + path);
+    }
+    return cli::kExitOk;
 }
 
 }  // namespace
@@ -146,6 +168,15 @@ int main(int argc, char** argv) {
     auto* events = app.add_subcommand("events", "Print every port change on the host, live");
     addFilterOptions(events, eventArgs);
     events->add_option("--interval,-i", eventsInterval, "With --local: seconds between polls (default 1.0)");
+    bool unexpectedOnly = false;
+    events->add_flag("--unexpected", unexpectedOnly,
+                     "Only porteyed's alerts for listeners its allowlist (/etc/porteye/expected.d) does not expect");
+
+    bool expectSnapshot = false;
+    std::string expectOutput;
+    auto* expect = app.add_subcommand("expect", "Expected listeners: write today's listeners as an allowlist");
+    expect->add_flag("--snapshot", expectSnapshot, "Write one rule per listener open now (required)")->required();
+    expect->add_option("--output,-o", expectOutput, "Write to this file instead of stdout");
 
     std::optional<std::uint16_t> waitListen;
     std::optional<std::uint16_t> waitFree;
@@ -244,6 +275,7 @@ int main(int argc, char** argv) {
             filter.limit = limit;
             return cli::runHistory(*transport, filter, output, std::cout);
         }
+        if (*events && unexpectedOnly) return cli::runUnexpected(*transport, toFilter(eventArgs), output, std::cout);
         if (*events) return cli::runEvents(*transport, toFilter(eventArgs), output, std::cout);
         if (*waitCmd) {
             if (!waitListen && !waitFree)
@@ -271,6 +303,7 @@ int main(int argc, char** argv) {
             if (whoProtocol) protocol = core::parseProtocolName(*whoProtocol);
             return cli::runWho(*transport, whoPort, protocol, output, std::cout, std::cerr);
         }
+        if (*expect) return writeSnapshot(*transport, expectOutput);
         if (*watch) {
             cli::WatchOptions options;
             options.interval = parseInterval(intervalText, local ? 0.01 : 0.05);

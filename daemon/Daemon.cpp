@@ -6,6 +6,7 @@
 #include "dbus/BusConnection.hpp"
 #include "dbus/DbusFrontend.hpp"
 #include "dbus/DbusTypes.hpp"
+#include "journal/UnexpectedListenerJournal.hpp"
 #include "loop/BusEventBridge.hpp"
 #include "loop/ProcessExitWatcher.hpp"
 #include "loop/Timer.hpp"
@@ -17,6 +18,7 @@
 #include "sys/DestroyListener.hpp"
 #include "sys/NamespacedSocketSource.hpp"
 #include "sys/NetnsOpener.hpp"
+#include "sys/ExpectedDir.hpp"
 #include "sys/NetlinkSocketSource.hpp"
 #include "sys/ProcProcessTable.hpp"
 #include "sys/ProcessView.hpp"
@@ -121,6 +123,8 @@ private:
     void reload();
     void notifyStatus();
     void onEvents(const std::vector<core::PortEvent>& events);
+    void loadExpected();
+    void raiseUnexpected(const std::vector<core::UnexpectedListener>& alerts);
     std::uint64_t pollIntervalUsec() const { return toMicros(m_config.intervalSeconds); }
 
     std::vector<std::string> m_args;
@@ -269,6 +273,7 @@ int DaemonLoop::run() {
 
     if (!m_config.noBus && !setupBus()) return m_exitCode;
     if (!setupControl()) return m_exitCode;
+    loadExpected();  // after the front-ends: listeners already open are reported once, flagged present
 
     m_pollTimer->armIn(pollIntervalUsec());
     setupDestroyListener();
@@ -529,6 +534,29 @@ void DaemonLoop::onEvents(const std::vector<core::PortEvent>& events) {
     }
     if (m_dbus) m_dbus->emitEvents(events);
     if (m_control) m_control->publishEvents(events);
+    raiseUnexpected(m_service->checkExpected(events));
+}
+
+void DaemonLoop::loadExpected() {
+    auto loaded = sys::loadExpectedDir(m_config.expectedDir);
+    for (const auto& error : loaded.errors)
+        spdlog::error("expected listeners: {}", error);
+    for (const auto& warning : loaded.warnings)
+        spdlog::warn("expected listeners: {}", warning);
+    if (loaded.rules)
+        spdlog::info("expected listeners: {} rules from {} files in {}", loaded.rules->size(), loaded.files,
+                     m_config.expectedDir);
+    else
+        spdlog::info("expected listeners: no *.conf in {}; unexpected-listener alerts are off", m_config.expectedDir);
+    raiseUnexpected(m_service->setExpected(std::move(loaded.rules)));
+}
+
+void DaemonLoop::raiseUnexpected(const std::vector<core::UnexpectedListener>& alerts) {
+    if (alerts.empty()) return;
+    for (const auto& alert : alerts)
+        journal::journalUnexpected(alert);
+    if (m_dbus) m_dbus->emitUnexpected(alerts);
+    if (m_control) m_control->publishUnexpected(alerts);
 }
 
 void DaemonLoop::notifyStatus() {
@@ -609,6 +637,8 @@ void DaemonLoop::reload() {
         if (next.stateDir != m_config.stateDir || next.historyKeepEvents != m_config.historyKeepEvents ||
             next.historyKeepDays != m_config.historyKeepDays)
             spdlog::warn("reload: state_dir and history_keep_* change only on restart");
+        m_config.expectedDir = next.expectedDir;
+        loadExpected();
         if (m_dbus) m_dbus->settingsChanged();
     }
     sd_notify(0, "READY=1");

@@ -48,6 +48,9 @@ ParsedConfig parseDaemonConfig(const std::vector<std::string>& args) {
     app.add_option("--reconcile-interval,--reconcile_interval", config.reconcileSeconds,
                    "With an event source: seconds between dumps of connections (listeners: every interval)")
         ->check(CLI::Range(kMinPollInterval, kMaxPollInterval));
+    app.add_option("--expected-dir,--expected_dir", config.expectedDir,
+                   "Directory of expected-listener rules (*.conf); any other new listener raises an alert. "
+                   "Missing or without *.conf files: no alerts");
     app.add_flag("--no-bus,--no_bus", config.noBus, "Do not connect to D-Bus (control socket only)");
     // Hidden (empty group): lets tests reach the reply cap without 50,000 sockets. It can only lower it.
     app.add_option("--max-reply-records", config.maxReplyRecords, "Most records in one reply (testing)")

@@ -45,6 +45,9 @@ struct DaemonConfig {
     double reconcileSeconds = 30;
     /// The event source's ring buffer (hidden --event-ring-bytes, for tests: a tiny ring loses events).
     std::size_t eventRingBytes = 0;
+    /// Expected listeners: `*.conf` allowlist files (docs/expected-listeners.md); a missing
+    /// directory, or one without `*.conf` files, turns the alerts off. Re-read on SIGHUP.
+    std::string expectedDir = "/etc/porteye/expected.d";
 };
 
 /// Result of parsing: a config, or the exit status to end with (help, bad flags).

@@ -195,7 +195,11 @@ Options statusToDbus(const core::DaemonStatus& s) {
                    {"event_source", sdbus::Variant(s.eventSource)},
                    {"short_lived", sdbus::Variant(s.shortLived)},
                    {"unattributed_short_lived", sdbus::Variant(s.unattributedShortLived)},
-                   {"resyncs", sdbus::Variant(s.resyncs)}};
+                   {"resyncs", sdbus::Variant(s.resyncs)},
+                   {"expected_active", sdbus::Variant(s.expectedActive)},
+                   {"expected_rules", sdbus::Variant(s.expectedRules)},
+                   {"unexpected_listeners", sdbus::Variant(s.unexpectedListeners)},
+                   {"unexpected_total", sdbus::Variant(s.unexpectedTotal)}};
 }
 
 namespace {
@@ -234,6 +238,10 @@ core::DaemonStatus statusFromDbus(const Options& status) {
     s.shortLived = field<std::uint64_t>(status, "short_lived");
     s.unattributedShortLived = field<std::uint64_t>(status, "unattributed_short_lived");
     s.resyncs = field<std::uint64_t>(status, "resyncs");
+    s.expectedActive = field<bool>(status, "expected_active");
+    s.expectedRules = field<std::uint64_t>(status, "expected_rules");
+    s.unexpectedListeners = field<std::uint64_t>(status, "unexpected_listeners");
+    s.unexpectedTotal = field<std::uint64_t>(status, "unexpected_total");
     return s;
 }
 

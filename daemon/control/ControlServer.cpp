@@ -213,7 +213,15 @@ json ControlServer::unwatch(Session& s, const json& params) {
 }
 
 json ControlServer::subscribe(Session& s, const json& params) {
-    auto filter = protocol::socketFilterFromJson(params);
+    // "unexpected": true narrows the stream to unexpected-listener alerts; the rest is the filter.
+    json filterParams = params;
+    bool unexpectedOnly = false;
+    if (filterParams.is_object() && filterParams.contains("unexpected")) {
+        if (!filterParams["unexpected"].is_boolean()) throw protocol::InvalidArgument("'unexpected' must be a boolean");
+        unexpectedOnly = filterParams["unexpected"].get<bool>();
+        filterParams.erase("unexpected");
+    }
+    auto filter = protocol::socketFilterFromJson(filterParams);
     if (s.subscriptions.size() >= m_options.maxSubscriptionsPerClient)
         throw service::ServiceError(
             service::ErrorCode::LimitExceeded,
@@ -228,11 +236,13 @@ json ControlServer::subscribe(Session& s, const json& params) {
     }
     const auto id = m_nextSubscriptionId++;
     s.subscriptions.emplace(id, std::move(filter));
+    if (unexpectedOnly) s.unexpectedOnly.insert(id);
     return json{{"subscription", id}};
 }
 
 json ControlServer::unsubscribe(ConnectionId connection, Session& s, const json& params) {
     const auto id = unsignedParam(params, "subscription", kMaxId);
+    s.unexpectedOnly.erase(id);
     if (s.subscriptions.erase(id) == 0)
         throw service::ServiceError(service::ErrorCode::NoSuchWatch, "no such subscription: " + std::to_string(id));
     if (!s.privileged) {
@@ -264,7 +274,8 @@ void ControlServer::publishEvents(const std::vector<core::PortEvent>& events) {
             std::string ownBody;
             std::vector<std::uint64_t> matching;
             for (const auto& [subscription, filter] : s.subscriptions)
-                if (filter.matches(shown->record)) matching.push_back(subscription);
+                if (!s.unexpectedOnly.contains(subscription) && filter.matches(shown->record))
+                    matching.push_back(subscription);
             for (std::uint64_t subscription : matching) {
                 std::string* body = &bodies[i];
                 if (blanked) body = &ownBody;
@@ -275,6 +286,32 @@ void ControlServer::publishEvents(const std::vector<core::PortEvent>& events) {
                                    body->substr(1);
                 line.insert(line.size() - 1, "}");
                 if (!m_transport.send(connection, std::move(line))) break;
+            }
+        }
+    }
+}
+
+void ControlServer::publishUnexpected(const std::vector<core::UnexpectedListener>& alerts) {
+    if (alerts.empty()) return;
+    // Rare (one per unexpected socket): no splicing, one line per subscriber.
+    std::vector<ConnectionId> subscribers;
+    for (const auto& [id, s] : m_sessions)
+        if (!s.subscriptions.empty()) subscribers.push_back(id);
+    for (ConnectionId connection : subscribers) {
+        for (const auto& alert : alerts) {
+            auto it = m_sessions.find(connection);
+            if (it == m_sessions.end()) break;
+            const Session& s = it->second;
+            const auto shown = m_service.visibleAlert(s.caller, alert);
+            if (!shown) continue;
+            std::vector<std::uint64_t> matching;
+            for (const auto& [subscription, filter] : s.subscriptions)
+                if (filter.matches(shown->event.record)) matching.push_back(subscription);
+            for (std::uint64_t subscription : matching) {
+                json body = protocol::toJson(*shown);
+                body["subscription"] = subscription;
+                body["instance_id"] = m_service.instanceId();
+                if (!m_transport.send(connection, rpc::toLine(rpc::notification("unexpected", body)))) break;
             }
         }
     }

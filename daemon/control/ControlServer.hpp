@@ -52,6 +52,8 @@ public:
     void start();
     /// Sends host events to `events` subscribers, filtered per subscription and by the access rule.
     void publishEvents(const std::vector<core::PortEvent>& events);
+    /// Sends `unexpected` notifications to `events` subscribers, filtered likewise (docs/control-socket.md).
+    void publishUnexpected(const std::vector<core::UnexpectedListener>& alerts);
 
     std::size_t clientCount() const { return m_transport.connectionCount(); }
 
@@ -61,6 +63,7 @@ private:
         pid_t pid = 0;
         bool privileged = false;
         std::map<std::uint64_t, core::SocketFilter> subscriptions;
+        std::set<std::uint64_t> unexpectedOnly;  ///< subscriptions that asked for alerts only
         std::set<service::WatchId> watches;
     };
 

@@ -41,6 +41,13 @@ struct DaemonStatus {
     std::uint64_t unattributedShortLived = 0;
     /// Resynchronisations after the kernel dropped events or notifications.
     std::uint64_t resyncs = 0;
+    /// Expected listeners (core/ExpectedListeners.hpp): whether an allowlist is loaded, its rules,
+    /// the unexpected listeners open now (those the caller may see) and the alerts raised since
+    /// start (0 for an unprivileged caller, like polls).
+    bool expectedActive = false;
+    std::uint64_t expectedRules = 0;
+    std::uint64_t unexpectedListeners = 0;
+    std::uint64_t unexpectedTotal = 0;
 };
 
 }  // namespace porteye::core

@@ -78,6 +78,9 @@ public:
                 return emitPortOwnerChanged(wire);
         }
     }
+    void emitUnexpected(const core::UnexpectedListener& alert) {
+        emitUnexpectedListener(dbus::toDbus(alert.event, svc().instanceId()), alert.reason, alert.present);
+    }
     void emitChanged(const std::vector<std::string>& properties) {
         getObject().emitPropertiesChangedSignal(kInterface, properties);
     }
@@ -238,6 +241,16 @@ void DbusFrontend::emitEvents(const std::vector<core::PortEvent>& events) {
     for (const auto& event : events) {
         try {
             m_manager->emitEvent(event);
+        } catch (const sdbus::Error& e) {
+            spdlog::warn("cannot emit signal: {}", e.what());
+        }
+    }
+}
+
+void DbusFrontend::emitUnexpected(const std::vector<core::UnexpectedListener>& alerts) {
+    for (const auto& alert : alerts) {
+        try {
+            m_manager->emitUnexpected(alert);
         } catch (const sdbus::Error& e) {
             spdlog::warn("cannot emit signal: {}", e.what());
         }

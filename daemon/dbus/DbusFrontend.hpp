@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include "core/ExpectedListeners.hpp"
 #include "core/PortEvent.hpp"
 #include "dbus/CallerCredentials.hpp"
 #include "service/PortService.hpp"
@@ -31,6 +32,8 @@ public:
 
     /// Broadcasts PortAdded/PortRemoved for host events.
     void emitEvents(const std::vector<core::PortEvent>& events);
+    /// Broadcasts UnexpectedListener for each alert.
+    void emitUnexpected(const std::vector<core::UnexpectedListener>& alerts);
     /// Emits PropertiesChanged for the settings a reload changed (PollInterval, HistoryCapacity);
     /// the daemon calls it after every reload.
     void settingsChanged();

@@ -166,6 +166,28 @@ core::PortEvent eventFromJson(const json& j) {
     }
 }
 
+json toJson(const core::UnexpectedListener& alert) {
+    json j = toJson(alert.event);
+    j["reason"] = alert.reason;
+    j["present"] = alert.present;
+    return j;
+}
+
+core::UnexpectedListener unexpectedFromJson(const json& j) {
+    core::UnexpectedListener alert;
+    alert.event = eventFromJson(j);
+    try {
+        alert.reason = stringField(j, "reason");
+        if (j.contains("present")) {
+            if (!j.at("present").is_boolean()) throw InvalidArgument("'present' must be a boolean");
+            alert.present = j.at("present").get<bool>();
+        }
+    } catch (const json::exception& ex) {
+        throw InvalidArgument(std::string("bad unexpected-listener alert: ") + ex.what());
+    }
+    return alert;
+}
+
 json toJson(std::uint32_t pid, const core::PortChange& change, core::WallTime time) {
     json events = json::array();
     for (const auto& e : change.events)
@@ -229,7 +251,11 @@ json toJson(const core::DaemonStatus& s) {
            {"view", s.view},
            {"store", s.store},
            {"network_namespaces", s.networkNamespaces},
-           {"event_source", s.eventSource}};
+           {"event_source", s.eventSource},
+           {"expected_active", s.expectedActive},
+           {"expected_rules", s.expectedRules},
+           {"unexpected_listeners", s.unexpectedListeners},
+           {"unexpected_total", s.unexpectedTotal}};
     if (s.polls != 0) j["polls"] = s.polls;
     if (s.failedPolls != 0) j["failed_polls"] = s.failedPolls;
     if (s.hostWide) {
@@ -268,6 +294,14 @@ core::DaemonStatus statusFromJson(const json& j) {
         if (j.contains("unattributed_short_lived"))
             s.unattributedShortLived = unsignedField<std::uint64_t>(j, "unattributed_short_lived");
         if (j.contains("resyncs")) s.resyncs = unsignedField<std::uint64_t>(j, "resyncs");
+        if (j.contains("expected_active")) {
+            if (!j["expected_active"].is_boolean()) throw InvalidArgument("'expected_active' must be a boolean");
+            s.expectedActive = j["expected_active"].get<bool>();
+        }
+        if (j.contains("expected_rules")) s.expectedRules = unsignedField<std::uint64_t>(j, "expected_rules");
+        if (j.contains("unexpected_listeners"))
+            s.unexpectedListeners = unsignedField<std::uint64_t>(j, "unexpected_listeners");
+        if (j.contains("unexpected_total")) s.unexpectedTotal = unsignedField<std::uint64_t>(j, "unexpected_total");
         return s;
     } catch (const json::exception& e) {
         throw InvalidArgument(std::string("bad status: ") + e.what());

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "core/DaemonStatus.hpp"
+#include "core/ExpectedListeners.hpp"
 #include "core/Filters.hpp"
 #include "core/PidPortTracker.hpp"
 #include "core/PortEvent.hpp"
@@ -29,6 +30,10 @@ core::SocketRecord recordFromJson(const nlohmann::json& j);
 /// An event: {"sequence", "action", "timestamp" (local ISO-8601 µs), "time_us", "record"}.
 nlohmann::json toJson(const core::PortEvent& event);
 core::PortEvent eventFromJson(const nlohmann::json& j);
+
+/// An unexpected-listener alert: the event's fields plus "reason" (s) and "present" (b).
+nlohmann::json toJson(const core::UnexpectedListener& alert);
+core::UnexpectedListener unexpectedFromJson(const nlohmann::json& j);
 
 /// A watch step: {"pid", "new_ports", "closed_ports", "active_ports", "timestamp", "events"[, "exited"]}.
 nlohmann::json toJson(std::uint32_t pid, const core::PortChange& change, core::WallTime time);

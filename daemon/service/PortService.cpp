@@ -157,6 +157,10 @@ ServiceStatus PortService::hostStatus() const {
     s.view = m_options.view;
     s.store = m_store ? m_store->health() : m_storeStatus;
     if (m_fillStatus) m_fillStatus(s);
+    s.expectedActive = m_expected.active();
+    s.expectedRules = m_expected.ruleCount();
+    s.unexpectedListeners = m_expected.current().size();
+    s.unexpectedTotal = m_expected.total();
     return s;
 }
 
@@ -177,7 +181,38 @@ ServiceStatus PortService::status(const Caller& caller) const {
         m_watches.begin(), m_watches.end(), [&](const auto& w) { return w.second.ownerUid == caller.uid; }));
     s.store = m_store ? m_store->health() : m_storeStatus;
     if (m_fillStatus) m_fillStatus(s);  // modes only: counts of namespaces are host-wide
+    s.expectedActive = m_expected.active();
+    s.expectedRules = m_expected.ruleCount();
+    s.unexpectedListeners = unexpectedListeners(caller).size();
     return s;
+}
+
+std::vector<core::UnexpectedListener> PortService::setExpected(std::optional<core::ExpectedListeners> rules) {
+    m_expected.setRules(std::move(rules));
+    return m_expected.rescan(m_monitor.snapshot(), m_monitor.clock().now());
+}
+
+std::vector<core::UnexpectedListener> PortService::checkExpected(const std::vector<core::PortEvent>& events) {
+    return m_expected.onEvents(events, m_monitor.snapshot());
+}
+
+std::optional<core::UnexpectedListener> PortService::visibleAlert(const Caller& caller,
+                                                                  const core::UnexpectedListener& alert) const {
+    // The socket's own rule: an alert about another user's listener is not shown at all (the
+    // record part of visibleEvent's answer must be the caller's own).
+    if (!maySee(caller, alert.event.record)) return std::nullopt;
+    auto shown = visibleEvent(caller, alert.event);
+    if (!shown) return std::nullopt;
+    core::UnexpectedListener out = alert;
+    out.event = *shown;
+    return out;
+}
+
+std::vector<core::UnexpectedListener> PortService::unexpectedListeners(const Caller& caller) const {
+    std::vector<core::UnexpectedListener> out;
+    for (auto& alert : m_expected.current())
+        if (auto shown = visibleAlert(caller, alert)) out.push_back(std::move(*shown));
+    return out;
 }
 
 core::PinResult PortService::pinVisible(const Caller& caller, std::uint32_t pid) const {

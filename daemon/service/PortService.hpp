@@ -3,6 +3,7 @@
 
 #include "core/DaemonStatus.hpp"
 #include "core/Errors.hpp"
+#include "core/ExpectedListeners.hpp"
 #include "core/Filters.hpp"
 #include "core/IEventStore.hpp"
 #include "core/PidPortTracker.hpp"
@@ -183,6 +184,19 @@ public:
         m_storeStatus = std::move(statusWhenNone);
     }
 
+    /// Expected listeners: replaces the allowlist (nullopt: none, the feature is off) and re-checks
+    /// the listeners open now. Returns an alert (flagged present) for each unexpected listener
+    /// not alerted before; those a new rule covers leave the set silently.
+    std::vector<core::UnexpectedListener> setExpected(std::optional<core::ExpectedListeners> rules);
+    /// Alerts for one batch of the monitor's events: new listeners (and listeners handed to
+    /// another owner) that no rule expects, one per socket. Nothing when no allowlist is loaded.
+    std::vector<core::UnexpectedListener> checkExpected(const std::vector<core::PortEvent>& events);
+    /// The alert as this caller may see it (visibleEvent's rule), or nullopt.
+    std::optional<core::UnexpectedListener> visibleAlert(const Caller& caller,
+                                                         const core::UnexpectedListener& alert) const;
+    /// The unexpected listeners open now that the caller may see.
+    std::vector<core::UnexpectedListener> unexpectedListeners(const Caller& caller) const;
+
     void setPollInterval(double seconds) { m_options.pollIntervalSeconds = seconds; }
     void setHistoryCapacity(std::size_t capacity) { m_monitor.setHistoryCapacity(capacity); }
     core::PortMonitor& monitor() { return m_monitor; }
@@ -217,6 +231,7 @@ private:
     mutable core::UsageSampler m_usage;  // a reading is part of answering, not of the service's state
     core::IEventStore* m_store = nullptr;
     std::string m_storeStatus = "disabled";
+    core::UnexpectedListenerTracker m_expected;
 };
 
 }  // namespace porteye::service

@@ -365,7 +365,8 @@ std::string policyFilePath() {
     return std::string(PORTEYE_SOURCE_DIR) + "/dbus/org.porteye.PortEye1.conf";
 }
 
-DaemonProcess::DaemonProcess(std::vector<std::string> args, std::map<std::string, std::string> env) {
+DaemonProcess::DaemonProcess(std::vector<std::string> args, std::map<std::string, std::string> env,
+                             std::vector<std::string> launcher) {
     // Stand in for systemd's notify socket: READY=1 tells us when clients may call.
     m_notifyFd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     sockaddr_un addr{};
@@ -377,7 +378,8 @@ DaemonProcess::DaemonProcess(std::vector<std::string> args, std::map<std::string
         throw std::runtime_error("cannot bind the notify socket");
     }
     env["NOTIFY_SOCKET"] = path;
-    std::vector<std::string> argv{porteyedPath()};
+    std::vector<std::string> argv = std::move(launcher);
+    argv.push_back(porteyedPath());
     // A persistent history of its own unless the test names one: never the host's /var/lib/porteye.
     if (std::find(args.begin(), args.end(), "--state-dir") == args.end()) {
         argv.push_back("--state-dir");

@@ -141,7 +141,9 @@ std::string policyFilePath();
 /// it logs it never blocks on a pipe nobody reads.
 class DaemonProcess {
 public:
-    DaemonProcess(std::vector<std::string> args, std::map<std::string, std::string> env = {});
+    /// `launcher` (e.g. unshare ... sh -c '... exec "$0" "$@"') runs in front of porteyed and must exec it.
+    DaemonProcess(std::vector<std::string> args, std::map<std::string, std::string> env = {},
+                  std::vector<std::string> launcher = {});
     ~DaemonProcess();
     DaemonProcess(const DaemonProcess&) = delete;
     DaemonProcess& operator=(const DaemonProcess&) = delete;

@@ -1,0 +1,412 @@
+// SPDX-License-Identifier: MIT
+// Expected listeners end to end: the real porteyed with an allowlist directory, on a private
+// system bus and the control socket; alerts seen as a bus monitor, a JSON-RPC subscriber and
+// porteyectl see them. The host is shared: only ports opened here are asserted on.
+#include "core/ExpectedListeners.hpp"
+#include "protocol/Json.hpp"
+#include "support/RpcClient.hpp"
+#include "support/Subprocess.hpp"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstring>
+#include <map>
+#include <fstream>
+#include <optional>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace porteye::control {
+namespace {
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+using porteye::testing::DaemonProcess;
+using porteye::testing::eventually;
+using porteye::testing::PortHolder;
+using porteye::testing::PrivateBus;
+using porteye::testing::RpcClient;
+using porteye::testing::Subprocess;
+using porteye::testing::TempDir;
+
+std::string commOf(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/comm");
+    std::string comm;
+    std::getline(in, comm);
+    return comm;
+}
+
+void writeFile(const std::string& path, const std::string& text) {
+    std::ofstream out(path, std::ios::trunc);
+    out << text;
+}
+
+/// Local ports of the UnexpectedListener signals in `busctl --json=short monitor` output.
+std::vector<std::uint16_t> signalledPorts(const std::string& out) {
+    std::vector<std::uint16_t> ports;
+    std::istringstream lines(out);
+    for (std::string line; std::getline(lines, line);) {
+        auto m = json::parse(line, nullptr, false);
+        if (m.is_discarded() || m.value("member", "") != "UnexpectedListener") continue;
+        ports.push_back(m["payload"]["data"][0][3][5].get<std::uint16_t>());
+    }
+    return ports;
+}
+
+/// Local ports of the alerts `porteyectl events --unexpected --json` printed.
+std::vector<std::uint16_t> printedPorts(const std::string& out) {
+    std::vector<std::uint16_t> ports;
+    std::istringstream lines(out);
+    for (std::string line; std::getline(lines, line);) {
+        auto j = json::parse(line, nullptr, false);
+        if (!j.is_discarded() && j.contains("reason")) ports.push_back(j["record"]["local_port"].get<std::uint16_t>());
+    }
+    return ports;
+}
+
+bool contains(const std::vector<std::uint16_t>& ports, std::uint16_t port) {
+    return std::find(ports.begin(), ports.end(), port) != ports.end();
+}
+
+class ExpectedListeners : public ::testing::Test {
+protected:
+    void startDaemon(std::map<std::string, std::string> env = {}, std::vector<std::string> launcher = {}) {
+        m_bus = std::make_unique<PrivateBus>(porteye::testing::policyFilePath());
+        m_daemon = std::make_unique<DaemonProcess>(
+            std::vector<std::string>{"--bus-address", m_bus->address(), "--socket", m_path, "--interval", "0.1",
+                                     "--config", "/dev/null", "--expected-dir", m_rulesDir},
+            std::move(env), std::move(launcher));
+        ASSERT_TRUE(m_daemon->ready()) << "porteyed never sent READY=1:\n" << m_daemon->log();
+    }
+    void TearDown() override {
+        if (m_daemon) {
+            EXPECT_EQ(m_daemon->stop(), 0) << m_daemon->log();
+        }
+    }
+
+    std::vector<std::string> porteyectl(bool viaSocket, std::vector<std::string> args) const {
+        std::vector<std::string> argv{porteye::testing::porteyectlPath()};
+        if (viaSocket)
+            argv.insert(argv.end(), {"--socket", m_path});
+        else
+            argv.insert(argv.end(), {"--bus-address", m_bus->address()});
+        argv.insert(argv.end(), args.begin(), args.end());
+        return argv;
+    }
+
+    /// Learns a port nobody listens on (the kernel's pick), and frees it again.
+    static std::uint16_t freePort() {
+        PortHolder probe;
+        const auto port = probe.open();
+        probe.close();
+        return port;
+    }
+
+    /// Reads the subscription's `unexpected` notifications until one for `port`; the ports seen on the way.
+    static std::optional<std::vector<std::uint16_t>> alertsUntil(RpcClient& client, std::uint16_t port) {
+        std::vector<std::uint16_t> seen;
+        auto found = client.waitNotification(
+            "unexpected",
+            [&](const json& p) {
+                seen.push_back(p["record"]["local_port"].get<std::uint16_t>());
+                return seen.back() == port;
+            },
+            10s);
+        if (!found) return std::nullopt;
+        return seen;
+    }
+
+    json status(RpcClient& client) { return client.call("status")["result"]; }
+
+    TempDir m_dir{0755};  // unprivileged clients reach the socket
+    TempDir m_rules;
+    std::string m_rulesDir = m_rules.path();
+    const std::string m_path = m_dir.path() + "/s.sock";
+    std::unique_ptr<PrivateBus> m_bus;
+    std::unique_ptr<DaemonProcess> m_daemon;
+};
+
+TEST_F(ExpectedListeners, OnlyTheListenerNoRuleExpectsRaisesTheSignalTheNotificationAndTheCliLine) {
+    PortHolder expected;
+    const auto portA = freePort();
+    writeFile(m_rules.path() + "/a.conf", "# the test's expected service\ntcp 127.0.0.1:" + std::to_string(portA) +
+                                              " process=" + core::quoteExpectedValue(commOf(expected.pid())) + "\n");
+    startDaemon();
+
+    Subprocess monitor({"busctl", "--address=" + m_bus->address(), "--json=short", "monitor", "org.porteye.PortEye1"});
+    ASSERT_TRUE(eventually(
+        [&] {
+            porteye::testing::run({"busctl", "--address=" + m_bus->address(), "call", "org.porteye.PortEye1",
+                                   "/org/porteye/PortEye1", "org.porteye.PortEye1", "GetStatus"});
+            return monitor.waitForOutput("GetStatus", 200ms);
+        },
+        10s))
+        << monitor.err();
+    RpcClient rpc(m_path);
+    ASSERT_TRUE(rpc.connected());
+    const auto subscribed = rpc.call("events", {{"unexpected", true}});
+    ASSERT_TRUE(subscribed.contains("result")) << subscribed.dump();
+    EXPECT_TRUE(status(rpc)["expected_active"].get<bool>());
+    EXPECT_EQ(status(rpc)["expected_rules"], 1);
+    Subprocess cliSocket(porteyectl(true, {"events", "--unexpected", "--json"}));
+    Subprocess cliBus(porteyectl(false, {"events", "--unexpected"}));
+
+    ASSERT_EQ(expected.open(portA), portA);  // the expected listener: silent
+    // The clients' subscriptions go live some time after they start, and nothing tells from
+    // outside when: open unexpected listeners until both printed one.
+    PortHolder rogue;
+    std::uint16_t portB = 0;
+    bool printed = false;
+    for (int attempt = 0; attempt < 10 && !printed; ++attempt) {
+        portB = rogue.open();
+        printed =
+            cliSocket.waitForOutput([&](const std::string& out) { return contains(printedPorts(out), portB); }, 2s) &&
+            cliBus.waitForOutput(":" + std::to_string(portB) + " ", 2s);
+        rogue.close();
+    }
+    ASSERT_TRUE(printed) << cliSocket.out() << cliSocket.err() << cliBus.out() << cliBus.err();
+    EXPECT_NE(cliBus.out().find("no rule for tcp port " + std::to_string(portB)), std::string::npos) << cliBus.out();
+
+    // B raised the signal and the notification, A (opened before any B) neither.
+    auto seen = alertsUntil(rpc, portB);
+    ASSERT_TRUE(seen) << m_daemon->log();
+    EXPECT_FALSE(contains(*seen, portA));
+    ASSERT_TRUE(
+        monitor.waitForOutput([&](const std::string& out) { return contains(signalledPorts(out), portB); }, 10s))
+        << monitor.out();
+    EXPECT_FALSE(contains(signalledPorts(monitor.out()), portA)) << monitor.out();
+    EXPECT_FALSE(contains(printedPorts(cliSocket.out()), portA)) << cliSocket.out();
+    // The warning (a journal entry under systemd; on stderr here).
+    EXPECT_NE(m_daemon->log().find("unexpected listener: tcp 127.0.0.1:" + std::to_string(portB)), std::string::npos);
+    EXPECT_EQ(m_daemon->log().find("unexpected listener: tcp 127.0.0.1:" + std::to_string(portA) + " "),
+              std::string::npos);
+
+    // The expected service restarts: same port, new process. Still silent; a later rogue is not.
+    expected.exit();
+    PortHolder restarted;
+    ASSERT_EQ(restarted.open(portA), portA);
+    PortHolder rogue2;
+    const auto portC = rogue2.open();
+    seen = alertsUntil(rpc, portC);
+    ASSERT_TRUE(seen) << m_daemon->log();
+    EXPECT_FALSE(contains(*seen, portA));
+    ASSERT_TRUE(
+        monitor.waitForOutput([&](const std::string& out) { return contains(signalledPorts(out), portC); }, 10s));
+    EXPECT_FALSE(contains(signalledPorts(monitor.out()), portA)) << monitor.out();
+    EXPECT_GE(status(rpc)["unexpected_listeners"].get<std::uint64_t>(), 1u);  // C is open
+
+    EXPECT_EQ(cliSocket.stop(SIGINT), 0);
+    EXPECT_EQ(cliBus.stop(SIGINT), 0);
+}
+
+TEST_F(ExpectedListeners, SighupReloadPicksUpANewRule) {
+    writeFile(m_rules.path() + "/a.conf", "tcp *:1\n");
+    startDaemon();
+    RpcClient rpc(m_path);
+    ASSERT_TRUE(rpc.call("events", {{"unexpected", true}}).contains("result"));
+    PortHolder rogue;
+    const auto portB = rogue.open();
+    ASSERT_TRUE(alertsUntil(rpc, portB)) << m_daemon->log();
+    const auto totalBefore = status(rpc)["unexpected_total"].get<std::uint64_t>();
+
+    // Allow B (and a bad line, which is skipped and logged with its file and line); reload.
+    writeFile(m_rules.path() + "/b.conf", "tcp 127.0.0.1:" + std::to_string(portB) + "\ntcp nonsense\n");
+    ASSERT_EQ(::kill(m_daemon->process().pid(), SIGHUP), 0);
+    ASSERT_TRUE(eventually([&] { return status(rpc)["expected_rules"] == 2; }, 10s)) << m_daemon->log();
+    EXPECT_NE(m_daemon->log().find("b.conf:2: "), std::string::npos) << m_daemon->log();
+    const auto shown = porteye::testing::run(porteyectl(true, {"status"}));
+    EXPECT_NE(shown.out.find("expected:       2 rules, "), std::string::npos) << shown.out;
+    // B is expected now: it left the set without an alert, and reopening it is silent.
+    EXPECT_EQ(status(rpc)["unexpected_total"].get<std::uint64_t>(), totalBefore);
+    rogue.close();
+    ASSERT_EQ(rogue.open(portB), portB);
+    PortHolder other;
+    const auto portC = other.open();
+    auto seen = alertsUntil(rpc, portC);
+    ASSERT_TRUE(seen) << m_daemon->log();
+    EXPECT_FALSE(contains(*seen, portB));
+}
+
+TEST_F(ExpectedListeners, AMissingDirectoryMeansNoAlerts) {
+    m_rulesDir = m_dir.path() + "/absent";
+    startDaemon();
+    RpcClient rpc(m_path);
+    EXPECT_FALSE(status(rpc)["expected_active"].get<bool>());
+    ASSERT_TRUE(rpc.call("events", {{"listening", true}}).contains("result"));  // events and alerts
+    PortHolder holder;
+    const auto port = holder.open();
+    ASSERT_TRUE(rpc.waitNotification("event", [&](const json& p) { return p["record"]["local_port"] == port; }));
+    // An alert would follow its event in the same loop turn, before the reply to this request.
+    ASSERT_TRUE(rpc.sendRaw(R"({"jsonrpc":"2.0","id":"after","method":"status"})"
+                            "\n"));
+    for (;;) {
+        auto message = rpc.read();
+        ASSERT_TRUE(message);
+        EXPECT_NE((*message).value("method", ""), "unexpected") << message->dump();
+        if ((*message).value("id", json()) == "after") {
+            EXPECT_EQ((*message)["result"]["unexpected_total"], 0);
+            break;
+        }
+    }
+}
+
+TEST_F(ExpectedListeners, AnUnprivilegedSubscriberGetsTheAlertsOfItsOwnSocketsOnly) {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root to run clients as nobody";
+    writeFile(m_rules.path() + "/a.conf", "tcp *:1\n");
+    startDaemon();
+    const std::vector<std::string> asNobody{"setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"};
+    auto nobodyListener = [&] {
+        auto argv = asNobody;
+        argv.insert(argv.end(), {"/usr/bin/python3", "-c",
+                                 "import socket, time\n"
+                                 "s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n"
+                                 "print(s.getsockname()[1], flush=True); time.sleep(60)"});
+        auto process = std::make_unique<Subprocess>(argv);
+        EXPECT_TRUE(process->waitForOutput("\n", 10s)) << process->err();
+        return process;
+    };
+    auto portOf = [](Subprocess& p) { return static_cast<std::uint16_t>(std::strtoul(p.out().c_str(), nullptr, 10)); };
+    auto argv = asNobody;
+    auto cli = porteyectl(true, {"events", "--unexpected", "--json"});
+    argv.insert(argv.end(), cli.begin(), cli.end());
+    Subprocess watcher(argv);
+
+    // Its own listener, until the subscription is live.
+    std::unique_ptr<Subprocess> own;
+    bool printed = false;
+    for (int attempt = 0; attempt < 10 && !printed; ++attempt) {
+        own = nobodyListener();
+        const auto port = portOf(*own);
+        printed = watcher.waitForOutput([&](const std::string& out) { return contains(printedPorts(out), port); }, 2s);
+    }
+    ASSERT_TRUE(printed) << watcher.out() << watcher.err();
+    // root's listener, then another of its own: it sees the second, never root's.
+    PortHolder rootListener;
+    const auto rootPort = rootListener.open();
+    auto second = nobodyListener();
+    const auto secondPort = portOf(*second);
+    ASSERT_TRUE(
+        watcher.waitForOutput([&](const std::string& out) { return contains(printedPorts(out), secondPort); }, 10s))
+        << watcher.out();
+    EXPECT_FALSE(contains(printedPorts(watcher.out()), rootPort)) << watcher.out();
+    // Its own alerts show its own process.
+    EXPECT_NE(watcher.out().find("\"process\":\"python3\""), std::string::npos) << watcher.out();
+    // Over D-Bus it is told why not, rather than waiting for signals the policy keeps from it.
+    auto busArgv = asNobody;
+    auto viaBus = porteyectl(false, {"events", "--unexpected"});
+    busArgv.insert(busArgv.end(), viaBus.begin(), viaBus.end());
+    const auto refused = porteye::testing::run(busArgv, {}, 10s);
+    EXPECT_EQ(refused.exitCode, 6) << refused.err;
+    EXPECT_EQ(watcher.stop(SIGINT), 0);
+}
+
+TEST_F(ExpectedListeners, TheJournalEntryCarriesItsMessageIdAndFields) {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root for a private mount namespace";
+    // journald stands in: porteyed runs in a mount namespace of its own where
+    // /run/systemd/journal/socket is this test's datagram socket, and sends there what it
+    // would send to journald (the native protocol: KEY=value lines).
+    TempDir journal(0755);
+    const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    ASSERT_GE(fd, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    const std::string socketPath = journal.path() + "/socket";
+    std::strncpy(addr.sun_path, socketPath.c_str(), sizeof addr.sun_path - 1);
+    ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    PortHolder expected;
+    const auto portA = freePort();
+    writeFile(m_rules.path() + "/a.conf", "tcp 127.0.0.1:" + std::to_string(portA) + "\n");
+    startDaemon({{"FAKE_JOURNAL_DIR", journal.path()}},
+                {"unshare", "--mount", "--propagation", "private", "sh", "-c",
+                 "mount -t tmpfs tmpfs /run/systemd && mkdir /run/systemd/journal && "
+                 "mount --bind \"$FAKE_JOURNAL_DIR\" /run/systemd/journal && exec \"$0\" \"$@\""});
+    ASSERT_EQ(expected.open(portA), portA);
+    PortHolder rogue;
+    const auto portB = rogue.open();
+
+    std::vector<std::string> entries;
+    auto entryFor = [&](std::uint16_t port) -> const std::string* {
+        for (const auto& e : entries)
+            if (e.find("\nPORTEYE_PORT=" + std::to_string(port) + "\n") != std::string::npos) return &e;
+        return nullptr;
+    };
+    ASSERT_TRUE(eventually(
+        [&] {
+            char buffer[65536];
+            for (;;) {
+                const auto n = ::recv(fd, buffer, sizeof buffer, MSG_DONTWAIT);
+                if (n <= 0) break;
+                entries.emplace_back(buffer, static_cast<std::size_t>(n));
+            }
+            return entryFor(portB) != nullptr;
+        },
+        10s))
+        << entries.size() << " entries; " << m_daemon->log();
+    ::close(fd);
+    const std::string entry = "\n" + *entryFor(portB);
+    const std::vector<std::string> fields{"MESSAGE_ID=f2171843a52249f9a437052bbbf08f86",
+                                          "PRIORITY=4",
+                                          "PORTEYE_ACTION=unexpected",
+                                          "PORTEYE_PROTOCOL=tcp",
+                                          "PORTEYE_LOCAL_ADDRESS=127.0.0.1",
+                                          "PORTEYE_PID=" + std::to_string(rogue.pid()),
+                                          "PORTEYE_PROCESS=" + commOf(rogue.pid()),
+                                          "PORTEYE_PRESENT=0",
+                                          "PORTEYE_REASON=no rule for tcp port",
+                                          "MESSAGE=unexpected listener: tcp 127.0.0.1:" + std::to_string(portB)};
+    for (const auto& field : fields)
+        EXPECT_NE(entry.find("\n" + field), std::string::npos) << field << " in" << entry;
+    for (const char* field : {"PORTEYE_UNIT=", "PORTEYE_CONTAINER=", "PORTEYE_NETNS="})
+        EXPECT_NE(entry.find(std::string("\n") + field), std::string::npos) << field << " in" << entry;
+    EXPECT_EQ(entryFor(portA), nullptr);  // the expected one: no entry
+}
+
+TEST_F(ExpectedListeners, SnapshotWritesRulesTheParserReadsBackAndTheListenersMatch) {
+    startDaemon();
+    PortHolder holder;
+    const auto port = holder.open();
+    const auto udp = holder.openUdp();
+    RpcClient rpc(m_path);
+    ASSERT_TRUE(eventually([&] {
+        auto listed = rpc.call("list", {{"pid", holder.pid()}})["result"];
+        return listed.is_array() && listed.size() == 2;
+    }));
+    const std::string file = m_dir.path() + "/snapshot.conf";
+    auto result = porteye::testing::run(porteyectl(true, {"expect", "--snapshot", "--output", file}));
+    ASSERT_EQ(result.exitCode, 0) << result.err;
+    std::ifstream in(file);
+    std::stringstream text;
+    text << in.rdbuf();
+    EXPECT_EQ(text.str().rfind("# Expected listeners of ", 0), 0u) << text.str();
+
+    auto parsed = core::parseExpectedRules(text.str(), file);
+    EXPECT_TRUE(parsed.errors.empty()) << parsed.errors.front();
+    core::ExpectedListeners rules;
+    rules.add(parsed);
+    EXPECT_TRUE(parsed.warnings.empty()) << parsed.warnings.front();  // one rule per distinct listener
+    for (const auto& j : rpc.call("list", {{"pid", holder.pid()}})["result"]) {
+        const auto record = protocol::recordFromJson(j);
+        const auto* rule = rules.match(record);
+        ASSERT_NE(rule, nullptr) << j.dump();
+        EXPECT_EQ(rule->portLow, record.localPort);
+        EXPECT_EQ(rule->process, record.process);
+    }
+    EXPECT_NE(text.str().find("tcp 127.0.0.1:" + std::to_string(port) + " process="), std::string::npos);
+    EXPECT_NE(text.str().find("udp 127.0.0.1:" + std::to_string(udp) + " process="), std::string::npos);
+
+    // The same through D-Bus, to stdout.
+    auto viaBus = porteye::testing::run(porteyectl(false, {"expect", "--snapshot"}));
+    ASSERT_EQ(viaBus.exitCode, 0) << viaBus.err;
+    EXPECT_NE(viaBus.out.find("tcp 127.0.0.1:" + std::to_string(port) + " process="), std::string::npos);
+}
+
+}  // namespace
+}  // namespace porteye::control
