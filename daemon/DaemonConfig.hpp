@@ -37,6 +37,12 @@ struct DaemonConfig {
     std::string netnsHelper = "/run/porteye-netns/helper.sock";
     /// Other namespaces' connections are dumped every this many polls (their listeners every poll).
     std::uint32_t netnsConnectionsEvery = 10;
+    /// Which port events become journal entries: "listeners" (info), "all" (connections too,
+    /// at debug), "off".
+    std::string journalEvents = "listeners";
+    /// Serve Prometheus /metrics here: "127.0.0.1:9656", "[::1]:9656" or a Unix socket path;
+    /// empty (the default): no metrics endpoint.
+    std::string metricsListen;
 };
 
 /// Result of parsing: a config, or the exit status to end with (help, bad flags).
