@@ -8,6 +8,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <map>
 #include <memory>
 #include <set>
@@ -180,6 +181,19 @@ TEST(JournalEntry, MessageIdsAreDistinct128BitHex) {
         EXPECT_EQ(id.size(), 32u);
         EXPECT_EQ(id.find_first_not_of("0123456789abcdef"), std::string_view::npos) << id;
     }
+}
+
+TEST(JournalEntry, EveryMessageIdHasACatalogEntry) {
+    std::ifstream in(std::string(PORTEYE_SOURCE_DIR) + "/systemd/porteye.catalog");
+    ASSERT_TRUE(in) << "systemd/porteye.catalog";
+    std::set<std::string> entries;
+    for (std::string line; std::getline(in, line);)
+        if (line.rfind("-- ", 0) == 0) entries.insert(line.substr(3));
+    for (auto id : {message_id::kListenerAdded, message_id::kListenerRemoved, message_id::kConnectionAdded,
+                    message_id::kConnectionRemoved, message_id::kOwnerChanged, message_id::kUnexpectedListener,
+                    message_id::kSuppressed})
+        EXPECT_EQ(entries.count(std::string(id)), 1u) << id << " has no entry in the catalog";
+    EXPECT_EQ(entries.size(), 7u) << "an entry in the catalog for an id the code does not have";
 }
 
 TEST(JournalEventLog, RateLimitHoldsBackConnectionChurnAndReportsItOnce) {
