@@ -122,12 +122,17 @@ std::string messageOf(const core::PortEvent& event) {
 }
 
 std::vector<std::string> entryFields(const core::PortEvent& event) {
+    return entryFields(event, messageIdOf(event), priorityOf(event), messageOf(event));
+}
+
+std::vector<std::string> entryFields(const core::PortEvent& event, std::string_view messageId, int priority,
+                                     const std::string& message) {
     const auto& r = event.record;
     std::vector<std::string> f;
     f.reserve(24);
-    add(f, "MESSAGE", messageOf(event));
-    add(f, "MESSAGE_ID", std::string(messageIdOf(event)));
-    add(f, "PRIORITY", std::to_string(priorityOf(event)));
+    add(f, "MESSAGE", message);
+    add(f, "MESSAGE_ID", std::string(messageId));
+    add(f, "PRIORITY", std::to_string(priority));
     add(f, "SYSLOG_IDENTIFIER", "porteyed");
     add(f, "PORTEYE_ACTION", std::string(core::actionName(event.action)));
     add(f, "PORTEYE_PROTOCOL", std::string(core::protocolName(r.protocol)));

@@ -39,6 +39,11 @@ std::string messageOf(const core::PortEvent& event);
 /// `journalctl PORTEYE_UNIT=…` matches only entries that have one. Values are the record's
 /// strings as they are: the core escaped them where they were read (core/Escape.hpp).
 std::vector<std::string> entryFields(const core::PortEvent& event);
+/// The same fields under another MESSAGE_ID, PRIORITY and MESSAGE: for entries about an event
+/// that are not the event itself (the UnexpectedListener warning: message_id::kUnexpectedListener,
+/// kPriorityWarning).
+std::vector<std::string> entryFields(const core::PortEvent& event, std::string_view messageId, int priority,
+                                     const std::string& message);
 /// The entry porteyed writes when its own rate limit held `suppressed` entries back.
 std::vector<std::string> suppressedFields(std::uint64_t suppressed, std::string_view kind, double seconds);
 

@@ -245,6 +245,7 @@ void MetricsServer::drop(int fd) {
 
 void MetricsServer::readRequest(Client& c) {
     char buf[4096];
+    bool eof = false;
     for (;;) {
         const ssize_t n = ::recv(c.fd, buf, sizeof buf, 0);
         if (n < 0) {
@@ -253,9 +254,9 @@ void MetricsServer::readRequest(Client& c) {
             drop(c.fd);
             return;
         }
-        if (n == 0) {  // the client closed before finishing its request
-            drop(c.fd);
-            return;
+        if (n == 0) {  // the client is done sending (a half-close, as `socat -` does): answer what came
+            eof = true;
+            break;
         }
         c.in.append(buf, static_cast<std::size_t>(n));
         if (c.in.size() > m_options.maxRequestBytes) break;
@@ -263,6 +264,10 @@ void MetricsServer::readRequest(Client& c) {
     auto end = c.in.find("\r\n\r\n");
     if (end == std::string::npos) end = c.in.find("\n\n");
     if (end == std::string::npos || end > m_options.maxRequestBytes) {
+        if (eof) {  // it stopped sending before the request was whole
+            drop(c.fd);
+            return;
+        }
         if (c.in.size() <= m_options.maxRequestBytes) return;  // wait for more
         if (shouldLog(++m_counters.refused))
             spdlog::warn("metrics: a request over {} bytes; answered 431 ({} refused or cut off so far)",

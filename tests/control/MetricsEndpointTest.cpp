@@ -99,10 +99,13 @@ std::pair<std::string, bool> readUntilClosed(int fd, std::chrono::milliseconds t
 }
 
 /// One HTTP exchange: the whole response (status line, headers, body), "" on failure.
-std::string httpRequest(const std::string& address, const std::string& request) {
+/// With `halfClose`, the client shuts its sending side after the request, as `socat -` and
+/// `printf … | nc` do.
+std::string httpRequest(const std::string& address, const std::string& request, bool halfClose = false) {
     const int fd = connectTo(address);
     if (fd < 0) return {};
     (void)::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+    if (halfClose) ::shutdown(fd, SHUT_WR);
     auto [response, closed] = readUntilClosed(fd, kTimeout);
     ::close(fd);
     return closed ? response : std::string();
@@ -254,6 +257,11 @@ TEST_F(MetricsEndpoint, AnswersOtherPathsAndMethodsWithoutTheBody) {
     EXPECT_EQ(post.rfind("HTTP/1.1 405 ", 0), 0u) << post;
     EXPECT_NE(post.find("Allow: GET"), std::string::npos);
     EXPECT_EQ(httpRequest(address, "nonsense\r\n\r\n").rfind("HTTP/1.1 400 ", 0), 0u);
+    // A client that half-closes after its request still gets the answer.
+    const auto halfClosed = httpRequest(address, "GET /metrics HTTP/1.1\r\n\r\n", /*halfClose=*/true);
+    EXPECT_EQ(halfClosed.rfind("HTTP/1.1 200 OK", 0), 0u) << halfClosed.substr(0, 200);
+    // One that half-closes in the middle of its request is closed without one.
+    EXPECT_EQ(httpRequest(address, "GET /metr", /*halfClose=*/true), "");
     const auto ok = get(address);
     EXPECT_NE(ok.find("Content-Type: text/plain; version=0.0.4"), std::string::npos) << ok.substr(0, 300);
 }

@@ -183,6 +183,16 @@ TEST(JournalEntry, MessageIdsAreDistinct128BitHex) {
     }
 }
 
+TEST(JournalEntry, AnotherMessageIdKeepsTheEventsFields) {
+    const auto e = event(core::Action::Added, nginxListener());
+    const auto f = asMap(entryFields(e, message_id::kUnexpectedListener, kPriorityWarning, "unexpected"));
+    EXPECT_EQ(f.at("MESSAGE_ID"), message_id::kUnexpectedListener);
+    EXPECT_EQ(f.at("PRIORITY"), "4");
+    EXPECT_EQ(f.at("MESSAGE"), "unexpected");
+    EXPECT_EQ(f.at("PORTEYE_PORT"), "80");
+    EXPECT_EQ(f.at("PORTEYE_UNIT"), "nginx.service");
+}
+
 TEST(JournalEntry, EveryMessageIdHasACatalogEntry) {
     std::ifstream in(std::string(PORTEYE_SOURCE_DIR) + "/systemd/porteye.catalog");
     ASSERT_TRUE(in) << "systemd/porteye.catalog";
