@@ -7,9 +7,11 @@
 #include "dbus/DbusFrontend.hpp"
 #include "dbus/DbusTypes.hpp"
 #include "journal/UnexpectedListenerJournal.hpp"
+#include "journal/JournalEventLog.hpp"
 #include "loop/BusEventBridge.hpp"
 #include "loop/ProcessExitWatcher.hpp"
 #include "loop/Timer.hpp"
+#include "metrics/MetricsExporter.hpp"
 #include "service/PortService.hpp"
 #include "store/SqliteEventStore.hpp"
 #include "loop/KernelEventPump.hpp"
@@ -109,6 +111,7 @@ private:
     void forgetWatchedProcess(service::WatchId id);
     void onWatchedProcessExit(service::WatchId id);
     bool setupControl();
+    bool setupMetrics();
     std::uint64_t openStore();
     void pollOnce();
     /// Every part of every namespace dumped now: after lost kernel events or notifications.
@@ -155,6 +158,8 @@ private:
     std::unique_ptr<loop::BusEventBridge> m_busBridge;
     std::unique_ptr<dbus::DbusFrontend> m_dbus;
     std::unique_ptr<control::ControlServer> m_control;
+    std::unique_ptr<journal::JournalEventLog> m_journal;
+    std::unique_ptr<metrics::MetricsExporter> m_metrics;  // reads the service, the control server, the journal log
     std::uint64_t m_lastLoggedFailures = 0;
     std::uint64_t m_lastStatusUsec = 0;
     int m_exitCode = 0;
@@ -162,6 +167,7 @@ private:
 
 DaemonLoop::~DaemonLoop() {
     // Front-ends go before the connection they use, sources before the loop.
+    m_metrics.reset();
     m_control.reset();
     m_dbus.reset();
     if (m_service) m_service->setWatchLifecycle({});
@@ -246,6 +252,7 @@ int DaemonLoop::run() {
     m_namespaces = std::make_unique<loop::NamespaceFollower>(
         m_event, *m_source, *m_monitor, *m_processes, plan,
         [this](const std::vector<core::SocketRecord>& destroyed, bool overrun) {
+            if (m_metrics) m_metrics->countDestroyed(destroyed.size(), overrun);
             m_monitor->applyDestroyed(destroyed);
             if (overrun) resync();
         });
@@ -255,6 +262,8 @@ int DaemonLoop::run() {
     if (eventsOn)
         m_eventPump =
             std::make_unique<loop::KernelEventPump>(m_event, *m_kernelEvents, *m_monitor, [this] { resync(); });
+    m_journal = std::make_unique<journal::JournalEventLog>(
+        journal::parseJournalEvents(m_config.journalEvents).value_or(journal::JournalEvents::Listeners));
     try {
         m_pollTimer = std::make_unique<loop::Timer>(m_event, [this](std::uint64_t usec) { onPollTimer(usec); });
         m_watchTimer = std::make_unique<loop::Timer>(m_event, [this](std::uint64_t) { onWatchTimer(); });
@@ -274,6 +283,7 @@ int DaemonLoop::run() {
     if (!m_config.noBus && !setupBus()) return m_exitCode;
     if (!setupControl()) return m_exitCode;
     loadExpected();  // after the front-ends: listeners already open are reported once, flagged present
+    if (!setupMetrics()) return m_exitCode;
 
     m_pollTimer->armIn(pollIntervalUsec());
     setupDestroyListener();
@@ -395,6 +405,26 @@ bool DaemonLoop::setupControl() {
     return true;
 }
 
+bool DaemonLoop::setupMetrics() {
+    if (m_config.metricsListen.empty()) return true;
+    metrics::MetricsServerOptions options;
+    options.listen = m_config.metricsListen;
+    metrics::MetricsSources sources{PORTEYE_VERSION, [this] { return m_control ? m_control->clientCount() : 0; },
+                                    m_journal.get()};
+    try {
+        m_metrics = std::make_unique<metrics::MetricsExporter>(m_event, options, *m_service, std::move(sources));
+        m_metrics->start();
+    } catch (const std::exception& e) {
+        spdlog::critical("cannot serve metrics on {}: {}", m_config.metricsListen, e.what());
+        m_metrics.reset();
+        m_exitCode = 1;
+        return false;
+    }
+    spdlog::info("serving Prometheus metrics on {} (/metrics): every user's listeners, to whoever can connect",
+                 m_metrics->boundAddress());
+    return true;
+}
+
 void DaemonLoop::setupDestroyListener() {
     // Closed sockets are announced by the kernel at once; without this they
     // show up at the next poll, which is still correct, just later.
@@ -411,6 +441,7 @@ int DaemonLoop::onDestroyed(sd_event_source*, int, std::uint32_t, void* self) {
     auto* loop = static_cast<DaemonLoop*>(self);
     loop->m_destroyed.clear();
     const auto result = loop->m_destroyListener->drain(loop->m_destroyed);
+    if (loop->m_metrics) loop->m_metrics->countDestroyed(result.records, result.overrun);
     try {
         loop->m_monitor->applyDestroyed(loop->m_destroyed);
         // The kernel dropped notifications: only a full dump can tell what closed.
@@ -513,6 +544,8 @@ void DaemonLoop::pollOnce() {
         m_service->pollHost(m_namespaces->nextPlan(base));
     }
     const auto& stats = m_monitor->stats();
+    if (m_metrics) m_metrics->countPoll(result);
+    if (m_journal) m_journal->flush(m_pollTimer->now());  // reports held-back entries after a quiet spell
     if (!result.ok && stats.failedPolls >= m_lastLoggedFailures * 2) {
         // Log the 1st, 2nd, 4th, 8th... consecutive-ish failure so a broken netlink does not flood the journal.
         spdlog::warn("poll failed ({} so far): {}", stats.failedPolls, result.error);
@@ -524,13 +557,19 @@ void DaemonLoop::pollOnce() {
 
 void DaemonLoop::onEvents(const std::vector<core::PortEvent>& events) {
     if (m_store) m_store->append(events);  // queued for the store's writer thread
-    std::size_t logged = 0;
-    for (const auto& e : events) {
-        if (logged++ == kMaxEventsLoggedPerPoll) {
-            spdlog::info("... and {} more changes", events.size() - kMaxEventsLoggedPerPoll);
-            break;
+    if (m_metrics) m_metrics->countEvents(events);
+    if (m_journal) m_journal->onEvents(events, m_pollTimer->now());
+    // The journal entries above are the record of each change; the log line is for debugging
+    // (at info level it doubled every entry, and its formatting was a tenth of an event's cost).
+    if (spdlog::should_log(spdlog::level::debug)) {
+        std::size_t logged = 0;
+        for (const auto& e : events) {
+            if (logged++ == kMaxEventsLoggedPerPoll) {
+                spdlog::debug("... and {} more changes", events.size() - kMaxEventsLoggedPerPoll);
+                break;
+            }
+            spdlog::debug("{}", describe(e));
         }
-        spdlog::info("{}", describe(e));
     }
     if (m_dbus) m_dbus->emitEvents(events);
     if (m_control) m_control->publishEvents(events);
@@ -631,6 +670,14 @@ void DaemonLoop::reload() {
             m_config.logLevel = next.logLevel;
             spdlog::set_level(spdlog::level::from_str(next.logLevel));
         }
+        if (next.journalEvents != m_config.journalEvents) {
+            spdlog::info("reload: journal_events {} -> {}", m_config.journalEvents, next.journalEvents);
+            m_config.journalEvents = next.journalEvents;
+            m_journal->setSetting(
+                journal::parseJournalEvents(next.journalEvents).value_or(journal::JournalEvents::Listeners));
+        }
+        if (next.metricsListen != m_config.metricsListen)
+            spdlog::warn("reload: metrics_listen changes only on restart");
         if (next.bus != m_config.bus || next.busAddress != m_config.busAddress ||
             next.socketPath != m_config.socketPath)
             spdlog::warn("reload: bus and socket settings change only on restart");

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "DaemonConfig.hpp"
 
+#include "metrics/MetricsServer.hpp"
+
 #include <CLI/CLI.hpp>
 
 #include <filesystem>
@@ -51,6 +53,17 @@ ParsedConfig parseDaemonConfig(const std::vector<std::string>& args) {
     app.add_option("--expected-dir,--expected_dir", config.expectedDir,
                    "Directory of expected-listener rules (*.conf); any other new listener raises an alert. "
                    "Missing or without *.conf files: no alerts");
+    app.add_option("--journal-events,--journal_events", config.journalEvents,
+                   "Port events written to the journal: listeners (info), all (connections too, debug), off")
+        ->check(CLI::IsMember({"listeners", "all", "off"}));
+    app.add_option("--metrics-listen,--metrics_listen", config.metricsListen,
+                   "Serve Prometheus /metrics on ADDR: 127.0.0.1:9656, [::1]:9656 or /path/of/a/socket "
+                   "(empty: off). Shows every user's listeners to whoever can connect")
+        ->check([](const std::string& value) {
+            std::string error;
+            if (value.empty() || metrics::parseListenAddress(value, error)) return std::string();
+            return error;
+        });
     app.add_flag("--no-bus,--no_bus", config.noBus, "Do not connect to D-Bus (control socket only)");
     // Hidden (empty group): lets tests reach the reply cap without 50,000 sockets. It can only lower it.
     app.add_option("--max-reply-records", config.maxReplyRecords, "Most records in one reply (testing)")

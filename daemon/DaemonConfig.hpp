@@ -48,6 +48,12 @@ struct DaemonConfig {
     /// Expected listeners: `*.conf` allowlist files (docs/expected-listeners.md); a missing
     /// directory, or one without `*.conf` files, turns the alerts off. Re-read on SIGHUP.
     std::string expectedDir = "/etc/porteye/expected.d";
+    /// Which port events become journal entries: "listeners" (info), "all" (connections too,
+    /// at debug), "off".
+    std::string journalEvents = "listeners";
+    /// Serve Prometheus /metrics here: "127.0.0.1:9656", "[::1]:9656" or a Unix socket path;
+    /// empty (the default): no metrics endpoint.
+    std::string metricsListen;
 };
 
 /// Result of parsing: a config, or the exit status to end with (help, bad flags).

@@ -14,6 +14,7 @@ packages=(
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   dbus-daemon dbus-bin libglib2.0-bin socat iproute2 util-linux procps lsof python3 python3-psutil
+  python3-prometheus-client
   # the web page's browser test: Debian's Chromium (driven by playwright-core from npm, with the
   # machine's Node.js)
   chromium

@@ -19,6 +19,10 @@ set -euo pipefail
 readonly SUITE=bookworm
 readonly PORT_WATCH=4711    # the watched socat listens here
 readonly PORT_NOBODY=4712   # nobody's own listener, visible to nobody
+readonly PORT_JOURNAL=4713  # a listener in a unit of its own, for the journal entries
+readonly PORT_METRICS=9656  # /metrics over TCP, with the drop-in docs/deployment.md gives
+readonly MSGID_LISTEN=d15ff3b49c784e7eac0811ff0ff1a53e    # daemon/journal/MessageIds.hpp
+readonly MSGID_UNLISTEN=16aa06fd230a44beaaf4cad0165e41b3
 readonly BASE_PACKAGES=(systemd systemd-sysv dbus libsystemd0 libsdbus-c++1 libspdlog1.10 iproute2 procps socat)
 
 build_dir=${1:-${PORTEYE_BUILD_DIR:-}}
@@ -369,6 +373,68 @@ check "nobody does not see root's listener on port $PORT_WATCH" \
     sh -c "! grep -Eq '\"local_port\": *$PORT_WATCH\b' '$work/list-nobody.json'"
 check "porteyectl --socket status as nobody (control socket)" as_nobody porteyectl --socket status
 
+# ---- 7b. journal events: one entry per listener, its fields and the catalog ---
+# A listener in a unit of its own: its entry must name the unit, the process and
+# the PID, under the fixed MESSAGE_ID, findable by port, and explained by the catalog.
+# socat ends with 128+15 on SIGTERM: a clean stop, not a failed unit (checked below).
+in_ct systemd-run --quiet --unit=porteye-e2e-jr -p "SuccessExitStatus=143 SIGTERM" \
+    socat "TCP-LISTEN:$PORT_JOURNAL,fork,reuseaddr" /dev/null
+jr_pid=$(in_ct systemctl show -p MainPID --value porteye-e2e-jr.service)
+# journal_entries MESSAGE_ID FILE: waits (10 s at most) for porteyed's entry of PORT_JOURNAL.
+journal_entries() {
+    for _ in $(seq 100); do
+        in_ct journalctl --no-pager -o json "MESSAGE_ID=$1" "PORTEYE_PORT=$PORT_JOURNAL" >"$2" 2>&1 || true
+        grep -q '^{' "$2" && return 0
+        sleep 0.1
+    done
+    return 1
+}
+# entry_fields FILE KEY=VALUE|KEY~=TEXT...: the last entry in FILE has each field with that
+# value (=) or containing that text (~=).
+entry_fields() {
+    local file=$1
+    shift
+    python3 - "$file" "$@" <<'PY'
+import json, sys
+entries = [json.loads(line) for line in open(sys.argv[1]) if line.startswith('{')]
+entry = entries[-1]
+print(json.dumps({k: v for k, v in entry.items() if k.startswith(('PORTEYE_', 'MESSAGE', 'PRIORITY'))}, indent=1))
+def holds(arg):
+    key, value = arg.split('=', 1)
+    if key.endswith('~'):
+        return value in str(entry.get(key[:-1]))
+    return str(entry.get(key)) == value
+bad = [arg for arg in sys.argv[2:] if not holds(arg)]
+if bad:
+    print('mismatch:', bad)
+    sys.exit(1)
+PY
+}
+listen_entry_ok() {
+    journal_entries "$MSGID_LISTEN" "$work/journal-listen.json" || { cat "$work/journal-listen.json"; return 1; }
+    entry_fields "$work/journal-listen.json" PORTEYE_ACTION=added PORTEYE_PROTOCOL=tcp PORTEYE_FAMILY=ipv4 \
+        PORTEYE_LOCAL_ADDRESS=0.0.0.0 PORTEYE_PORT=$PORT_JOURNAL PORTEYE_STATE=LISTEN PORTEYE_PID="$jr_pid" \
+        PORTEYE_PROCESS=socat PORTEYE_USER=root PORTEYE_UNIT=porteye-e2e-jr.service PRIORITY=6 \
+        "MESSAGE~=socat[$jr_pid] started listening on tcp 0.0.0.0:$PORT_JOURNAL (porteye-e2e-jr.service" &&
+        grep -q '"PORTEYE_SEQUENCE" *: *"[0-9]' "$work/journal-listen.json"
+}
+check "journalctl MESSAGE_ID=<listening> PORTEYE_PORT=$PORT_JOURNAL: socat in porteye-e2e-jr.service, its fields" \
+    listen_entry_ok
+catalog_ok() {
+    in_ct journalctl --no-pager -x "MESSAGE_ID=$MSGID_LISTEN" "PORTEYE_PORT=$PORT_JOURNAL" >"$work/journal-x.log" 2>&1
+    cat "$work/journal-x.log"
+    grep -q "Subject: socat started listening on tcp 0.0.0.0 port $PORT_JOURNAL" "$work/journal-x.log" &&
+        grep -q "Defined-By: porteye" "$work/journal-x.log"
+}
+check "journalctl -x shows the catalog text (installed, and indexed by systemd's dpkg trigger)" catalog_ok
+in_ct systemctl stop porteye-e2e-jr.service
+unlisten_entry_ok() {
+    journal_entries "$MSGID_UNLISTEN" "$work/journal-unlisten.json" || { cat "$work/journal-unlisten.json"; return 1; }
+    entry_fields "$work/journal-unlisten.json" PORTEYE_ACTION=removed PORTEYE_PORT=$PORT_JOURNAL \
+        PORTEYE_UNIT=porteye-e2e-jr.service
+}
+check "journalctl MESSAGE_ID=<stopped listening> PORTEYE_PORT=$PORT_JOURNAL after systemctl stop" unlisten_entry_ok
+
 # ---- 8. the journal and the watchdog ----------------------------------------
 journal_ok() {
     in_ct journalctl -u porteyed.service --no-pager -o cat >"$work/journal.log" 2>&1
@@ -413,6 +479,45 @@ watchdog_ok() {
     [[ $restarts == 0 && $pid == "$main_pid" ]] && in_ct systemctl is-active --quiet porteyed.service
 }
 check "watchdog keeps it alive > WatchdogSec (NRestarts=0, same PID)" watchdog_ok
+
+# ---- 8b. Prometheus /metrics: a Unix socket needs nothing, TCP the drop-in ---
+# (After the watchdog check: each step restarts porteyed.)
+# metrics_get ADDRESS: one GET /metrics through socat (no curl in the root).
+metrics_get() {
+    in_ct sh -c "printf 'GET /metrics HTTP/1.1\r\nHost: e2e\r\nConnection: close\r\n\r\n' | socat -t 5 - $1"
+}
+metrics_has_listener() {
+    # A listener porteyed sees in its own unit (socat of section 7 on PORT_WATCH), and never a pid label.
+    grep -q "^HTTP/1.1 200 OK" "$1" && grep -q "^porteye_listening_socket_info{.*port=\"$PORT_WATCH\"" "$1" &&
+        ! grep -q 'pid=' "$1"
+}
+metrics_unix_ok() {
+    in_ct sh -c 'echo "metrics_listen = \"/run/porteye/metrics.sock\"" >>/etc/porteye/porteyed.conf' || return 1
+    in_ct systemctl restart porteyed.service || return 1
+    metrics_get UNIX-CONNECT:/run/porteye/metrics.sock >"$work/metrics-unix.txt" 2>&1
+    head -n 20 "$work/metrics-unix.txt"
+    in_ct stat -c '%a %U:%G %n' /run/porteye/metrics.sock
+    metrics_has_listener "$work/metrics-unix.txt" &&
+        [[ $(in_ct stat -c '%a %U:%G' /run/porteye/metrics.sock) == "660 porteye:porteye" ]]
+}
+check "metrics_listen = /run/porteye/metrics.sock: /metrics on the hardened unit as it ships" metrics_unix_ok
+metrics_tcp_ok() {
+    in_ct sed -i "s|^metrics_listen = .*|metrics_listen = \"127.0.0.1:$PORT_METRICS\"|" /etc/porteye/porteyed.conf
+    in_ct mkdir -p /etc/systemd/system/porteyed.service.d
+    in_ct sh -c 'printf "[Service]\nRestrictAddressFamilies=AF_INET AF_INET6\nIPAddressAllow=localhost\n" \
+        >/etc/systemd/system/porteyed.service.d/metrics.conf'
+    in_ct systemctl daemon-reload
+    in_ct systemctl restart porteyed.service || return 1
+    metrics_get "TCP:127.0.0.1:$PORT_METRICS" >"$work/metrics-tcp.txt" 2>&1
+    head -n 5 "$work/metrics-tcp.txt"
+    metrics_has_listener "$work/metrics-tcp.txt"
+}
+check "metrics_listen = 127.0.0.1:$PORT_METRICS with the drop-in of docs/deployment.md" metrics_tcp_ok
+# Back to the unit and configuration as shipped.
+in_ct rm -rf /etc/systemd/system/porteyed.service.d
+in_ct sed -i '/^metrics_listen = /d' /etc/porteye/porteyed.conf
+in_ct systemctl daemon-reload
+in_ct systemctl restart porteyed.service
 
 # ---- 9. the history survives systemctl restart (StateDirectory, SQLite) ------
 store_status_ok() {
