@@ -190,8 +190,10 @@ std::string unitOf(std::string_view path) {
 CgroupOwner ownerFromCgroup(std::string_view cgroupFile) {
     CgroupOwner owner;
     const CgroupLines lines = splitLines(cgroupFile);
-    const std::optional<std::string_view> main = lines.v2 ? lines.v2 : lines.systemd;
-    if (main) owner.unit = unitOf(*main);
+    // v2 first; v1's name=systemd when the v2 path names no unit (systemd on a legacy or hybrid
+    // host tracks services there, and the unified line may only say where the container is).
+    if (lines.v2) owner.unit = unitOf(*lines.v2);
+    if (owner.unit.empty() && lines.systemd) owner.unit = unitOf(*lines.systemd);
 
     std::vector<std::string_view> candidates;
     if (lines.v2) candidates.push_back(*lines.v2);

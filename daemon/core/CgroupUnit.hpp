@@ -33,7 +33,8 @@ struct CgroupOwner {
 };
 
 /// The unit and container of a process from the text of /proc/<pid>/cgroup. The cgroup v2 line
-/// ("0::/path") decides, else the v1 `name=systemd` hierarchy; a container found on neither is
+/// ("0::/path") decides, else (no such line, or no unit on it) the v1 `name=systemd` hierarchy; a
+/// container found on neither is
 /// looked for on the other v1 lines (cgroupfs drivers on a v1 or hybrid host).
 ///
 /// Only cgroups that the host's managers place are trusted to name a container: the container

@@ -19,6 +19,8 @@ set -euo pipefail
 readonly SUITE=bookworm
 readonly PORT_WATCH=4711    # the watched socat listens here
 readonly PORT_NOBODY=4712   # nobody's own listener, visible to nobody
+readonly PORT_UNIT=4713     # socat in the transient unit porteye-e2e-web.service
+readonly PORT_ACTIVATED=4714 # a .socket unit's listener, held by PID 1 only
 readonly BASE_PACKAGES=(systemd systemd-sysv dbus libsystemd0 libsdbus-c++1 libspdlog1.10 iproute2 procps socat)
 
 build_dir=${1:-${PORTEYE_BUILD_DIR:-}}
@@ -368,6 +370,41 @@ check "nobody sees its own listener on port $PORT_NOBODY" \
 check "nobody does not see root's listener on port $PORT_WATCH" \
     sh -c "! grep -Eq '\"local_port\": *$PORT_WATCH\b' '$work/list-nobody.json'"
 check "porteyectl --socket status as nobody (control socket)" as_nobody porteyectl --socket status
+
+# ---- 7b. the unit behind a socket -------------------------------------------
+# A transient service (systemd-run) and a socket unit whose service never ran:
+# the first is named by its unit, the second is held by PID 1 alone (init.scope).
+in_ct systemd-run --quiet --unit=porteye-e2e-web socat TCP-LISTEN:$PORT_UNIT,fork,reuseaddr /dev/null
+in_ct sh -c "printf '[Socket]\nListenStream=$PORT_ACTIVATED\n' >/run/systemd/system/porteye-e2e-act.socket
+    printf '[Service]\nExecStart=/bin/sleep infinity\n' >/run/systemd/system/porteye-e2e-act.service
+    systemctl daemon-reload && systemctl start porteye-e2e-act.socket"
+# list_port PORT FILE [FILTER...]: porteyectl list --json for PORT, once porteyed has a record.
+list_port() {
+    local port=$1 file=$2
+    shift 2
+    for _ in $(seq 100); do
+        in_ct porteyectl list --json --port "$port" "$@" >"$file" 2>&1 && grep -q '"pid"' "$file" && return 0
+        sleep 0.1
+    done
+    cat "$file"
+    return 1
+}
+unit_named_ok() {
+    list_port "$PORT_UNIT" "$work/list-unit.json" || return 1
+    cat "$work/list-unit.json"
+    grep -Eq '"unit": *"porteye-e2e-web.service"' "$work/list-unit.json" &&
+        grep -Eq '"process": *"socat"' "$work/list-unit.json"
+}
+check "porteyectl list --json --port $PORT_UNIT names unit porteye-e2e-web.service" unit_named_ok
+check "porteyectl list --unit porteye-e2e-web.service finds it" \
+    list_port "$PORT_UNIT" "$work/list-unit-filter.json" --unit porteye-e2e-web.service
+activation_socket_ok() {
+    list_port "$PORT_ACTIVATED" "$work/list-act.json" || return 1
+    cat "$work/list-act.json"
+    grep -Eq '"pid": *1,' "$work/list-act.json" && grep -Eq '"unit": *"init.scope"' "$work/list-act.json"
+}
+check "a .socket unit's listener before its service runs: PID 1, init.scope" activation_socket_ok
+in_ct systemctl stop porteye-e2e-web.service porteye-e2e-act.socket || true
 
 # ---- 8. the journal and the watchdog ----------------------------------------
 journal_ok() {

@@ -40,6 +40,8 @@ TEST(CgroupUnit, FallsBackToTheV1SystemdHierarchy) {
         "12:memory:/system.slice/sshd.service\n"
         "1:name=systemd:/system.slice/cron.service\n";
     EXPECT_EQ(unitFromCgroup(v1), "cron.service");
+    // A v2 line without a unit (a hybrid host whose systemd tracks services in v1) does not hide it.
+    EXPECT_EQ(unitFromCgroup(std::string(v1) + "0::/\n"), "cron.service");
     // With both, the unified (v2) line wins.
     EXPECT_EQ(unitFromCgroup(std::string(v1) + "0::/system.slice/nginx.service\n"), "nginx.service");
 }
