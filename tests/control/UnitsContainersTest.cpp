@@ -99,8 +99,8 @@ TEST(UnitsContainers, AListenerInADockerScopeNamesItsRuntimeIdAndUnit) {
                            "s=socket.socket(); s.bind(('127.0.0.1',0)); s.listen()\n"
                            "print(s.getsockname()[1], flush=True)\n"
                            "time.sleep(600)\n\""});
-    ASSERT_TRUE(holder.waitForOutput([](const std::string& out) { return out.find('\n') != std::string::npos; },
-                                     kTimeout))
+    ASSERT_TRUE(
+        holder.waitForOutput([](const std::string& out) { return out.find('\n') != std::string::npos; }, kTimeout))
         << holder.err();
     const std::string port = std::to_string(std::stoi(holder.out()));
 
