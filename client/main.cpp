@@ -63,7 +63,8 @@ core::SocketFilter toFilter(const FilterArgs& args) {
     if (args.protocol) f.protocol = core::parseProtocolName(*args.protocol);
     for (const auto& [value, name] : {std::pair{&args.unit, "--unit"}, std::pair{&args.container, "--container"},
                                       std::pair{&args.netns, "--netns"}})
-        if (*value && (*value)->empty()) throw cli::CommandError(cli::kExitUsage, std::string(name) + " must not be empty");
+        if (*value && (*value)->empty())
+            throw cli::CommandError(cli::kExitUsage, std::string(name) + " must not be empty");
     f.unit = args.unit;
     f.container = args.container;
     f.netns = args.netns;
