@@ -416,7 +416,9 @@ check "journalctl -u porteyed has lines" journal_ok
 
 # systemd warns about unknown or unsupported settings at load and at start.
 unit_warnings_ok() {
-    in_ct journalctl -b --no-pager -o cat -p warning | grep -i 'porteye' | grep -v 'triggering units are still active' &&
+    # (porteye-e2e-*: the test's own socat units, stopped by SIGTERM, which socat reports as a failure)
+    in_ct journalctl -b --no-pager -o cat -p warning | grep -i 'porteye' | grep -v 'porteye-e2e-' |
+        grep -v 'triggering units are still active' &&
         return 1
     return 0
 }
