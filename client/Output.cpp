@@ -65,11 +65,11 @@ std::string processColumn(const core::SocketRecord& r) {
     return r.pid == 0 ? std::string() : "users:((\"" + r.process + "\",pid=" + std::to_string(r.pid) + "))";
 }
 
-// "docker/web", or with no name "docker/3f4e1c2b9a8d" (12 digits, as `docker ps`); "-" outside one.
+// "docker:web", or with no name "docker:3f4e1c2b9a8d" (12 digits, as `docker ps`); "-" outside one.
 std::string containerColumn(const core::SocketRecord& r) {
     const auto* d = r.details.get();
     if (d == nullptr || d->containerRuntime.empty()) return "-";
-    return d->containerRuntime + "/" + (d->containerName.empty() ? d->containerId.substr(0, 12) : d->containerName);
+    return d->containerRuntime + ":" + (d->containerName.empty() ? d->containerId.substr(0, 12) : d->containerName);
 }
 
 std::string_view stateColor(core::TcpState state) {

@@ -160,8 +160,8 @@ TEST(UnitsContainers, TheTableShowsAContainerColumnOnlyWhenARecordIsInOne) {
     cli::printSocketTable(with, {plain, recordIn("docker", kId, "web"), recordIn("podman", kId, "")}, false);
     const std::string text = with.str();
     EXPECT_NE(text.find("Container"), std::string::npos) << text;
-    EXPECT_NE(text.find("docker/web"), std::string::npos) << text;
-    EXPECT_NE(text.find("podman/" + kId.substr(0, 12) + "\n"), std::string::npos) << "12 digits, as docker ps";
+    EXPECT_NE(text.find("docker:web"), std::string::npos) << text;
+    EXPECT_NE(text.find("podman:" + kId.substr(0, 12) + "\n"), std::string::npos) << "12 digits, as docker ps";
     EXPECT_EQ(text.find(kId.substr(0, 13)), std::string::npos) << text;
 
     std::ostringstream extended;
