@@ -65,6 +65,13 @@ std::string processColumn(const core::SocketRecord& r) {
     return r.pid == 0 ? std::string() : "users:((\"" + r.process + "\",pid=" + std::to_string(r.pid) + "))";
 }
 
+// "docker:web", or with no name "docker:3f4e1c2b9a8d" (12 digits, as `docker ps`); "-" outside one.
+std::string containerColumn(const core::SocketRecord& r) {
+    const auto* d = r.details.get();
+    if (d == nullptr || d->containerRuntime.empty()) return "-";
+    return d->containerRuntime + ":" + (d->containerName.empty() ? d->containerId.substr(0, 12) : d->containerName);
+}
+
 std::string_view stateColor(core::TcpState state) {
     switch (state) {
         case core::TcpState::Listen:
@@ -137,11 +144,17 @@ std::size_t displayWidth(const std::string& text) {
 
 void printSocketTable(std::ostream& out, const std::vector<core::SocketRecord>& records, bool color, bool extended,
                       std::size_t width) {
-    // Columns: Netid State Local Peer Process [User Unit CPU% RSS Command]; the last one is not padded.
+    // Columns: Netid State Local Peer Process [Container] [User Unit CPU% RSS Command]; the last one
+    // is not padded. Container only when a record is in one (or with extended), so a host without
+    // containers keeps ss's table.
     constexpr std::size_t kState = 1;
+    const bool containers = extended || std::any_of(records.begin(), records.end(), [](const core::SocketRecord& r) {
+                                return r.details && !r.details->containerRuntime.empty();
+                            });
     std::vector<std::vector<std::string>> rows;
     rows.reserve(records.size() + 1);
     std::vector<std::string> header{"Netid", "State", "Local Address:Port", "Peer Address:Port", "Process"};
+    if (containers) header.emplace_back("Container");
     if (extended) header.insert(header.end(), {"User", "Unit", "CPU%", "RSS", "Command"});
     rows.push_back(std::move(header));
     for (const auto& r : records) {
@@ -150,6 +163,7 @@ void printSocketTable(std::ostream& out, const std::vector<core::SocketRecord>& 
                                      std::string(core::ssStateName(r.state)),
                                      formatEndpoint(r.localAddress, r.localPort, r.family, false),
                                      formatEndpoint(r.remoteAddress, r.remotePort, r.family, true), processColumn(r)};
+        if (containers) row.push_back(containerColumn(r));
         if (extended) {
             const auto* d = r.details.get();
             char cpu[32] = "-";

@@ -30,7 +30,8 @@ void printWatchChange(std::ostream& out, const core::PortChange& change);
 void printWatchStopped(std::ostream& out);
 
 /// An ss-like table of sockets; `color` adds ANSI colours (callers decide: TTY and no NO_COLOR).
-/// `extended` (list -e) adds the holder's User, Unit, CPU% and RSS columns and its command line,
+/// A Container column ("docker:web", "podman:<12 id digits>") when any record is in a container or
+/// with `extended`; `extended` (list -e) adds the holder's User, Unit, CPU% and RSS columns and its command line,
 /// cut to fit `width` columns (0: never cut).
 void printSocketTable(std::ostream& out, const std::vector<core::SocketRecord>& records, bool color,
                       bool extended = false, std::size_t width = 0);

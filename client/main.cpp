@@ -31,6 +31,9 @@ struct FilterArgs {
     std::optional<std::string> process;
     std::optional<std::string> state;
     std::optional<std::string> protocol;
+    std::optional<std::string> unit;
+    std::optional<std::string> container;
+    std::optional<std::string> netns;
     bool listening = false;
 };
 
@@ -41,6 +44,12 @@ void addFilterOptions(CLI::App* cmd, FilterArgs& args) {
     cmd->add_option("--state", args.state,
                     "Only sockets in this state (LISTEN, ESTABLISHED, time-wait, ...; UNCONN: bound UDP)");
     cmd->add_option("--protocol", args.protocol, "Only tcp or udp sockets")->check(CLI::IsMember({"tcp", "udp"}));
+    cmd->add_option("--unit", args.unit,
+                    "Only holders in this systemd unit (exact: nginx.service; a user's app.service or "
+                    "user@1000.service matches user@1000.service/app.service)");
+    cmd->add_option("--container", args.container,
+                    "Only holders in this container: its name, or an id prefix of at least 4 characters");
+    cmd->add_option("--netns", args.netns, "Only sockets of this network namespace: its inode number or name");
     cmd->add_flag("--listening,-l", args.listening, "Only listening sockets: TCP LISTEN and bound UDP, as ss -l");
 }
 
@@ -54,6 +63,13 @@ core::SocketFilter toFilter(const FilterArgs& args) {
         if (!f.state) throw cli::CommandError(cli::kExitUsage, "unknown TCP state '" + *args.state + "'");
     }
     if (args.protocol) f.protocol = core::parseProtocolName(*args.protocol);
+    for (const auto& [value, name] : {std::pair{&args.unit, "--unit"}, std::pair{&args.container, "--container"},
+                                      std::pair{&args.netns, "--netns"}})
+        if (*value && (*value)->empty())
+            throw cli::CommandError(cli::kExitUsage, std::string(name) + " must not be empty");
+    f.unit = args.unit;
+    f.container = args.container;
+    f.netns = args.netns;
     f.listeningOnly = args.listening;
     return f;
 }

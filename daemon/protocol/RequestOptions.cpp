@@ -42,7 +42,14 @@ std::optional<double> numberOption(const OptionValue& value) {
     return std::nullopt;
 }
 
-const std::set<std::string> kSocketKeys{"pid", "port", "process", "state", "protocol", "listening"};
+const std::set<std::string> kSocketKeys{"pid",  "port",      "process", "state",    "protocol",
+                                        "unit", "container", "netns",   "listening"};
+
+const std::string& nonEmptyStringOption(const OptionValue& value, const std::string& key) {
+    const auto& s = stringOption(value, key);
+    if (s.empty()) throw InvalidArgument("'" + key + "' must not be empty");
+    return s;
+}
 const std::set<std::string> kHistoryKeys{"action", "since", "after_sequence", "limit"};
 const std::set<std::string> kListKeys{"offset", "limit"};
 
@@ -64,6 +71,20 @@ bool parseSocketKey(const std::string& key, const OptionValue& value, core::Sock
         auto protocol = core::parseProtocolName(text);
         if (!protocol) throw InvalidArgument("unknown protocol '" + text + "'");
         f.protocol = protocol;
+    } else if (key == "unit") {
+        f.unit = nonEmptyStringOption(value, key);
+    } else if (key == "container") {
+        f.container = nonEmptyStringOption(value, key);
+    } else if (key == "netns") {
+        // An inode (a D-Bus `t`, a JSON number) or a name; kept as text, digits meaning the inode.
+        if (const auto* u = std::get_if<std::uint64_t>(&value))
+            f.netns = std::to_string(*u);
+        else if (const auto* i = std::get_if<std::int64_t>(&value); i != nullptr && *i >= 0)
+            f.netns = std::to_string(*i);
+        else if (std::get_if<std::string>(&value) != nullptr)
+            f.netns = nonEmptyStringOption(value, key);
+        else
+            throw InvalidArgument("'netns' must be a namespace inode number or name");
     } else if (key == "listening") {
         f.listeningOnly = boolOption(value, key);
     } else {
@@ -156,6 +177,9 @@ OptionMap toOptions(const core::SocketFilter& f) {
     if (f.process) o["process"] = *f.process;
     if (f.state) o["state"] = std::string(core::stateName(*f.state));
     if (f.protocol) o["protocol"] = std::string(core::protocolName(*f.protocol));
+    if (f.unit) o["unit"] = *f.unit;
+    if (f.container) o["container"] = *f.container;
+    if (f.netns) o["netns"] = *f.netns;
     if (f.listeningOnly) o["listening"] = true;
     return o;
 }

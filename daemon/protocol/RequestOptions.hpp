@@ -29,7 +29,8 @@ public:
 using OptionValue = std::variant<std::monostate, bool, std::int64_t, std::uint64_t, double, std::string>;
 using OptionMap = std::map<std::string, OptionValue>;
 
-/// Filters by keys pid, port, process, state, protocol, listening.
+/// Filters by keys pid, port, process, state, protocol, unit, container, netns (text; an inode may
+/// also come as an unsigned number), listening. unit, container and netns must not be empty.
 core::SocketFilter socketFilterFromOptions(const OptionMap& options);
 /// A list request: the socket keys plus offset and limit (paging).
 core::ListQuery listQueryFromOptions(const OptionMap& options);

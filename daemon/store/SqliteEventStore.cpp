@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <stdexcept>
 
@@ -555,17 +556,36 @@ std::optional<std::vector<core::PortEvent>> SqliteEventStore::query(const core::
         add(" AND (local_port = ?", *f.port);
         add(" OR remote_port = ?)", *f.port);
     }
+    // The netns filter is an inode when it is all digits (core::netnsMatches), else a name.
+    std::optional<std::uint64_t> netnsInode;
+    if (f.netns) {
+        std::uint64_t number = 0;
+        const auto [ptr, ec] = std::from_chars(f.netns->data(), f.netns->data() + f.netns->size(), number);
+        if (ec == std::errc{} && ptr == f.netns->data() + f.netns->size()) netnsInode = number;
+    }
+    if (netnsInode) add(" AND netns = ?", asInt(*netnsInode));
+    // Text conditions, bound after the integers. Each lets through at least what matches() takes.
+    std::vector<std::string> texts;
+    const auto addText = [&](const char* condition, const std::string& value, int times = 1) {
+        sql += condition;
+        for (int i = 0; i < times; ++i)
+            texts.push_back(value);
+    };
     // SQLite folds ASCII only, as containsIgnoreCase does; on valid UTF-8 (names are escaped) a
     // character match is a byte match.
-    const bool byProcess = f.process && !f.process->empty();
-    if (byProcess) sql += " AND instr(lower(process), lower(?)) > 0";
+    if (f.process && !f.process->empty()) addText(" AND instr(lower(process), lower(?)) > 0", *f.process);
+    // Exact, or either side of "manager/unit": all contain the text.
+    if (f.unit) addText(" AND instr(unit, ?) > 0", *f.unit);
+    if (f.container) addText(" AND (instr(container_id, ?) = 1 OR container_name = ?)", *f.container, 2);
+    if (f.netns && !netnsInode) addText(" AND netns_name = ?", *f.netns);
     const bool newestFirst = !filter.afterSequence;
     sql += newestFirst ? " ORDER BY sequence DESC" : " ORDER BY sequence ASC";
     try {
         Statement select(m_reader, sql);
         for (std::size_t i = 0; i < ints.size(); ++i)
             select.bind(static_cast<int>(i + 1), ints[i]);
-        if (byProcess) select.bind(static_cast<int>(ints.size() + 1), *f.process);
+        for (std::size_t i = 0; i < texts.size(); ++i)
+            select.bind(static_cast<int>(ints.size() + i + 1), texts[i]);
         std::vector<core::PortEvent> out;
         while (select.step() == SQLITE_ROW) {
             core::PortEvent event = decodeRow(select);

@@ -409,8 +409,11 @@ std::optional<core::ProcessUsage> parseStat(std::string_view stat, std::string_v
 
 }  // namespace
 
-ProcProcessTable::ProcProcessTable(std::filesystem::path root, BeforePidHook beforePidForTest)
-    : m_root(std::move(root)), m_beforePid(std::move(beforePidForTest)) {}
+ProcProcessTable::ProcProcessTable(std::filesystem::path root, BeforePidHook beforePidForTest,
+                                   std::filesystem::path runtimeStateRoot)
+    : m_root(std::move(root)),
+      m_beforePid(std::move(beforePidForTest)),
+      m_containerNames(std::move(runtimeStateRoot)) {}
 
 core::OwnerScan ProcProcessTable::findOwners(const std::unordered_set<std::uint64_t>& wanted) {
     core::OwnerScan scan;
@@ -700,7 +703,13 @@ std::optional<core::ProcessDetails> ProcProcessTable::details(std::uint32_t pid,
     if (n > 0 && static_cast<std::size_t>(n) < sizeof(link))
         d.exe = core::escapeUntrusted(std::string_view(link, static_cast<std::size_t>(n)));
 
-    if (readFile(rootFd.get(), PidPath(pid, "/cgroup").c_str(), text) == 0) d.unit = core::unitFromCgroup(text);
+    if (readFile(rootFd.get(), PidPath(pid, "/cgroup").c_str(), text) == 0) {
+        core::CgroupOwner owner = core::ownerFromCgroup(text);
+        d.containerName = m_containerNames.nameOf(owner);
+        d.unit = std::move(owner.unit);
+        d.containerRuntime = std::move(owner.containerRuntime);
+        d.containerId = std::move(owner.containerId);
+    }
 
     const long ticks = ::sysconf(_SC_CLK_TCK);
     const std::uint64_t boot = bootTimeSeconds();

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "core/IProcessTable.hpp"
+#include "sys/ContainerNames.hpp"
 
 #include <filesystem>
 #include <functional>
@@ -22,8 +23,11 @@ public:
     /// listed and before that pid is read, so a test can make it vanish mid-walk.
     using BeforePidHook = std::function<void(std::uint32_t pid)>;
 
-    /// `beforePidForTest` is a test seam; production code leaves it empty.
-    explicit ProcProcessTable(std::filesystem::path root = "/proc", BeforePidHook beforePidForTest = {});
+    /// `beforePidForTest` is a test seam; production code leaves it empty. `runtimeStateRoot`
+    /// stands for /var/lib, where container runtimes keep the files that name their containers
+    /// (sys::ContainerNames); tests point it at a fake tree.
+    explicit ProcProcessTable(std::filesystem::path root = "/proc", BeforePidHook beforePidForTest = {},
+                              std::filesystem::path runtimeStateRoot = "/var/lib");
 
     /// One walk of <root>/<pid>/fd for every process. A process whose info cannot
     /// be read after its fds were (it exited meanwhile) is counted as vanished and
@@ -45,7 +49,9 @@ public:
     std::optional<core::ProcessUsage> usage(std::uint32_t pid) override;
     /// cmdline (at most 4 KiB of it), the real uid's name (getpwuid_r, remembered per uid), the
     /// exe link (empty when it may not be read), the start time as wall clock (the boot time
-    /// from <root>/stat, read once; 0 when that is missing) and the systemd unit from the cgroup.
+    /// from <root>/stat, read once; 0 when that is missing), and from one read of the cgroup file
+    /// the systemd unit and container (core::ownerFromCgroup) with the container's name
+    /// (sys::ContainerNames, read once per container).
     /// The start time is checked again after the reads, so a PID reused meanwhile yields nullopt.
     std::optional<core::ProcessDetails> details(std::uint32_t pid, std::uint64_t startTimeTicks) override;
     /// A pidfd on the real /proc; on another root (tests) a handle that checks the directory.
@@ -63,6 +69,7 @@ private:
     std::mutex m_mutex;  // guards the two caches below (a table may serve several threads)
     std::unordered_map<std::uint32_t, std::string> m_userNames;
     std::optional<std::uint64_t> m_bootTime;
+    ContainerNames m_containerNames;  // thread-safe on its own
 };
 
 /// Parses the target of an fd symlink: "socket:[12345]" -> 12345; anything else -> 0.

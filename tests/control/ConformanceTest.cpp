@@ -174,5 +174,28 @@ TEST_F(Conformance, AnUnknownStateIsAUsageErrorBothWays) {
     EXPECT_EQ(bus.err, socket.err);
 }
 
+TEST_F(Conformance, UnitContainerAndNetnsFiltersAnswerTheSameBothWays) {
+    PortHolder holder;
+    const auto port = std::to_string(holder.open());
+    bothWhen({"list", "--port", port}, nonEmptyArray);
+    // Keys both front-ends must take (an unknown key would be InvalidArgument): nothing matches.
+    for (const std::vector<std::string>& filter : {std::vector<std::string>{"--unit", "no-such.service"},
+                                                   {"--container", "0000"},
+                                                   {"--container", "db"},
+                                                   {"--netns", "1"},
+                                                   {"--netns", "blue"}}) {
+        std::vector<std::string> list{"list", "--port", port};
+        list.insert(list.end(), filter.begin(), filter.end());
+        const auto [bus, socket] = bothWhen(list, [](const json& j) { return j.is_array(); });
+        EXPECT_EQ(bus, json::array()) << filter[0] << " " << filter[1];
+        EXPECT_EQ(bus, socket);
+        std::vector<std::string> history{"history", "--port", port, "--limit", "0"};
+        history.insert(history.end(), filter.begin(), filter.end());
+        const auto [busHistory, socketHistory] = bothWhen(history, [](const json& j) { return j.is_array(); });
+        EXPECT_EQ(busHistory, json::array()) << filter[0] << " " << filter[1];
+        EXPECT_EQ(busHistory, socketHistory);
+    }
+}
+
 }  // namespace
 }  // namespace porteye::control

@@ -241,6 +241,11 @@ TEST_F(WebApi, PortsFilterByPortProcessStateProtocolAndListening) {
     EXPECT_EQ(countPort(getJson("/api/ports?port=" + p + "&pid=" + std::to_string(holder.pid())), port), 1U);
     EXPECT_EQ(countPort(getJson("/api/ports?port=" + p + "&protocol=tcp"), port), 1U);
     EXPECT_EQ(getJson("/api/ports?port=" + p + "&protocol=udp").size(), 0U);
+    // The unit, container and netns filters pass through to the shared parser (empty = none).
+    EXPECT_EQ(countPort(getJson("/api/ports?port=" + p + "&unit=&container=&netns="), port), 1U);
+    EXPECT_EQ(getJson("/api/ports?port=" + p + "&unit=no-such.service").size(), 0U);
+    EXPECT_EQ(getJson("/api/ports?port=" + p + "&container=0000").size(), 0U);
+    EXPECT_EQ(getJson("/api/ports?port=" + p + "&netns=1").size(), 0U);
 
     // A connection to it: ESTABLISHED sockets appear only with listening=false.
     Connection connection(port);

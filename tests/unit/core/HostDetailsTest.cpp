@@ -17,9 +17,10 @@ TEST(CgroupUnit, NamesTheSystemServiceOfAV2Line) {
     EXPECT_EQ(unitFromCgroup("0::/system.slice/nginx.service"), "nginx.service");  // no newline
 }
 
-TEST(CgroupUnit, NamesTheInnermostUnitOfAUserManager) {
+TEST(CgroupUnit, NamesAUserUnitWithItsManager) {
+    // A user may call a unit of theirs "nginx.service": it must not read as the system's.
     EXPECT_EQ(unitFromCgroup("0::/user.slice/user-1000.slice/user@1000.service/app.slice/foo.service\n"),
-              "foo.service");
+              "user@1000.service/foo.service");
     EXPECT_EQ(unitFromCgroup("0::/user.slice/user-1000.slice/session-3.scope\n"), "session-3.scope");
     // A sub-cgroup a service made for itself still belongs to the service.
     EXPECT_EQ(unitFromCgroup("0::/system.slice/docker.service/payload\n"), "docker.service");
@@ -39,13 +40,16 @@ TEST(CgroupUnit, FallsBackToTheV1SystemdHierarchy) {
         "12:memory:/system.slice/sshd.service\n"
         "1:name=systemd:/system.slice/cron.service\n";
     EXPECT_EQ(unitFromCgroup(v1), "cron.service");
+    // A v2 line without a unit (a hybrid host whose systemd tracks services in v1) does not hide it.
+    EXPECT_EQ(unitFromCgroup(std::string(v1) + "0::/\n"), "cron.service");
     // With both, the unified (v2) line wins.
     EXPECT_EQ(unitFromCgroup(std::string(v1) + "0::/system.slice/nginx.service\n"), "nginx.service");
 }
 
 TEST(CgroupUnit, DropsTheDeletedMarkAndEscapesHostileNames) {
     EXPECT_EQ(unitFromCgroup("0::/system.slice/gone.service (deleted)\n"), "gone.service");
-    EXPECT_EQ(unitFromCgroup("0::/user.slice/user@1000.service/app.slice/ev\x1b[31m.service\n"), "ev\\x1b[31m.service");
+    EXPECT_EQ(unitFromCgroup("0::/user.slice/user@1000.service/app.slice/ev\x1b[31m.service\n"),
+              "user@1000.service/ev\\x1b[31m.service");
 }
 
 class DetailsCacheTest : public ::testing::Test {

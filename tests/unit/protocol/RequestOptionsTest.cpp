@@ -57,6 +57,35 @@ TEST(RequestOptions, JsonGoesThroughTheSameParser) {
               "'pid' must be a non-negative integer");
 }
 
+TEST(RequestOptions, UnitContainerAndNetnsAreTextAndRoundTrip) {
+    const auto f = socketFilterFromOptions({{"unit", std::string("nginx.service")},
+                                            {"container", std::string("3f4e1c2b9a8d")},
+                                            {"netns", std::string("blue")}});
+    EXPECT_EQ(f.unit, "nginx.service");
+    EXPECT_EQ(f.container, "3f4e1c2b9a8d");
+    EXPECT_EQ(f.netns, "blue");
+    // An inode may come as a number (a D-Bus `t`, a JSON number): the same filter as its digits.
+    EXPECT_EQ(socketFilterFromOptions({{"netns", std::uint64_t{4026532281}}}).netns, "4026532281");
+    EXPECT_EQ(socketFilterFromJson(nlohmann::json{{"netns", 4026532281ULL}}).netns, "4026532281");
+    EXPECT_EQ(errorOf([] { socketFilterFromOptions({{"unit", std::string()}}); }), "'unit' must not be empty");
+    EXPECT_EQ(errorOf([] {
+                  socketFilterFromOptions({{"container", std::int64_t{3}}});
+              }),
+              "'container' must be a string");
+    EXPECT_EQ(errorOf([] {
+                  socketFilterFromOptions({{"netns", std::int64_t{-1}}});
+              }),
+              "'netns' must be a namespace inode number or name");
+    core::HistoryFilter h;
+    h.socket = f;
+    const auto back = historyFilterFromOptions(toOptions(h));
+    EXPECT_EQ(back.socket.unit, f.unit);
+    EXPECT_EQ(back.socket.container, f.container);
+    EXPECT_EQ(back.socket.netns, f.netns);
+    const auto list = listQueryFromOptions(toOptions(core::ListQuery{f, 0, 0}));
+    EXPECT_EQ(list.filter.container, f.container);
+}
+
 TEST(RequestOptions, RequestsRoundTripThroughTheirOptions) {
     core::HistoryFilter f;
     f.socket.port = 22;

@@ -133,6 +133,75 @@ TEST(SqliteEventStore, AnswersEveryFilterAsTheRingDoes) {
     EXPECT_EQ(ask(*store, [](auto& f) { f.socket.listeningOnly = true; }), (V{1, 2, 3, 5, 6}));
 }
 
+TEST(SqliteEventStore, AnswersUnitContainerAndNetnsFiltersAsTheRingDoes) {
+    TempDir dir;
+    auto store = openOrFail(optionsFor(dir));
+    ASSERT_TRUE(store);
+    const std::string id = "3f4e1c2b9a8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f";
+    const auto withDetails = [](PortEvent e, std::string unit, std::string runtime = {}, std::string cid = {},
+                                std::string name = {}) {
+        auto d = std::make_shared<ProcessDetails>();
+        d->unit = std::move(unit);
+        d->containerRuntime = std::move(runtime);
+        d->containerId = std::move(cid);
+        d->containerName = std::move(name);
+        e.record.details = d;
+        return e;
+    };
+    std::vector<PortEvent> events{
+        withDetails(event(1, Action::Added, 80, 10, "nginx"), "nginx.service"),
+        withDetails(event(2, Action::Added, 8080, 20, "python3"), "user@1000.service/app.service"),
+        withDetails(event(3, Action::Added, 5432, 30, "postgres"), "docker-" + id + ".scope", "docker", id, "db"),
+        withDetails(event(4, Action::Added, 53, 40, "dnsmasq"), "systemd-nspawn@web.service/dnsmasq.service", "nspawn",
+                    "web", "web"),
+        event(5, Action::Added, 22, 0, ""),  // no owner, no details
+        withDetails(event(6, Action::Added, 81, 11, "nginx"), "mynginx.service"),
+    };
+    events[2].record.netns = 4026532281ULL;
+    events[2].record.netnsName = "db";
+    events[3].record.netns = 4026532999ULL;
+    events[3].record.netnsName = "web";
+    store->append(events);
+    store->flush();
+    const auto ring = [&](const HistoryFilter& f) {
+        std::vector<std::uint64_t> out;
+        for (const auto& e : events)
+            if (f.matches(e)) out.push_back(e.sequence);
+        return out;
+    };
+    using V = std::vector<std::uint64_t>;
+    const std::vector<std::pair<std::function<void(HistoryFilter&)>, V>> cases{
+        {[](auto& f) { f.socket.unit = "nginx.service"; }, V{1}},
+        {[](auto& f) { f.socket.unit = "app.service"; }, V{2}},
+        {[](auto& f) { f.socket.unit = "user@1000.service"; }, V{2}},
+        {[](auto& f) { f.socket.unit = "dnsmasq.service"; }, V{4}},
+        {[](auto& f) { f.socket.unit = "nginx"; }, V{}},
+        {[](auto& f) { f.socket.unit = "NGINX.service"; }, V{}},
+        {[&](auto& f) { f.socket.container = id.substr(0, 12); }, V{3}},
+        {[&](auto& f) { f.socket.container = id.substr(0, 4); }, V{3}},
+        {[&](auto& f) { f.socket.container = id.substr(0, 3); }, V{}},
+        {[](auto& f) { f.socket.container = "db"; }, V{3}},
+        {[](auto& f) { f.socket.container = "web"; }, V{4}},
+        {[](auto& f) { f.socket.container = "we"; }, V{}},
+        {[](auto& f) { f.socket.netns = "4026532281"; }, V{3}},
+        {[](auto& f) { f.socket.netns = "web"; }, V{4}},
+        {[](auto& f) { f.socket.netns = "0"; }, V{}},
+        {[](auto& f) { f.socket.netns = "402653228"; }, V{}},
+        {[](auto& f) {
+             f.socket.unit = "nginx.service";
+             f.socket.port = 81;
+         },
+         V{}},
+    };
+    for (std::size_t i = 0; i < cases.size(); ++i) {
+        HistoryFilter f;
+        f.limit = 0;
+        cases[i].first(f);
+        EXPECT_EQ(ring(f), cases[i].second) << "case " << i;
+        EXPECT_EQ(ask(*store, cases[i].first), cases[i].second) << "case " << i;
+    }
+}
+
 TEST(SqliteEventStore, SinceSelectsByTime) {
     TempDir dir;
     auto store = openOrFail(optionsFor(dir));

@@ -545,3 +545,57 @@ TEST(ProcProcessTableDetails, LongCommandLinesAreCutAt4KiB) {
 
 }  // namespace
 }  // namespace porteye::sys
+
+namespace porteye::sys {
+namespace {
+
+const std::string kDockerId = "3f4e1c2b9a8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f";
+
+TEST(ProcProcessTableDetails, NamesTheContainerFromTheCgroupAndTheRuntimesState) {
+    FakeProc proc;
+    FakeProc state;  // stands for /var/lib
+    const auto config = state.root() / "docker/containers" / kDockerId / "config.v2.json";
+    FakeProc::write(config, R"({"ID":")" + kDockerId + R"(","Name":"/web","Config":{"Env":["DB_PASSWORD=hunter2"]}})");
+    const auto dir = proc.addProcess(100, "nginx", {{4, sock(7001)}});
+    FakeProc::write(dir / "cgroup", "0::/system.slice/docker-" + kDockerId + ".scope\n");
+    const auto other = proc.addProcess(101, "nginx", {{4, sock(7002)}});
+    FakeProc::write(other / "cgroup", "0::/system.slice/docker-" + kDockerId + ".scope\n");
+    ProcProcessTable table(proc.root(), {}, state.root());
+
+    const auto d = table.details(100, 0);
+    ASSERT_TRUE(d);
+    EXPECT_EQ(d->unit, "docker-" + kDockerId + ".scope");
+    EXPECT_EQ(d->containerRuntime, "docker");
+    EXPECT_EQ(d->containerId, kDockerId);
+    EXPECT_EQ(d->containerName, "web");
+
+    // Read once per container: the same bytes and stamp are not parsed again (here a garbled file
+    // with the old size and mtime still gives the remembered name)...
+    const auto stamp = fs::last_write_time(config);
+    const auto size = fs::file_size(config);
+    FakeProc::write(config, std::string(size, 'x'));
+    fs::last_write_time(config, stamp);
+    EXPECT_EQ(table.details(101, 0)->containerName, "web");
+    // ...and a renamed container (the runtime rewrote the file) is read again.
+    FakeProc::write(config, R"({"Name":"/web-renamed"})");
+    EXPECT_EQ(table.details(101, 0)->containerName, "web-renamed");
+    fs::remove(config);
+    EXPECT_EQ(table.details(101, 0)->containerName, "") << "a removed container has no name";
+    EXPECT_EQ(table.details(101, 0)->containerId, kDockerId) << "but its cgroup still names it";
+}
+
+TEST(ProcProcessTableDetails, ProcessesOutsideContainersHaveNoContainer) {
+    FakeProc proc;
+    const auto dir = proc.addProcess(100, "sshd", {});
+    FakeProc::write(dir / "cgroup", "0::/system.slice/ssh.service\n");
+    ProcProcessTable table(proc.root(), {}, proc.root() / "no-such-state");
+    const auto d = table.details(100, 0);
+    ASSERT_TRUE(d);
+    EXPECT_EQ(d->unit, "ssh.service");
+    EXPECT_EQ(d->containerRuntime, "");
+    EXPECT_EQ(d->containerId, "");
+    EXPECT_EQ(d->containerName, "");
+}
+
+}  // namespace
+}  // namespace porteye::sys
