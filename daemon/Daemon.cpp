@@ -488,7 +488,7 @@ void DaemonLoop::openEventSource() {
     auto opened = sys::BpfSocketEvents::open(options);
     // Each fallback once, at start: the reason a host runs on polling is worth one line, not one a poll.
     for (const auto& why : opened.fallbacks)
-        spdlog::warn("event source: {}", why);
+        spdlog::info("event source: {}", why);
     m_eventSourceStatus = std::string(core::eventSourceStageName(opened.stage));
     if (!opened.fallbacks.empty()) m_eventSourceStatus += " (" + opened.fallbacks.back() + ")";
     spdlog::info("event source: {}", m_eventSourceStatus);

@@ -40,7 +40,7 @@ bool covers(const DumpRequest& q, std::uint64_t netns, Part part) {
         case Part::TcpOther:
             return q.tcp && (q.states & kTcpOtherStates) == kTcpOtherStates;
         case Part::Udp:
-            return q.udp;
+            return q.udp && (q.states & kUdpStates) == kUdpStates;
     }
     return false;
 }

@@ -54,6 +54,9 @@ std::size_t PortMonitor::applyKernelEvents(const std::vector<KernelSocketEvent>&
     m_stats.kernelEvents += events.size();
     std::vector<PortEvent> out;
     Snapshot opened;  // this batch's additions, merged into the snapshot once at the end
+    // Closes of sockets the table already had: one pass over the table per batch, not per close
+    // (a scan per close was the largest cost of a connection churn).
+    std::unordered_map<std::uint64_t, bool> closing;
     const auto flushOpened = [&] {
         if (opened.empty()) return;
         normalizeSnapshot(opened);
@@ -71,8 +74,8 @@ std::size_t PortMonitor::applyKernelEvents(const std::vector<KernelSocketEvent>&
 
     for (const auto& ev : events) {
         if (ev.cookie == 0) continue;
-        const bool closing = ev.kind == KernelEventKind::Close || ev.kind == KernelEventKind::UdpClose;
-        if (closing) {
+        const bool isClose = ev.kind == KernelEventKind::Close || ev.kind == KernelEventKind::UdpClose;
+        if (isClose) {
             // Closed before this batch was merged: an open and its close in one batch.
             const auto pending = std::find_if(opened.begin(), opened.end(),
                                               [&](const SocketRecord& r) { return r.cookie == ev.cookie; });
@@ -88,7 +91,7 @@ std::size_t PortMonitor::applyKernelEvents(const std::vector<KernelSocketEvent>&
                 continue;
             }
             ++m_stats.destroyNotifications;
-            removeClosed({{ev.cookie, false}}, out);
+            closing.emplace(ev.cookie, false);  // removed in one pass over the table, below
             continue;
         }
         // An open whose port is not chosen yet (listen() without bind()) is left to the next dump;
@@ -129,6 +132,7 @@ std::size_t PortMonitor::applyKernelEvents(const std::vector<KernelSocketEvent>&
         opened.push_back(std::move(r));
     }
     flushOpened();
+    if (!closing.empty()) removeClosed(closing, out);
     const std::size_t made = out.size();
     publishInOrder(std::move(out));
     return made;

@@ -335,7 +335,10 @@ TEST_F(ExpectedListeners, TheJournalEntryCarriesItsMessageIdAndFields) {
     std::vector<std::string> entries;
     auto entryFor = [&](std::uint16_t port) -> const std::string* {
         for (const auto& e : entries)
-            if (e.find("\nPORTEYE_PORT=" + std::to_string(port) + "\n") != std::string::npos) return &e;
+            // The unexpected-listener entry, not the listener's own (journal_events = listeners).
+            if (e.find("\nPORTEYE_PORT=" + std::to_string(port) + "\n") != std::string::npos &&
+                e.find("MESSAGE_ID=f2171843a52249f9a437052bbbf08f86") != std::string::npos)
+                return &e;
         return nullptr;
     };
     ASSERT_TRUE(eventually(

@@ -463,3 +463,25 @@ TEST_F(ScopedPollTest, TheProcessObserverHearsOfNewAndVanishedProcesses) {
     EXPECT_EQ(fresh, (std::vector<std::uint32_t>{10, 11}));
     EXPECT_EQ(gone, (std::vector<std::uint32_t>{10}));
 }
+
+TEST_F(ScopedPollTest, UdpSocketsAreKeptByTheListenerOnlyPlanOfAPoll) {
+    source.sockets = {udpSocket(300, 5353), tcpSocket(100, 80)};
+    processes.add(10, "avahi", {300, 100});
+    PortMonitor monitor(source, processes, clock);
+    record(monitor);
+    monitor.poll({everything()});
+    DumpRequest udp;
+    udp.tcp = false;
+    udp.states = kUdpStates;
+    DumpRequest tcpListeners = listenersOnly();
+    tcpListeners.udp = false;
+    for (int i = 0; i < 3; ++i)
+        monitor.poll({tcpListeners, udp});
+    EXPECT_TRUE(seen.empty());
+    EXPECT_EQ(monitor.snapshot().size(), 2u);
+    source.sockets.erase(source.sockets.begin());
+    monitor.poll({tcpListeners, udp});
+    monitor.poll({tcpListeners, udp});
+    ASSERT_EQ(seen.size(), 1u) << "UDP is covered by the UDP request: its close is seen";
+    EXPECT_EQ(seen[0].record.protocol, Protocol::Udp);
+}
