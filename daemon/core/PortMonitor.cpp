@@ -21,34 +21,18 @@ PortMonitor::PortMonitor(ISocketSource& source, IProcessTable& processes, IClock
 
 namespace {
 
-// The parts of the kernel's table one dump can cover: per namespace, TCP listeners, TCP
-// connections (every other state) and UDP.
-enum class Part : std::uint8_t { TcpListen, TcpOther, Udp };
-
-Part partOf(const SocketRecord& r) {
-    if (r.protocol == Protocol::Udp) return Part::Udp;
-    return r.state == TcpState::Listen ? Part::TcpListen : Part::TcpOther;
-}
-
-constexpr StateMask kTcpOtherStates = kAllClassicStates & ~stateBit(TcpState::Listen);
-
-bool covers(const DumpRequest& q, std::uint64_t netns, Part part) {
-    if (q.netns != netns || !q.ipv4 || !q.ipv6) return false;
-    switch (part) {
-        case Part::TcpListen:
-            return q.tcp && (q.states & stateBit(TcpState::Listen)) != 0;
-        case Part::TcpOther:
-            return q.tcp && (q.states & kTcpOtherStates) == kTcpOtherStates;
-        case Part::Udp:
-            return q.udp && (q.states & kUdpStates) == kUdpStates;
-    }
-    return false;
+// Whether a dump asked for the socket `r` describes: same namespace, protocol, family and
+// state. Absent from such a dump, the socket is a removal candidate; absent from a dump that
+// did not ask for it (a listener-only poll, another namespace's), it is carried as it was.
+bool covers(const DumpRequest& q, const SocketRecord& r) {
+    if (q.netns != r.netns) return false;
+    if (!(r.family == 6 ? q.ipv6 : q.ipv4)) return false;
+    if (!(r.protocol == Protocol::Udp ? q.udp : q.tcp)) return false;
+    return (q.states & stateBit(r.state)) != 0;
 }
 
 bool coveredBy(const std::vector<DumpRequest>& requests, const SocketRecord& r) {
-    const Part part = partOf(r);
-    return std::any_of(requests.begin(), requests.end(),
-                       [&](const DumpRequest& q) { return covers(q, r.netns, part); });
+    return std::any_of(requests.begin(), requests.end(), [&](const DumpRequest& q) { return covers(q, r); });
 }
 
 }  // namespace
@@ -72,9 +56,7 @@ PollResult PortMonitor::poll(const std::vector<DumpRequest>& requests) {
             r.netns = request.netns;
             r.netnsName = request.netnsName;
             if (!m_eventOnly.empty()) m_eventOnly.erase(r.cookie);  // a dump has shown it: not short-lived
-            // A LISTEN-only request may still bring a socket that left LISTEN meanwhile; it
-            // belongs to a part this request does not cover, whose own dump says where it is.
-            if (covers(request, r.netns, partOf(r))) sockets.push_back(std::move(r));
+            sockets.push_back(std::move(r));
         }
         covered.push_back(request);
     }

@@ -74,12 +74,12 @@ public:
     /// notification): absent from one, it is kept as it was.
     PollResult poll() { return poll({m_options.request}); }
 
-    /// One cycle over several dumps, each covering part of the kernel's table: per network
-    /// namespace (records are stamped with DumpRequest::netns, 0 included), TCP listeners (a request
-    /// with the LISTEN bit), TCP connections (every other classic state) and UDP. A part no
-    /// request covers this poll is carried over as it was (its owners still followed), so
-    /// listeners can be dumped every poll and connections less often. A failed request is
-    /// counted and its parts carried; the others are applied.
+    /// One cycle over several dumps, each covering the part of the kernel's table it asks for:
+    /// a namespace (records are stamped with DumpRequest::netns, 0 included), protocols,
+    /// families and states (e.g. TCP LISTEN only, UDP, every TCP state). A socket no request
+    /// asked for this poll is carried over as it was (its owners still followed), so listeners
+    /// can be dumped every poll and connections less often. A failed request is counted and
+    /// what it asked for carried; the others are applied.
     PollResult poll(const std::vector<DumpRequest>& requests);
 
     /// Forgets a network namespace that is gone: its sockets are reported removed at once.
