@@ -22,10 +22,7 @@ void MetricsExporter::countPoll(const core::PollResult& result) {
 
 void MetricsExporter::countDestroyed(std::size_t records, bool overrun) {
     m_counters.destroyNotifications += records;
-    if (overrun) {
-        ++m_counters.destroyOverruns;
-        ++m_counters.resyncs;
-    }
+    if (overrun) ++m_counters.destroyOverruns;  // the resync it causes is counted by the daemon (status)
 }
 
 std::string MetricsExporter::render() {
@@ -42,6 +39,10 @@ std::string MetricsExporter::render() {
         ++(w.owner.rfind("socket:", 0) == 0 ? g.socketWatches : g.dbusWatches);
     m_counters.polls = status.polls;
     m_counters.failedPolls = status.failedPolls;
+    m_counters.resyncs = status.resyncs;
+    m_counters.shortLived = status.shortLived;
+    m_counters.unattributedShortLived = status.unattributedShortLived;
+    g.eventSource = status.eventSource;
     g.historySize = status.historySize;
     g.historyCapacity = status.historyCapacity;
     g.historyDropped = status.historyDropped;

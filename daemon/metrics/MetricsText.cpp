@@ -182,7 +182,18 @@ std::string renderMetrics(const core::Snapshot& snapshot, const Counters& c, con
             c.destroyNotifications);
     counter(out, "porteye_dropped_notifications_total",
             "Times the kernel dropped destroy notifications (ENOBUFS) before porteyed read them.", c.destroyOverruns);
-    counter(out, "porteye_resyncs_total", "Full dumps made because notifications were dropped.", c.resyncs);
+    counter(out, "porteye_resyncs_total", "Full dumps made because notifications or kernel events were dropped.",
+            c.resyncs);
+    counter(out, "porteye_short_lived_sockets_total",
+            "Sockets that opened and closed between two dumps, in the history with their owner (event source).",
+            c.shortLived);
+    counter(out, "porteye_unattributed_short_lived_sockets_total",
+            "Sockets known only from their close: they lived between two dumps and no event source named them.",
+            c.unattributedShortLived);
+    family(out, "porteye_event_source_info", "gauge", "Where new sockets are learnt from; 1 for the current stage.");
+    for (std::string_view s : {"full", "tracepoint", "polling"})
+        sample(out, "porteye_event_source_info", "stage=\"" + std::string(s) + "\"",
+               g.eventSource.rfind(s, 0) == 0 ? "1" : "0");
     gauge(out, "porteye_control_clients", "Clients connected to the control socket.", g.controlClients);
     family(out, "porteye_watches", "gauge", "Active per-PID watches by transport.");
     sample(out, "porteye_watches", "transport=\"dbus\"", num(g.dbusWatches));

@@ -27,8 +27,10 @@ struct Counters {
     double pollSecondsSum = 0;
     std::uint64_t lastDumpSockets = 0;  ///< sockets in the last dump (kernel sockets)
     std::uint64_t destroyNotifications = 0;
-    std::uint64_t destroyOverruns = 0;  ///< times the kernel dropped destroy notifications (ENOBUFS)
-    std::uint64_t resyncs = 0;          ///< full dumps made because notifications were dropped
+    std::uint64_t destroyOverruns = 0;         ///< times the kernel dropped destroy notifications (ENOBUFS)
+    std::uint64_t resyncs = 0;                 ///< full dumps made because notifications or kernel events were dropped
+    std::uint64_t shortLived = 0;              ///< sockets that lived between two dumps, seen by the event source
+    std::uint64_t unattributedShortLived = 0;  ///< such sockets known only from their close
     std::uint64_t scrapes = 0;
     std::uint64_t refusedClients = 0;  ///< metrics clients refused or cut off (limit, size, timeout)
 
@@ -55,6 +57,7 @@ struct Gauges {
     std::uint64_t journalSuppressed = 0;
     std::uint64_t journalFailed = 0;
     std::uint64_t metricsClients = 0;
+    std::string eventSource = "polling";  ///< stage: "full", "tracepoint" or "polling"
 };
 
 /// A label value escaped as the format wants it: backslash, double quote and newline.

@@ -101,8 +101,11 @@ TEST(MetricsText, CountersHistogramAndSelfMetrics) {
     c.destroyNotifications = 12;
     c.destroyOverruns = 1;
     c.resyncs = 1;
+    c.shortLived = 4;
+    c.unattributedShortLived = 2;
     Gauges g;
     g.version = "1.2.3";
+    g.eventSource = "tracepoint (full: fentry refused)";
     g.store = "failed: disk full";
     g.historySize = 5;
     g.historyCapacity = 10000;
@@ -120,6 +123,10 @@ TEST(MetricsText, CountersHistogramAndSelfMetrics) {
     EXPECT_THAT(text, HasSubstr("porteye_destroy_notifications_total 12\n"));
     EXPECT_THAT(text, HasSubstr("porteye_dropped_notifications_total 1\n"));
     EXPECT_THAT(text, HasSubstr("porteye_resyncs_total 1\n"));
+    EXPECT_THAT(text, HasSubstr("porteye_short_lived_sockets_total 4\n"));
+    EXPECT_THAT(text, HasSubstr("porteye_unattributed_short_lived_sockets_total 2\n"));
+    EXPECT_THAT(text, HasSubstr("porteye_event_source_info{stage=\"tracepoint\"} 1\n"));
+    EXPECT_THAT(text, HasSubstr("porteye_event_source_info{stage=\"full\"} 0\n"));
     EXPECT_THAT(text, HasSubstr("porteye_store_state{state=\"failed\"} 1\n"));
     EXPECT_THAT(text, HasSubstr("porteye_store_state{state=\"ok\"} 0\n"));
     EXPECT_THAT(text, HasSubstr("porteye_history_capacity 10000\n"));
