@@ -54,10 +54,12 @@ std::size_t PortMonitor::applyKernelEvents(const std::vector<KernelSocketEvent>&
     m_stats.kernelEvents += events.size();
     std::vector<PortEvent> out;
     Snapshot opened;  // this batch's additions, merged into the snapshot once at the end
+    std::unordered_map<std::uint64_t, std::size_t> openedAt;  // cookie -> index in `opened`; cookie 0 there: closed
     // Closes of sockets the table already had: one pass over the table per batch, not per close
     // (a scan per close was the largest cost of a connection churn).
     std::unordered_map<std::uint64_t, bool> closing;
     const auto flushOpened = [&] {
+        std::erase_if(opened, [](const SocketRecord& r) { return r.cookie == 0; });
         if (opened.empty()) return;
         normalizeSnapshot(opened);
         const auto middle = m_snapshot.insert(m_snapshot.end(), std::make_move_iterator(opened.begin()),
@@ -77,17 +79,16 @@ std::size_t PortMonitor::applyKernelEvents(const std::vector<KernelSocketEvent>&
         const bool isClose = ev.kind == KernelEventKind::Close || ev.kind == KernelEventKind::UdpClose;
         if (isClose) {
             // Closed before this batch was merged: an open and its close in one batch.
-            const auto pending = std::find_if(opened.begin(), opened.end(),
-                                              [&](const SocketRecord& r) { return r.cookie == ev.cookie; });
-            if (pending != opened.end()) {
+            if (const auto pending = openedAt.find(ev.cookie); pending != openedAt.end()) {
                 ++m_stats.shortLived;
                 m_eventOnly.erase(ev.cookie);
                 PortEvent e;
                 e.action = Action::Removed;
-                e.record = *pending;
+                e.record = opened[pending->second];
                 e.shortLived = true;
                 out.push_back(std::move(e));
-                opened.erase(pending);
+                opened[pending->second].cookie = 0;  // never merged into the table
+                openedAt.erase(pending);
                 continue;
             }
             ++m_stats.destroyNotifications;
@@ -96,9 +97,7 @@ std::size_t PortMonitor::applyKernelEvents(const std::vector<KernelSocketEvent>&
         }
         // An open whose port is not chosen yet (listen() without bind()) is left to the next dump;
         // so is a socket the table already has (a dump or an earlier event showed it).
-        if (ev.localPort == 0 || knownCookie(ev.cookie) ||
-            std::any_of(opened.begin(), opened.end(), [&](const SocketRecord& r) { return r.cookie == ev.cookie; }))
-            continue;
+        if (ev.localPort == 0 || knownCookie(ev.cookie) || openedAt.contains(ev.cookie)) continue;
         SocketRecord r;
         r.protocol = ev.protocol;
         r.family = ev.family;
@@ -129,6 +128,7 @@ std::size_t PortMonitor::applyKernelEvents(const std::vector<KernelSocketEvent>&
         e.action = Action::Added;
         e.record = r;
         out.push_back(std::move(e));
+        openedAt.emplace(r.cookie, opened.size());
         opened.push_back(std::move(r));
     }
     flushOpened();
