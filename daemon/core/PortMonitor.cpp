@@ -43,6 +43,7 @@ PollResult PortMonitor::poll(const std::vector<DumpRequest>& requests) {
     ++m_stats.polls;
 
     std::vector<SocketRecord> sockets;
+    sockets.reserve(m_snapshot.size() + m_snapshot.size() / 8);  // about as many as last time
     std::vector<DumpRequest> covered;  // the requests whose dump succeeded
     for (const auto& request : requests) {
         DumpResult dump = m_source.dump(request);
