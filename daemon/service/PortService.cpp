@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "service/PortService.hpp"
 
+#include <map>
+
 #include "core/TimeFormat.hpp"
 
 #include <algorithm>
@@ -345,17 +347,19 @@ void PortService::stepWatch(WatchId id) {
 void PortService::runWatches(const std::vector<WatchId>& ids, Clock::time_point now) {
     if (ids.empty()) return;
     m_watchProcesses.newTick();
-    // Watches ask for the socket table only when their fd tables show
-    // something new; one dump then serves every watch stepped in this tick.
-    std::optional<core::DumpResult> dump;
-    const core::DumpProvider sharedDump = [&]() -> const std::vector<core::SocketRecord>* {
-        if (!dump) {
-            // A watched process may live in any namespace: its inodes are placed from all of them.
-            core::DumpRequest everywhere;
-            everywhere.netns = core::kEveryNamespace;
-            dump = m_source.dump(everywhere);
+    // Watches ask for the socket table only when their fd tables show something new; one dump
+    // per network namespace then serves every watch stepped in this tick. A watch dumps only its
+    // process's namespace (so a user's watch cannot make porteyed walk every container's table);
+    // with children, which may have moved to other namespaces, every namespace.
+    std::map<std::uint64_t, core::DumpResult> dumps;
+    const auto dumpOf = [&](std::uint64_t netns) -> const std::vector<core::SocketRecord>* {
+        auto it = dumps.find(netns);
+        if (it == dumps.end()) {
+            core::DumpRequest request;
+            request.netns = netns;
+            it = dumps.emplace(netns, m_source.dump(request)).first;
         }
-        return dump->ok() ? &dump->sockets : nullptr;
+        return it->second.ok() ? &it->second.sockets : nullptr;
     };
     for (WatchId id : ids) {
         auto it = m_watches.find(id);
@@ -364,7 +368,9 @@ void PortService::runWatches(const std::vector<WatchId>& ids, Clock::time_point 
         const auto period =
             std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(w.info.intervalSeconds));
         w.due = std::max(w.due + period, now);
-        core::PortChange change = w.tracker->step(sharedDump);
+        std::uint64_t netns = w.info.includeChildren ? 0 : m_watchProcesses.netnsOf(w.info.pid);
+        if (netns == 0) netns = core::kEveryNamespace;
+        core::PortChange change = w.tracker->step([&] { return dumpOf(netns); });
         // Sinks may remove watches (a client gone), so look the watch up again after each call.
         if ((change.changed() || change.processExited) && w.sink.onChange) {
             auto onChange = w.sink.onChange;  // a copy: the sink may remove this very watch

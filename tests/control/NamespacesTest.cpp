@@ -146,6 +146,30 @@ TEST_F(Namespaces, HostOnlyLeavesOtherNamespacesOutAndSaysSo) {
     EXPECT_NE(status()["network_namespaces"].get<std::string>().find("own only"), std::string::npos);
 }
 
+TEST_F(Namespaces, AWatchOfAProcessInAnotherNamespaceSeesThePortsItOpens) {
+    start();
+    // It listens a moment after it starts, so the watch sees the port open.
+    Subprocess holder({"unshare", "-n", "sh", "-c",
+                       "ip link set lo up; exec python3 -c \"import socket,time\n"
+                       "time.sleep(0.5)\n"
+                       "s=socket.socket(); s.bind(('127.0.0.1'," +
+                           std::to_string(kPort) +
+                           ")); s.listen()\n"
+                           "time.sleep(600)\n\""});
+    RpcClient client(m_path);
+    const json reply = client.call("watch", {{"pid", holder.pid()}, {"interval", 0.1}});
+    ASSERT_TRUE(reply.contains("result")) << reply.dump();
+    const auto id = reply["result"]["watch"];
+    const auto opened = client.waitNotification("watch.changed", [&](const json& p) {
+        if (p["watch"] != id) return false;
+        for (const auto& port : p["new_ports"])
+            if (port == kPort) return true;
+        return false;
+    });
+    EXPECT_TRUE(opened) << "the watch placed the inode from the process's own namespace\n" << m_daemon->log();
+    holder.stop(9);
+}
+
 // The unit's split: porteyed runs without CAP_SYS_ADMIN and enters namespaces only through the
 // helper, which holds it. Here root runs the helper (socket-activated, as the unit does) and an
 // unprivileged porteyed with the unit's two capabilities asks it.
