@@ -396,7 +396,8 @@ TEST_F(ExpectedListeners, SnapshotWritesRulesTheParserReadsBackAndTheListenersMa
     core::ExpectedListeners rules;
     rules.add(parsed);
     EXPECT_TRUE(parsed.warnings.empty()) << parsed.warnings.front();  // one rule per distinct listener
-    for (const auto& j : rpc.call("list", {{"pid", holder.pid()}})["result"]) {
+    const json listed = rpc.call("list", {{"pid", holder.pid()}});    // kept: the loop reads into it
+    for (const auto& j : listed["result"]) {
         const auto record = protocol::recordFromJson(j);
         const auto* rule = rules.match(record);
         ASSERT_NE(rule, nullptr) << j.dump();

@@ -133,9 +133,9 @@ TEST(CgroupOwner, SurvivesHostileAndTruncatedText) {
         manyLines += "7:memory:/x\n";
     manyLines += "0::/system.slice/docker-" + kId + ".scope\n";
     EXPECT_EQ(ownerFromCgroup(manyLines).containerRuntime, "docker");
-    for (const char* junk : {"", ":", "::", "0::", "0:", "\n\n\n", "0::docker", "0::/docker", "0::/docker/",
-                             "0::/kubepods", "0::/kubepods/pod", "0::/lxc", "0::/lxc.payload.", "0::/machine-.scope",
-                             "0::/systemd-nspawn@.service", std::string(4096, '\0').c_str()}) {
+    for (const char* junk :
+         {"", ":", "::", "0::", "0:", "\n\n\n", "0::docker", "0::/docker", "0::/docker/", "0::/kubepods",
+          "0::/kubepods/pod", "0::/lxc", "0::/lxc.payload.", "0::/machine-.scope", "0::/systemd-nspawn@.service"}) {
         const CgroupOwner o = ownerFromCgroup(junk);
         EXPECT_EQ(o.containerRuntime, "") << junk;
     }
