@@ -20,6 +20,7 @@ import os
 import resource
 import signal
 import socket
+import struct
 import sys
 import threading
 import time
@@ -107,9 +108,25 @@ def worker(index, conns, expected_accepts, listeners_needed, port_pipe_w, peer_p
     os.write(result_pipe_w, (json.dumps({"index": index, "made": made, "accepted": len(held),
                                          "error": error}) + "\n").encode())
     # Keep accepting until told to stop: our listeners still receive the previous worker's connects.
-    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    signal.signal(signal.SIGTERM, lambda *_: exit_now(held + clients))
     while True:
         signal.pause()
+
+
+RST_ON_EXIT = False
+
+
+def exit_now(sockets):
+    """Exits at once; with --rst-on-exit closes `sockets` with an RST first, so the namespace is not
+    left with a TIME_WAIT socket per connection for 60 s (which later measurements would dump)."""
+    if RST_ON_EXIT:
+        rst = struct.pack("ii", 1, 0)
+        for s in sockets:
+            try:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, rst)
+            except OSError:
+                pass
+    os._exit(0)
 
 
 def target_process(pairs, result_pipe_w):
@@ -122,7 +139,7 @@ def target_process(pairs, result_pipe_w):
         s, _ = listener.accept()
         held += [c, s]
     os.write(result_pipe_w, (json.dumps({"target_sockets": len(held)}) + "\n").encode())
-    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    signal.signal(signal.SIGTERM, lambda *_: exit_now(held))
     while True:
         signal.pause()
 
@@ -133,7 +150,11 @@ def main():
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--target-pairs", type=int, default=50, help="self-connections of the per-PID target")
     ap.add_argument("--ready-file", required=True)
+    ap.add_argument("--rst-on-exit", action="store_true",
+                    help="close every connection with an RST on SIGTERM (no TIME_WAIT left behind)")
     args = ap.parse_args()
+    global RST_ON_EXIT
+    RST_ON_EXIT = args.rst_on_exit
 
     try:  # only inside our own namespace: a wider ephemeral range for 100k connections
         with open("/proc/sys/net/ipv4/ip_local_port_range", "w") as f:
