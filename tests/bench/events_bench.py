@@ -570,7 +570,10 @@ def main_run(args):
             for k, f in errs.items():
                 f.seek(0)
                 lines = [l.strip() for l in f.read().splitlines() if l.strip() and "RLIMIT_MEMLOCK" not in l]
-                why[k] = next((l for l in lines if "kernel headers" in l), lines[-1] if lines else "")
+                why[k] = lines[-1] if lines else ""
+                if "Failed to compile BPF module" in why[k]:
+                    why[k] = (f"bcc cannot compile its program: no kernel headers for {os.uname().release} "
+                              "(no /lib/modules/*/build, no /sys/kernel/kheaders.tar.xz)")
             log(f"  side by side at {args.side_rate}/s: {', '.join(k for k in side if alive[k])}")
             c = churn_with_subscriber(args, d, args.side_rate, args.churn_seconds, sub, side)
             c["alive"], c["why"] = alive, why
@@ -780,14 +783,15 @@ def report(raw, args):
     per_conn = statistics.median([c["events"] / max(1, c["gen"]["connections"]) for c in mx])
     p(f"**(6) Flat-out churn**: {args.max_procs} generator processes for {args.max_seconds} s per round, "
       f"{args.max_rounds} rounds each\n")
-    p("| configuration | generator rate (median) | rounds | daemon CPU | events delivered per connection | resyncs (lost events) |")
-    p("|---|---|---|---|---|---|")
+    p("| configuration | generator rate (median) | rounds | daemon CPU | events delivered per connection | "
+      "resyncs (lost events) | subscriber dropped |")
+    p("|---|---|---|---|---|---|---|")
     nd_rounds = ", ".join(f"{c['rate']:.0f}" for c in nd)
     mx_rounds = ", ".join(f"{c['gen']['rate']:.0f}" for c in mx)
-    p(f"| no porteyed | {nd_rate:.0f}/s | {nd_rounds} | — | — | — |")
+    p(f"| no porteyed | {nd_rate:.0f}/s | {nd_rounds} | — | — | — | — |")
     p(f"| porteyed, events on, one subscriber | {mx_rate:.0f}/s | {mx_rounds} | "
       f"{statistics.median([c['daemon_cpu_s'] / c['window_s'] for c in mx]) * 1e3:.0f} ms/s | {per_conn:.2f} | "
-      f"{sum(c['resyncs'] for c in mx)} |")
+      f"{sum(c['resyncs'] for c in mx)} | {sum(1 for c in mx if c.get('dropped'))} of {len(mx)} rounds |")
     slow = (1 - mx_rate / nd_rate) * 100
     p(f"\nSlowdown of the generator: **{slow:.1f} %** (target ≤ 15 %, no lost events). "
       f"At the paced rates each connection gave {statistics.median([c['events'] / max(1, c['gen']['connections']) for c in ev['churn']]):.2f} "
@@ -805,7 +809,7 @@ def report(raw, args):
       f"{sd['daemon_cpu_s'] / sd['window_s'] * 1e3:.1f} ms/s | {sd['daemon_cpu_s'] / n * 1e6:.1f} µs |")
     for k, v in sd["side_cpu_s"].items():
         if not sd["alive"][k]:
-            p(f"| `{k}`: does not run here ({sd['why'].get(k, '')[:120]}) | — | — | — |")
+            p(f"| `{k}`: does not run here ({sd['why'].get(k, '')[:200]}) | — | — | — |")
             continue
         p(f"| `{k}` | {v * 1e3:.0f} ms | {v / sd['gen']['seconds'] * 1e3:.1f} ms/s | {v / n * 1e6:.1f} µs |")
     p(f"| `ss -tanp` one-shot at {socks20} sockets (no churn) | {raw['ss_tanp_20k']['cpu_ms']:.0f} ms "
