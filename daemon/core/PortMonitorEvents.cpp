@@ -27,11 +27,9 @@ const ProcessInfo* PortMonitor::eventOwner(std::uint32_t pid) {
 
 void PortMonitor::removeClosed(const std::unordered_map<std::uint64_t, bool>& cookies, std::vector<PortEvent>& out) {
     std::unordered_set<std::uint64_t> matched;
-    std::erase_if(m_snapshot, [&](const SocketRecord& r) {
-        auto it = cookies.find(r.cookie);
-        if (it == cookies.end()) return false;
+    const auto removal = [&](const SocketRecord& r, bool timeWaitClose) {
         matched.insert(r.cookie);
-        if (r.state == TcpState::TimeWait && !it->second) return false;
+        if (r.state == TcpState::TimeWait && !timeWaitClose) return false;
         PortEvent e;
         e.action = Action::Removed;
         e.record = r;
@@ -40,7 +38,25 @@ void PortMonitor::removeClosed(const std::unordered_map<std::uint64_t, bool>& co
         out.push_back(std::move(e));
         m_missedOnce.erase(r.cookie);
         return true;
-    });
+    };
+    if (cookies.size() * 32 < m_snapshot.size()) {
+        // A few closes (the usual case between polls): the table is sorted by cookie, so each is
+        // found by binary search instead of a pass over every record.
+        for (const auto& [cookie, timeWait] : cookies) {
+            auto first = std::lower_bound(m_snapshot.begin(), m_snapshot.end(), cookie,
+                                          [](const SocketRecord& r, std::uint64_t c) { return r.cookie < c; });
+            auto last = first;
+            while (last != m_snapshot.end() && last->cookie == cookie)
+                ++last;
+            const auto kept = std::remove_if(first, last, [&](const SocketRecord& r) { return removal(r, timeWait); });
+            m_snapshot.erase(kept, last);
+        }
+    } else {
+        std::erase_if(m_snapshot, [&](const SocketRecord& r) {
+            auto it = cookies.find(r.cookie);
+            return it != cookies.end() && removal(r, it->second);
+        });
+    }
     for (const auto& [cookie, timeWait] : cookies) {
         m_eventOnly.erase(cookie);
         // A close of a socket no dump ever showed lived between two dumps. With a kernel event

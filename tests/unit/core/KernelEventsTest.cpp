@@ -145,3 +145,28 @@ TEST(DestroyCounting, WithoutAnEventSourceASocketNoDumpShowedIsCountedWhenItClos
     EXPECT_EQ(monitor.stats().unattributedShortLived, 1u) << "a TIME_WAIT's end is not a short-lived socket";
     EXPECT_EQ(monitor.stats().destroyNotifications, 2u);
 }
+
+TEST(DestroyCounting, AFewClosesInALargeTableRemoveExactlyTheirSocketsButNotATimeWaitSuccessor) {
+    FakeSocketSource source;
+    FakeProcessTable processes;
+    FakeClock clock;
+    for (std::uint64_t inode = 1; inode <= 200; ++inode)
+        source.sockets.push_back(tcpSocket(inode, static_cast<std::uint16_t>(1000 + inode)));
+    auto timeWait = tcpSocket(0, 999, TcpState::TimeWait, 5000);
+    timeWait.cookie = source.sockets[10].cookie;  // a TIME_WAIT successor shares its socket's cookie
+    source.sockets.push_back(timeWait);
+    PortMonitor monitor{source, processes, clock};
+    monitor.poll();
+    ASSERT_EQ(monitor.snapshot().size(), 201u);
+    std::vector<PortEvent> seen;
+    monitor.addListener([&](const auto& events) { seen.insert(seen.end(), events.begin(), events.end()); });
+    auto closedFull = source.sockets[10];
+    closedFull.state = TcpState::Close;
+    EXPECT_EQ(monitor.applyDestroyed({source.sockets[3], closedFull}), 2u);
+    ASSERT_EQ(seen.size(), 2u);
+    EXPECT_EQ(monitor.snapshot().size(), 199u) << "the TIME_WAIT successor stays";
+    for (const auto& r : monitor.snapshot())
+        EXPECT_NE(r.inode, source.sockets[3].inode);
+    EXPECT_TRUE(std::is_sorted(monitor.snapshot().begin(), monitor.snapshot().end(),
+                               [](const SocketRecord& a, const SocketRecord& b) { return keyOf(a) < keyOf(b); }));
+}
