@@ -44,7 +44,7 @@ PollResult PortMonitor::poll(const std::vector<DumpRequest>& requests) {
 
     std::vector<SocketRecord> sockets;
     sockets.reserve(m_snapshot.size() + m_snapshot.size() / 8);  // about as many as last time
-    std::vector<DumpRequest> covered;  // the requests whose dump succeeded
+    std::vector<DumpRequest> covered;                            // the requests whose dump succeeded
     for (const auto& request : requests) {
         DumpResult dump = m_source.dump(request);
         if (!dump.ok()) {
