@@ -497,7 +497,7 @@ void DaemonLoop::openEventSource() {
 
 void DaemonLoop::resync() {
     ++m_resyncs;
-    spdlog::info("resynchronising: every namespace's sockets dumped in full");
+    spdlog::debug("resynchronising: every namespace's sockets dumped in full");
     core::DumpRequest base;
     auto plan = m_namespaces->nextPlan(base);
     for (auto& q : plan)

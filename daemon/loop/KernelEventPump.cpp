@@ -36,7 +36,13 @@ std::size_t KernelEventPump::drain() {
         if (read != 0) m_monitor.applyKernelEvents(m_batch);
         const std::uint64_t lost = m_source.lost();
         if (lost != m_lostSeen) {
-            spdlog::warn("the kernel event source lost {} events: resynchronising with full dumps", lost - m_lostSeen);
+            // Logged on the 1st, 2nd, 4th, 8th... loss: a host that overruns the ring all the time
+            // says so without filling the journal (status and /metrics count every resync).
+            if (++m_losses >= m_nextLogAt) {
+                spdlog::warn("the kernel event source lost {} events (loss #{}): resynchronising with full dumps",
+                             lost - m_lostSeen, m_losses);
+                m_nextLogAt *= 2;
+            }
             m_lostSeen = lost;
             if (m_onLost) m_onLost();
         }

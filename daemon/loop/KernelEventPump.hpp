@@ -42,6 +42,8 @@ private:
     std::unique_ptr<Timer> m_timer;
     std::vector<core::KernelSocketEvent> m_batch;
     std::uint64_t m_lostSeen = 0;
+    std::uint64_t m_losses = 0;     // drains that found events lost
+    std::uint64_t m_nextLogAt = 1;  // the loss count at which the next warning is logged
 };
 
 }  // namespace porteye::loop
