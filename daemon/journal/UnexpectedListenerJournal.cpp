@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "journal/UnexpectedListenerJournal.hpp"
 
+#include "journal/MessageIds.hpp"
+
 #include <spdlog/spdlog.h>
 #include <systemd/sd-journal.h>
 
@@ -24,8 +26,8 @@ void journalUnexpected(const core::UnexpectedListener& alert) {
     // Strings are escaped where they were read (core/Escape.hpp): no newline can forge a field.
     // Logging never fails porteyed: without journald the call returns an error we ignore.
     (void)sd_journal_send(
-        "MESSAGE=%s", message.c_str(), "MESSAGE_ID=%s", kUnexpectedListenerMessageId, "PRIORITY=4",
-        "PORTEYE_ACTION=unexpected", "PORTEYE_PROTOCOL=%s", protocol.c_str(), "PORTEYE_LOCAL_ADDRESS=%s",
+        "MESSAGE=%s", message.c_str(), "MESSAGE_ID=%s", std::string(message_id::kUnexpectedListener).c_str(),
+        "PRIORITY=4", "PORTEYE_ACTION=unexpected", "PORTEYE_PROTOCOL=%s", protocol.c_str(), "PORTEYE_LOCAL_ADDRESS=%s",
         r.localAddress.c_str(), "PORTEYE_PORT=%u", static_cast<unsigned>(r.localPort), "PORTEYE_PID=%u",
         static_cast<unsigned>(r.pid), "PORTEYE_PROCESS=%s", r.process.c_str(), "PORTEYE_UNIT=%s", unit.c_str(),
         "PORTEYE_CONTAINER=%s", container.c_str(), "PORTEYE_NETNS=%s", netns.c_str(), "PORTEYE_PRESENT=%d",
