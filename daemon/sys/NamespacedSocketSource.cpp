@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "sys/NamespacedSocketSource.hpp"
 
+#include "core/Escape.hpp"
+
 #include <cerrno>
 #include <cstring>
 
@@ -30,7 +32,8 @@ std::vector<core::NamedNamespace> listNamedNamespaces(const std::string& directo
         struct stat parent {};
         if (::stat(path.c_str(), &st) != 0 || ::stat(directory.c_str(), &parent) != 0 || st.st_dev == parent.st_dev)
             continue;
-        out.push_back(core::NamedNamespace{name, static_cast<std::uint64_t>(st.st_ino), path});
+        // The name goes into records, D-Bus and the journal: escaped as every name read from the system.
+        out.push_back(core::NamedNamespace{core::escapeUntrusted(name), static_cast<std::uint64_t>(st.st_ino), path});
         if (out.size() >= 4096) break;  // bounded: a directory of thousands is not ours to follow
     }
     ::closedir(dir);
