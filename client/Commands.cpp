@@ -5,7 +5,7 @@
 #include "Output.hpp"
 #include "core/IClock.hpp"
 #include "core/TimeFormat.hpp"
-#include "protocol/Json.hpp"
+#include "wire/Json.hpp"
 
 #include <algorithm>
 #include <tuple>

@@ -3,9 +3,9 @@
 
 #include "ExitCode.hpp"
 #include "core/Errors.hpp"
-#include "dbus/DbusTypes.hpp"
+#include "wire/DbusTypes.hpp"
 #include "porteye-proxy.h"
-#include "protocol/RequestOptions.hpp"
+#include "wire/RequestOptions.hpp"
 
 #include <poll.h>
 #include <sys/signalfd.h>

@@ -2,7 +2,7 @@
 #pragma once
 
 #include "Transport.hpp"
-#include "dbus/BusConnection.hpp"
+#include "wire/BusConnection.hpp"
 
 #include <memory>
 

@@ -5,7 +5,7 @@
 #include "ExitCode.hpp"
 #include "Output.hpp"
 #include "core/TimeFormat.hpp"
-#include "protocol/Json.hpp"
+#include "wire/Json.hpp"
 
 #include <arpa/inet.h>
 #include <csignal>

@@ -2,8 +2,8 @@
 #include "SocketTransport.hpp"
 
 #include "ExitCode.hpp"
-#include "protocol/Json.hpp"
-#include "protocol/JsonRpc.hpp"
+#include "wire/Json.hpp"
+#include "wire/JsonRpc.hpp"
 
 #include <poll.h>
 #include <sys/signalfd.h>

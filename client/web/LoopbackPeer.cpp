@@ -96,7 +96,7 @@ std::optional<std::uint32_t> loopbackPeerUid(const std::string& peerAddress, std
     message.request.id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
     message.request.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
 
-    // The daemon's netlink code (daemon/sys) dumps tables; this is a single request/reply
+    // The daemon's netlink code (daemon/lib/sys) dumps tables; this is a single request/reply
     // exchange of a few dozen bytes, kept here so the web page depends on nothing of the daemon.
     Fd fd(::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG));
     if (fd.get() < 0) return std::nullopt;

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "Query.hpp"
 
-#include "protocol/RequestOptions.hpp"
+#include "wire/RequestOptions.hpp"
 
 #include <charconv>
 #include <set>

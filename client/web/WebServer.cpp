@@ -6,8 +6,8 @@
 #include "ExitCode.hpp"
 #include "LoopbackPeer.hpp"
 #include "Query.hpp"
-#include "protocol/Json.hpp"
-#include "protocol/RequestOptions.hpp"
+#include "wire/Json.hpp"
+#include "wire/RequestOptions.hpp"
 
 #include <httplib.h>
 #include <nlohmann/json.hpp>

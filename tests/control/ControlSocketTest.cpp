@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The control socket of the real porteyed, started as a subprocess with --no-bus.
 // The host is shared: only sockets and processes made here are asserted on.
-#include "protocol/JsonRpc.hpp"
+#include "wire/JsonRpc.hpp"
 #include "support/RpcClient.hpp"
 #include "support/Subprocess.hpp"
 

@@ -3,7 +3,7 @@
 // system bus and the control socket; alerts seen as a bus monitor, a JSON-RPC subscriber and
 // porteyectl see them. The host is shared: only ports opened here are asserted on.
 #include "core/ExpectedListeners.hpp"
-#include "protocol/Json.hpp"
+#include "wire/Json.hpp"
 #include "support/RpcClient.hpp"
 #include "support/Subprocess.hpp"
 

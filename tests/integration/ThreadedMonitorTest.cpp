@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // The in-process API (ProcessPortMonitor's module, in C++) on real sockets.
-#include "monitor/ThreadedMonitor.hpp"
+#include "inprocess/ThreadedMonitor.hpp"
 #include "fakes/FakeSources.hpp"
 #include "support/Subprocess.hpp"
 

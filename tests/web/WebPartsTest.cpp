@@ -4,7 +4,7 @@
 #include "LoopbackPeer.hpp"
 #include "Query.hpp"
 #include "WebServer.hpp"
-#include "protocol/RequestOptions.hpp"
+#include "wire/RequestOptions.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The one option parser both front-ends use: what it accepts and the messages it refuses with.
-#include "protocol/Json.hpp"
-#include "protocol/RequestOptions.hpp"
+#include "wire/Json.hpp"
+#include "wire/RequestOptions.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
-// Socket opens and closes with their owners, for porteyed (user half: daemon/sys/BpfSocketEvents.cpp).
+// Socket opens and closes with their owners, for porteyed (user half: daemon/lib/sys/BpfSocketEvents.cpp).
 // Required: tp_btf/inet_sock_set_state (TCP, IPv4 and IPv6). Optional (loaded one by one, may be refused):
 // fexit on inet_accept (acceptor and inode), fexit on inet_bind/inet6_bind and fentry on udp_lib_unhash (UDP).
 // Only typed loads on BTF pointers: no bpf_probe_read (refused under lockdown=confidentiality).

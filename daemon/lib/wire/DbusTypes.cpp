@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "dbus/DbusTypes.hpp"
+#include "wire/DbusTypes.hpp"
 
 #include "core/TimeFormat.hpp"
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
-#include "dbus/CallerCredentials.hpp"
+#include "bus/CallerCredentials.hpp"
 
-#include "dbus/DbusTypes.hpp"
+#include "wire/DbusTypes.hpp"
 
 #include <grp.h>
 #include <pwd.h>

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "control/RpcDispatcher.hpp"
 
-#include "protocol/Json.hpp"
-#include "protocol/JsonRpc.hpp"
+#include "wire/Json.hpp"
+#include "wire/JsonRpc.hpp"
 #include "service/PortService.hpp"
 
 #include <spdlog/spdlog.h>

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "dbus/BusConnection.hpp"
+#include "wire/BusConnection.hpp"
 
 #include <stdexcept>
 

@@ -3,7 +3,7 @@
 
 #include "core/ExpectedListeners.hpp"
 #include "core/PortEvent.hpp"
-#include "dbus/CallerCredentials.hpp"
+#include "bus/CallerCredentials.hpp"
 #include "service/PortService.hpp"
 
 #include <sdbus-c++/sdbus-c++.h>

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "monitor/ThreadedMonitor.hpp"
+#include "inprocess/ThreadedMonitor.hpp"
 
 #include "core/PidPortTracker.hpp"
 #include "core/PortMonitor.hpp"

@@ -7,7 +7,7 @@
 #include "core/PidPortTracker.hpp"
 #include "core/PortEvent.hpp"
 #include "core/SocketRecord.hpp"
-#include "protocol/RequestOptions.hpp"
+#include "wire/RequestOptions.hpp"
 
 #include <nlohmann/json.hpp>
 

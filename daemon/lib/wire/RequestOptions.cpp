@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "protocol/RequestOptions.hpp"
+#include "wire/RequestOptions.hpp"
 
 #include "core/TimeFormat.hpp"
 

@@ -4,7 +4,7 @@
 #include "core/DaemonStatus.hpp"
 #include "core/PortEvent.hpp"
 #include "core/SocketRecord.hpp"
-#include "protocol/RequestOptions.hpp"
+#include "wire/RequestOptions.hpp"
 
 #include <sdbus-c++/sdbus-c++.h>
 

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT
-#include "dbus/DbusFrontend.hpp"
+#include "bus/DbusFrontend.hpp"
 
 #include "core/Errors.hpp"
-#include "dbus/DbusTypes.hpp"
+#include "wire/DbusTypes.hpp"
 #include "porteye-adaptor.h"
-#include "protocol/RequestOptions.hpp"
+#include "wire/RequestOptions.hpp"
 
 #include <spdlog/spdlog.h>
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "protocol/Json.hpp"
+#include "wire/Json.hpp"
 
 #include "core/TimeFormat.hpp"
 

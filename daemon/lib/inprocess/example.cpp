@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Watches one PID (or the whole host with 0) the way ProcessPortMonitor's
 // Python example does, using the in-process API.
-#include "monitor/ThreadedMonitor.hpp"
+#include "inprocess/ThreadedMonitor.hpp"
 
 #include <csignal>
 #include <cstdio>

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
-#include "protocol/JsonRpc.hpp"
+#include "wire/JsonRpc.hpp"
 
-#include "protocol/Json.hpp"
+#include "wire/Json.hpp"
 
 namespace porteye::protocol::rpc {
 

@@ -3,9 +3,9 @@
 
 #include "core/PortMonitor.hpp"
 #include "control/ControlServer.hpp"
-#include "dbus/BusConnection.hpp"
-#include "dbus/DbusFrontend.hpp"
-#include "dbus/DbusTypes.hpp"
+#include "wire/BusConnection.hpp"
+#include "bus/DbusFrontend.hpp"
+#include "wire/DbusTypes.hpp"
 #include "journal/UnexpectedListenerJournal.hpp"
 #include "journal/JournalEventLog.hpp"
 #include "loop/BusEventBridge.hpp"
