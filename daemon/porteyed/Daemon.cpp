@@ -6,8 +6,12 @@
 #include "wire/BusConnection.hpp"
 #include "bus/DbusFrontend.hpp"
 #include "wire/DbusTypes.hpp"
-#include "journal/UnexpectedListenerJournal.hpp"
+#include "flow/EventDebugLog.hpp"
+#include "flow/EventFanout.hpp"
+#include "flow/MonitorInlet.hpp"
 #include "journal/JournalEventLog.hpp"
+#include "journal/JournalSink.hpp"
+#include "loop/DestroyPump.hpp"
 #include "loop/BusEventBridge.hpp"
 #include "loop/ProcessExitWatcher.hpp"
 #include "loop/Timer.hpp"
@@ -26,7 +30,6 @@
 #include "sys/ProcessView.hpp"
 
 #include <grp.h>
-#include <sys/epoll.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <spdlog/sinks/stdout_sinks.h>
@@ -45,19 +48,8 @@
 namespace porteye {
 namespace {
 
-constexpr std::size_t kMaxEventsLoggedPerPoll = 20;
-
 std::uint64_t toMicros(double seconds) {
     return static_cast<std::uint64_t>(seconds * 1e6);
-}
-
-std::string describe(const core::PortEvent& e) {
-    const auto& r = e.record;
-    std::string owner = r.pid ? " pid " + std::to_string(r.pid) + " (" + r.process + ")" : " no owner";
-    return std::string(core::actionName(e.action)) + " " + std::string(core::protocolName(r.protocol)) + " " +
-           r.localAddress + ":" + std::to_string(r.localPort) + " -> " + r.remoteAddress + ":" +
-           std::to_string(r.remotePort) + " " + std::string(core::stateName(r.state)) + owner + " #" +
-           std::to_string(e.sequence);
 }
 
 void setupLogging(const std::string& level) {
@@ -101,7 +93,6 @@ public:
 private:
     static int onStopSignal(sd_event_source*, const signalfd_siginfo*, void* self);
     static int onReloadSignal(sd_event_source*, const signalfd_siginfo*, void* self);
-    static int onDestroyed(sd_event_source*, int, std::uint32_t, void* self);
 
     bool setupBus(bool reconnecting = false);
     void onBusLost(const std::string& why);
@@ -114,8 +105,11 @@ private:
     bool setupMetrics();
     std::uint64_t openStore();
     void pollOnce();
-    /// Every part of every namespace dumped now: after lost kernel events or notifications.
-    void resync();
+    /// Every part of every namespace, all states: what a resync dumps.
+    std::vector<core::DumpRequest> fullPlan();
+    /// Registers a front-end with the fan-out, or takes it off before it goes.
+    void plug(flow::IEventSink* sink);
+    void unplug(flow::IEventSink* sink);
     /// Attaches the kernel event source (before the first dump, so nothing falls between).
     void openEventSource();
     /// How other network namespaces are entered, per the config; null: the own one only.
@@ -125,15 +119,12 @@ private:
     void armWatchTimer();
     void reload();
     void notifyStatus();
-    void onEvents(const std::vector<core::PortEvent>& events);
     void loadExpected();
-    void raiseUnexpected(const std::vector<core::UnexpectedListener>& alerts);
     std::uint64_t pollIntervalUsec() const { return toMicros(m_config.intervalSeconds); }
 
     std::vector<std::string> m_args;
     DaemonConfig m_config;
     sd_event* m_event = nullptr;
-    sd_event_source* m_destroyIo = nullptr;
     std::unique_ptr<loop::Timer> m_pollTimer;
     std::unique_ptr<loop::Timer> m_watchTimer;
     std::unique_ptr<loop::Timer> m_reconnectTimer;
@@ -144,21 +135,24 @@ private:
     std::unique_ptr<sys::BpfSocketEvents> m_kernelEvents;
     std::unique_ptr<loop::KernelEventPump> m_eventPump;
     std::string m_eventSourceStatus = "polling";
-    std::uint64_t m_resyncs = 0;
     std::unique_ptr<sys::ProcProcessTable> m_processes;
     std::unique_ptr<sys::DestroyListener> m_destroyListener;
-    std::vector<core::SocketRecord> m_destroyed;
+    std::unique_ptr<loop::DestroyPump> m_destroyPump;
     std::unique_ptr<loop::ProcessExitWatcher> m_exitWatcher;
     core::SystemClock m_clock;
     std::unique_ptr<store::SqliteEventStore> m_store;  // outlives the service that reads it
     std::string m_storeStatus = "disabled";            // when m_store is null
     std::unique_ptr<core::PortMonitor> m_monitor;
+    std::unique_ptr<flow::MonitorInlet> m_inlet;  // the one door in
+    flow::EventFanout m_fanout;                   // the one door out
+    flow::EventDebugLog m_debugLog;
     std::unique_ptr<service::PortService> m_service;
     std::unique_ptr<sdbus::IConnection> m_bus;
     std::unique_ptr<loop::BusEventBridge> m_busBridge;
     std::unique_ptr<dbus::DbusFrontend> m_dbus;
     std::unique_ptr<control::ControlServer> m_control;
     std::unique_ptr<journal::JournalEventLog> m_journal;
+    std::unique_ptr<journal::JournalSink> m_journalSink;
     std::unique_ptr<metrics::MetricsExporter> m_metrics;  // reads the service, the control server, the journal log
     std::uint64_t m_lastLoggedFailures = 0;
     std::uint64_t m_lastStatusUsec = 0;
@@ -167,8 +161,11 @@ private:
 
 DaemonLoop::~DaemonLoop() {
     // Front-ends go before the connection they use, sources before the loop.
+    unplug(m_metrics.get());
     m_metrics.reset();
+    unplug(m_control.get());
     m_control.reset();
+    unplug(m_dbus.get());
     m_dbus.reset();
     if (m_service) m_service->setWatchLifecycle({});
     m_exitWatcher.reset();  // before the service closes the pidfds it polls
@@ -179,7 +176,7 @@ DaemonLoop::~DaemonLoop() {
     m_reconnectTimer.reset();
     m_eventPump.reset();
     m_namespaces.reset();  // before the monitor it observes
-    if (m_destroyIo) sd_event_source_disable_unref(m_destroyIo);
+    m_destroyPump.reset();
     if (m_event) sd_event_unref(m_event);
 }
 
@@ -210,6 +207,11 @@ int DaemonLoop::run() {
     options.historyCapacity = m_config.historySize;
     options.firstSequence = openStore();  // sequence numbers continue after the stored ones
     m_monitor = std::make_unique<core::PortMonitor>(*m_source, *m_processes, m_clock, options);
+    m_inlet = std::make_unique<flow::MonitorInlet>(*m_monitor);
+    m_inlet->setFullPlan([this] { return fullPlan(); });
+    m_inlet->setDestroyCounter([this](std::size_t records, bool overrun) {
+        if (m_metrics) m_metrics->countDestroyed(records, overrun);
+    });
     service::ServiceOptions serviceOptions;
     serviceOptions.version = PORTEYE_VERSION;
     serviceOptions.instanceId = newInstanceId();
@@ -226,7 +228,7 @@ int DaemonLoop::run() {
     m_service->setEventStore(m_store.get(), m_storeStatus);
     m_service->setStatusSources([this](service::ServiceStatus& s) {
         s.eventSource = m_eventSourceStatus;
-        if (s.hostWide) s.resyncs = m_resyncs;
+        if (s.hostWide) s.resyncs = m_inlet->resyncs();
         const auto ns = m_namespaces->status();
         if (!ns.enabled) {
             s.networkNamespaces = "own only: " + m_namespacesWhy;
@@ -237,7 +239,12 @@ int DaemonLoop::run() {
             s.networkNamespaces = "all";
         }
     });
-    m_monitor->addListener([this](const std::vector<core::PortEvent>& events) { onEvents(events); });
+    // Every batch leaves through the fan-out: the store first (a client told of an event finds it
+    // in the history), then the journal and the debug log; the front-ends plug in as they start.
+    m_monitor->addListener([this](const std::vector<core::PortEvent>& events) { m_fanout.publish(events); });
+    m_fanout.setAlertCheck(
+        [this](const std::vector<core::PortEvent>& events) { return m_service->checkExpected(events); });
+    plug(m_store.get());
     core::PollPlanOptions plan;
     plan.namespaceConnectionsEvery = m_config.netnsConnectionsEvery;
     const bool eventsOn = m_kernelEvents && m_kernelEvents->stage() != core::EventSourceStage::Polling;
@@ -249,19 +256,12 @@ int DaemonLoop::run() {
         plan.namespaceConnectionsEvery = std::max(plan.namespaceConnectionsEvery, plan.hostConnectionsEvery);
         m_monitor->setKernelEventsActive(true);
     }
-    m_namespaces = std::make_unique<loop::NamespaceFollower>(
-        m_event, *m_source, *m_monitor, *m_processes, plan,
-        [this](const std::vector<core::SocketRecord>& destroyed, bool overrun) {
-            if (m_metrics) m_metrics->countDestroyed(destroyed.size(), overrun);
-            m_monitor->applyDestroyed(destroyed);
-            if (overrun) resync();
-        });
+    m_namespaces =
+        std::make_unique<loop::NamespaceFollower>(m_event, *m_source, *m_monitor, *m_inlet, *m_processes, plan);
     m_monitor->setNamespaceNamer([this](std::uint64_t netns) {
         return netns == m_source->ownNetns() ? std::string{} : m_namespaces->tracker().nameOf(netns);
     });
-    if (eventsOn)
-        m_eventPump =
-            std::make_unique<loop::KernelEventPump>(m_event, *m_kernelEvents, *m_monitor, [this] { resync(); });
+    if (eventsOn) m_eventPump = std::make_unique<loop::KernelEventPump>(m_event, *m_kernelEvents, *m_inlet);
     m_journal = std::make_unique<journal::JournalEventLog>(
         journal::parseJournalEvents(m_config.journalEvents).value_or(journal::JournalEvents::Listeners));
     try {
@@ -272,6 +272,9 @@ int DaemonLoop::run() {
         spdlog::critical("cannot create the loop's timers: {}", e.what());
         return 1;
     }
+    m_journalSink = std::make_unique<journal::JournalSink>(*m_journal, [this] { return m_pollTimer->now(); });
+    plug(m_journalSink.get());
+    plug(&m_debugLog);
     m_exitWatcher =
         std::make_unique<loop::ProcessExitWatcher>(m_event, [this](service::WatchId id) { onWatchedProcessExit(id); });
     m_service->setWatchLifecycle({[this](service::WatchId id, int exitFd) { followWatchedProcess(id, exitFd); },
@@ -314,6 +317,7 @@ bool DaemonLoop::setupBus(bool reconnecting) {
         m_bus = dbus::openBus(spec);
         m_dbus = std::make_unique<dbus::DbusFrontend>(*m_bus, *m_service, [this] { armWatchTimer(); });
         m_bus->requestName(dbus::kBusName);
+        plug(m_dbus.get());
         m_busBridge = std::make_unique<loop::BusEventBridge>(
             m_event, *m_bus,
             loop::BusEventBridge::Callbacks{[this] {
@@ -347,6 +351,7 @@ void DaemonLoop::onBusLost(const std::string& why) {
     // The bus went away (a restart of dbus-daemon, say). Keep monitoring and keep the
     // history; the control socket keeps serving; reconnect in the background.
     spdlog::error("lost the D-Bus connection ({}); reconnecting every second", why);
+    unplug(m_dbus.get());
     m_dbus.reset();  // ends the watches of D-Bus clients: they were on the old bus
     // The bridge is running this callback: it and its connection go on the reconnect timer.
     m_reconnectTimer->armIn(1'000'000);
@@ -396,6 +401,7 @@ bool DaemonLoop::setupControl() {
     try {
         m_control = std::make_unique<control::ControlServer>(m_event, *m_service, options, [this] { armWatchTimer(); });
         m_control->start();
+        plug(m_control.get());
     } catch (const std::exception& e) {
         spdlog::critical("cannot serve the control socket: {}", e.what());
         m_control.reset();
@@ -414,6 +420,7 @@ bool DaemonLoop::setupMetrics() {
     try {
         m_metrics = std::make_unique<metrics::MetricsExporter>(m_event, options, *m_service, std::move(sources));
         m_metrics->start();
+        plug(m_metrics.get());
     } catch (const std::exception& e) {
         spdlog::critical("cannot serve metrics on {}: {}", m_config.metricsListen, e.what());
         m_metrics.reset();
@@ -434,23 +441,7 @@ void DaemonLoop::setupDestroyListener() {
         spdlog::warn("no sock_diag destroy notifications ({}); closes are reported at the next poll", e.what());
         return;
     }
-    sd_event_add_io(m_event, &m_destroyIo, m_destroyListener->fd(), EPOLLIN, onDestroyed, this);
-}
-
-int DaemonLoop::onDestroyed(sd_event_source*, int, std::uint32_t, void* self) {
-    auto* loop = static_cast<DaemonLoop*>(self);
-    loop->m_destroyed.clear();
-    const auto result = loop->m_destroyListener->drain(loop->m_destroyed);
-    if (loop->m_metrics) loop->m_metrics->countDestroyed(result.records, result.overrun);
-    try {
-        loop->m_monitor->applyDestroyed(loop->m_destroyed);
-        // The kernel dropped notifications: only a full dump can tell what closed.
-        if (result.overrun) loop->resync();
-    } catch (const std::exception& e) {
-        spdlog::error("handling destroyed sockets failed: {}", e.what());
-    }
-    if (result.error != 0 && !result.overrun) spdlog::debug("destroy listener: {}", result.message);
-    return 0;
+    m_destroyPump = std::make_unique<loop::DestroyPump>(m_event, *m_destroyListener, *m_inlet);
 }
 
 void DaemonLoop::followWatchedProcess(service::WatchId id, int exitFd) {
@@ -495,14 +486,20 @@ void DaemonLoop::openEventSource() {
     m_kernelEvents = std::move(opened.source);
 }
 
-void DaemonLoop::resync() {
-    ++m_resyncs;
-    spdlog::debug("resynchronising: every namespace's sockets dumped in full");
+std::vector<core::DumpRequest> DaemonLoop::fullPlan() {
     core::DumpRequest base;
     auto plan = m_namespaces->nextPlan(base);
     for (auto& q : plan)
         q.states = base.states;
-    m_service->pollHost(plan);
+    return plan;
+}
+
+void DaemonLoop::plug(flow::IEventSink* sink) {
+    if (sink) m_fanout.add(*sink);
+}
+
+void DaemonLoop::unplug(flow::IEventSink* sink) {
+    if (sink) m_fanout.remove(*sink);
 }
 
 std::unique_ptr<sys::INetnsOpener> DaemonLoop::openNamespaces() {
@@ -538,10 +535,10 @@ std::unique_ptr<sys::INetnsOpener> DaemonLoop::openNamespaces() {
 
 void DaemonLoop::pollOnce() {
     core::DumpRequest base;
-    const auto result = m_service->pollHost(m_namespaces->nextPlan(base));
+    const auto result = m_inlet->poll(m_namespaces->nextPlan(base));
     if (m_namespaces->afterPoll()) {
         // A namespace just attached: list its sockets now, not an interval later.
-        m_service->pollHost(m_namespaces->nextPlan(base));
+        m_inlet->poll(m_namespaces->nextPlan(base));
     }
     const auto& stats = m_monitor->stats();
     if (m_metrics) m_metrics->countPoll(result);
@@ -555,27 +552,6 @@ void DaemonLoop::pollOnce() {
                   result.duration.count());
 }
 
-void DaemonLoop::onEvents(const std::vector<core::PortEvent>& events) {
-    if (m_store) m_store->append(events);  // queued for the store's writer thread
-    if (m_metrics) m_metrics->countEvents(events);
-    if (m_journal) m_journal->onEvents(events, m_pollTimer->now());
-    // The journal entries above are the record of each change; the log line is for debugging
-    // (at info level it doubled every entry, and its formatting was a tenth of an event's cost).
-    if (spdlog::should_log(spdlog::level::debug)) {
-        std::size_t logged = 0;
-        for (const auto& e : events) {
-            if (logged++ == kMaxEventsLoggedPerPoll) {
-                spdlog::debug("... and {} more changes", events.size() - kMaxEventsLoggedPerPoll);
-                break;
-            }
-            spdlog::debug("{}", describe(e));
-        }
-    }
-    if (m_dbus) m_dbus->emitEvents(events);
-    if (m_control) m_control->publishEvents(events);
-    raiseUnexpected(m_service->checkExpected(events));
-}
-
 void DaemonLoop::loadExpected() {
     auto loaded = sys::loadExpectedDir(m_config.expectedDir);
     for (const auto& error : loaded.errors)
@@ -587,15 +563,7 @@ void DaemonLoop::loadExpected() {
                      m_config.expectedDir);
     else
         spdlog::info("expected listeners: no *.conf in {}; unexpected-listener alerts are off", m_config.expectedDir);
-    raiseUnexpected(m_service->setExpected(std::move(loaded.rules)));
-}
-
-void DaemonLoop::raiseUnexpected(const std::vector<core::UnexpectedListener>& alerts) {
-    if (alerts.empty()) return;
-    for (const auto& alert : alerts)
-        journal::journalUnexpected(alert);
-    if (m_dbus) m_dbus->emitUnexpected(alerts);
-    if (m_control) m_control->publishUnexpected(alerts);
+    m_fanout.publishUnexpected(m_service->setExpected(std::move(loaded.rules)));
 }
 
 void DaemonLoop::notifyStatus() {

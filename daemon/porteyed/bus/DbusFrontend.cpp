@@ -237,7 +237,7 @@ service::Caller DbusFrontend::callerOf(const sdbus::Message* message) {
     return m_credentials->lookUp(message->getSender());
 }
 
-void DbusFrontend::emitEvents(const std::vector<core::PortEvent>& events) {
+void DbusFrontend::onEvents(const std::vector<core::PortEvent>& events) {
     for (const auto& event : events) {
         try {
             m_manager->emitEvent(event);
@@ -247,7 +247,7 @@ void DbusFrontend::emitEvents(const std::vector<core::PortEvent>& events) {
     }
 }
 
-void DbusFrontend::emitUnexpected(const std::vector<core::UnexpectedListener>& alerts) {
+void DbusFrontend::onUnexpected(const std::vector<core::UnexpectedListener>& alerts) {
     for (const auto& alert : alerts) {
         try {
             m_manager->emitUnexpected(alert);

@@ -4,6 +4,7 @@
 #include "core/ExpectedListeners.hpp"
 #include "core/PortEvent.hpp"
 #include "bus/CallerCredentials.hpp"
+#include "flow/IEventSink.hpp"
 #include "service/PortService.hpp"
 
 #include <sdbus-c++/sdbus-c++.h>
@@ -21,19 +22,19 @@ class WatchObject;
 
 /// The D-Bus front-end: translates org.porteye.PortEye1 calls to PortService and service results
 /// and errors back; it decides nothing itself. Runs on the daemon's loop thread only.
-class DbusFrontend {
+class DbusFrontend final : public flow::IEventSink {
 public:
     /// `watchesChanged` is called when a watch is added so the loop can re-arm its watch timer.
     DbusFrontend(sdbus::IConnection& connection, service::PortService& service, std::function<void()> watchesChanged);
     /// Ends the watches of this connection's clients (each gets Ended("shutdown")).
-    ~DbusFrontend();
+    ~DbusFrontend() override;
     DbusFrontend(const DbusFrontend&) = delete;
     DbusFrontend& operator=(const DbusFrontend&) = delete;
 
     /// Broadcasts PortAdded/PortRemoved for host events.
-    void emitEvents(const std::vector<core::PortEvent>& events);
+    void onEvents(const std::vector<core::PortEvent>& events) override;
     /// Broadcasts UnexpectedListener for each alert.
-    void emitUnexpected(const std::vector<core::UnexpectedListener>& alerts);
+    void onUnexpected(const std::vector<core::UnexpectedListener>& alerts) override;
     /// Emits PropertiesChanged for the settings a reload changed (PollInterval, HistoryCapacity);
     /// the daemon calls it after every reload.
     void settingsChanged();

@@ -253,7 +253,7 @@ json ControlServer::unsubscribe(ConnectionId connection, Session& s, const json&
     return true;
 }
 
-void ControlServer::publishEvents(const std::vector<core::PortEvent>& events) {
+void ControlServer::onEvents(const std::vector<core::PortEvent>& events) {
     if (events.empty()) return;
     // Each event is serialised once, then spliced after the subscription id of each subscriber.
     std::vector<std::string> bodies(events.size());
@@ -291,7 +291,7 @@ void ControlServer::publishEvents(const std::vector<core::PortEvent>& events) {
     }
 }
 
-void ControlServer::publishUnexpected(const std::vector<core::UnexpectedListener>& alerts) {
+void ControlServer::onUnexpected(const std::vector<core::UnexpectedListener>& alerts) {
     if (alerts.empty()) return;
     // Rare (one per unexpected socket): no splicing, one line per subscriber.
     std::vector<ConnectionId> subscribers;

@@ -4,6 +4,7 @@
 #include "control/RpcDispatcher.hpp"
 #include "control/UnixSocketTransport.hpp"
 #include "core/PortEvent.hpp"
+#include "flow/IEventSink.hpp"
 #include "service/PortService.hpp"
 
 #include <nlohmann/json.hpp>
@@ -39,7 +40,7 @@ struct ControlOptions {
 
 /// Serves the control socket on the daemon's sd-event loop (single-threaded:
 /// every member runs on the loop thread).
-class ControlServer final : private IConnectionHandler {
+class ControlServer final : public flow::IEventSink, private IConnectionHandler {
 public:
     /// `watchesChanged` is called after a watch was added, so the daemon re-arms its watch timer.
     ControlServer(sd_event* event, service::PortService& service, ControlOptions options,
@@ -51,9 +52,9 @@ public:
     /// Listens on options.path (or adopts options.listenFd). Throws std::system_error with a clear message.
     void start();
     /// Sends host events to `events` subscribers, filtered per subscription and by the access rule.
-    void publishEvents(const std::vector<core::PortEvent>& events);
+    void onEvents(const std::vector<core::PortEvent>& events) override;
     /// Sends `unexpected` notifications to `events` subscribers, filtered likewise (docs/control-socket.md).
-    void publishUnexpected(const std::vector<core::UnexpectedListener>& alerts);
+    void onUnexpected(const std::vector<core::UnexpectedListener>& alerts) override;
 
     std::size_t clientCount() const { return m_transport.connectionCount(); }
 

@@ -8,9 +8,9 @@
 
 namespace porteye::loop {
 
-KernelEventPump::KernelEventPump(sd_event* event, core::IKernelEventSource& source, core::PortMonitor& monitor,
-                                 std::function<void()> onLost, std::uint64_t drainEveryUsec)
-    : m_source(source), m_monitor(monitor), m_onLost(std::move(onLost)), m_drainEvery(drainEveryUsec) {
+KernelEventPump::KernelEventPump(sd_event* event, core::IKernelEventSource& source, flow::MonitorInlet& inlet,
+                                 std::uint64_t drainEveryUsec)
+    : m_source(source), m_inlet(inlet), m_drainEvery(drainEveryUsec) {
     m_lostSeen = m_source.lost();
     if (m_source.fd() >= 0) sd_event_add_io(event, &m_io, m_source.fd(), EPOLLIN, onReadable, this);
     m_timer = std::make_unique<Timer>(event, [this](std::uint64_t) {
@@ -33,7 +33,7 @@ std::size_t KernelEventPump::drain() {
     m_batch.clear();
     const std::size_t read = m_source.consume(m_batch);
     try {
-        if (read != 0) m_monitor.applyKernelEvents(m_batch);
+        if (read != 0) m_inlet.kernelEvents(m_batch);
         const std::uint64_t lost = m_source.lost();
         if (lost != m_lostSeen) {
             // Logged on the 1st, 2nd, 4th, 8th... loss: a host that overruns the ring all the time
@@ -44,7 +44,7 @@ std::size_t KernelEventPump::drain() {
                 m_nextLogAt *= 2;
             }
             m_lostSeen = lost;
-            if (m_onLost) m_onLost();
+            m_inlet.kernelEventsLost();
         }
     } catch (const std::exception& e) {
         spdlog::error("applying kernel socket events failed: {}", e.what());

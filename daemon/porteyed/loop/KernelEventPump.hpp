@@ -2,11 +2,10 @@
 #pragma once
 
 #include "core/KernelSocketEvent.hpp"
-#include "core/PortMonitor.hpp"
+#include "flow/MonitorInlet.hpp"
 #include "loop/Timer.hpp"
 
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <vector>
 
@@ -15,15 +14,15 @@ struct sd_event_source;
 
 namespace porteye::loop {
 
-/// Moves a kernel event source's events into the monitor on the loop thread: when its fd
-/// wakes (a listener opened or closed, or a batch's worth queued) and every `drainEveryUsec`
-/// otherwise (the program does not wake the loop for each connection, which would slow every
-/// connect() on the host). When the source reports lost events, calls `onLost` so the
-/// caller resynchronises with full dumps.
+/// Moves a kernel event source's events into the monitor (through the MonitorInlet) on the loop
+/// thread: when its fd wakes (a listener opened or closed, or a batch's worth queued) and every
+/// `drainEveryUsec` otherwise (the program does not wake the loop for each connection, which
+/// would slow every connect() on the host). When the source reports lost events, tells the
+/// inlet, which resynchronises with full dumps.
 class KernelEventPump {
 public:
-    KernelEventPump(sd_event* event, core::IKernelEventSource& source, core::PortMonitor& monitor,
-                    std::function<void()> onLost, std::uint64_t drainEveryUsec = 20'000);
+    KernelEventPump(sd_event* event, core::IKernelEventSource& source, flow::MonitorInlet& inlet,
+                    std::uint64_t drainEveryUsec = 20'000);
     ~KernelEventPump();
     KernelEventPump(const KernelEventPump&) = delete;
     KernelEventPump& operator=(const KernelEventPump&) = delete;
@@ -35,8 +34,7 @@ private:
     static int onReadable(sd_event_source*, int, std::uint32_t, void* self);
 
     core::IKernelEventSource& m_source;
-    core::PortMonitor& m_monitor;
-    std::function<void()> m_onLost;
+    flow::MonitorInlet& m_inlet;
     std::uint64_t m_drainEvery;
     sd_event_source* m_io = nullptr;
     std::unique_ptr<Timer> m_timer;

@@ -2,9 +2,6 @@
 #include "loop/NamespaceFollower.hpp"
 
 #include <spdlog/spdlog.h>
-#include <systemd/sd-event.h>
-
-#include <sys/epoll.h>
 
 namespace porteye::loop {
 
@@ -23,13 +20,13 @@ std::string containerNameOf(core::IProcessTable& processes, std::uint32_t pid) {
 }  // namespace
 
 NamespaceFollower::NamespaceFollower(sd_event* event, sys::NamespacedSocketSource& source, core::PortMonitor& monitor,
-                                     core::IProcessTable& processes, core::PollPlanOptions plan,
-                                     OnDestroyed onDestroyed, std::string namedDirectory)
+                                     flow::MonitorInlet& inlet, core::IProcessTable& processes,
+                                     core::PollPlanOptions plan, std::string namedDirectory)
     : m_event(event),
       m_source(source),
       m_monitor(monitor),
+      m_inlet(inlet),
       m_plan(plan),
-      m_onDestroyed(std::move(onDestroyed)),
       m_tracker(
           processes, source.ownNetns(), [dir = std::move(namedDirectory)] { return sys::listNamedNamespaces(dir); },
           [&processes](std::uint32_t pid) { return containerNameOf(processes, pid); }) {
@@ -39,8 +36,6 @@ NamespaceFollower::NamespaceFollower(sd_event* event, sys::NamespacedSocketSourc
 
 NamespaceFollower::~NamespaceFollower() {
     m_monitor.setProcessObserver({});
-    for (auto& [inode, io] : m_io)
-        sd_event_source_disable_unref(io);
 }
 
 std::vector<core::DumpRequest> NamespaceFollower::nextPlan(const core::DumpRequest& base) {
@@ -58,14 +53,10 @@ std::vector<core::DumpRequest> NamespaceFollower::nextPlan(const core::DumpReque
 bool NamespaceFollower::afterPoll() {
     const auto changes = m_tracker.refresh();
     for (std::uint64_t inode : changes.vanished) {
-        if (auto io = m_io.find(inode); io != m_io.end()) {
-            m_byFd.erase(sd_event_source_get_io_fd(io->second));
-            sd_event_source_disable_unref(io->second);
-            m_io.erase(io);
-        }
+        m_pumps.erase(inode);  // before the source closes the listener it reads
         m_source.detach(inode);
         m_failures.erase(inode);
-        const auto removed = m_monitor.dropNamespace(inode);
+        const auto removed = m_inlet.namespaceGone(inode);
         spdlog::debug("network namespace {} is gone ({} sockets closed with it)", inode, removed);
     }
     bool attached = false;
@@ -81,31 +72,14 @@ bool NamespaceFollower::afterPoll() {
         }
         for (auto& [listenerNetns, listener] : m_source.destroyListeners()) {
             if (listenerNetns != inode) continue;
-            sd_event_source* io = nullptr;
-            if (sd_event_add_io(m_event, &io, listener->fd(), EPOLLIN, onReadable, this) >= 0) {
-                m_io[inode] = io;
-                m_byFd[listener->fd()] = listener;
-            }
+            auto pump = std::make_unique<DestroyPump>(m_event, *listener, m_inlet);
+            if (pump->attached()) m_pumps[inode] = std::move(pump);
         }
         m_fresh.push_back(inode);
         attached = true;
         spdlog::info("following network namespace {}{}", inode, ns.name.empty() ? "" : " (" + ns.name + ")");
     }
     return attached;
-}
-
-int NamespaceFollower::onReadable(sd_event_source*, int fd, std::uint32_t, void* self) {
-    auto* follower = static_cast<NamespaceFollower*>(self);
-    auto it = follower->m_byFd.find(fd);
-    if (it == follower->m_byFd.end()) return 0;
-    follower->m_destroyed.clear();
-    const auto result = it->second->drain(follower->m_destroyed);
-    try {
-        follower->m_onDestroyed(follower->m_destroyed, result.overrun);
-    } catch (const std::exception& e) {
-        spdlog::error("handling destroyed sockets failed: {}", e.what());
-    }
-    return 0;
 }
 
 NamespaceStatus NamespaceFollower::status() const {

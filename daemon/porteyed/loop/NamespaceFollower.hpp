@@ -3,17 +3,18 @@
 
 #include "core/NamespaceTracker.hpp"
 #include "core/PollPlan.hpp"
-#include "core/PortMonitor.hpp"
+#include "flow/MonitorInlet.hpp"
+#include "loop/DestroyPump.hpp"
 #include "sys/NamespacedSocketSource.hpp"
 
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 struct sd_event;
-struct sd_event_source;
 
 namespace porteye::loop {
 
@@ -26,16 +27,15 @@ struct NamespaceStatus {
 };
 
 /// Keeps the socket source's namespaces in step with the host: after each poll it asks the
-/// tracker what appeared and vanished, attaches new namespaces to the source (and polls
-/// their destroy notifications on the loop), detaches and drops vanished ones, and plans
-/// the next poll's dumps. Loop thread only.
+/// tracker what appeared and vanished, attaches new namespaces to the source (and pumps
+/// their destroy notifications into the inlet), detaches and drops vanished ones (through
+/// the inlet), and plans the next poll's dumps. Loop thread only.
 class NamespaceFollower {
 public:
-    /// Called with a namespace's destroyed sockets; `overrun` when the kernel dropped some.
-    using OnDestroyed = std::function<void(const std::vector<core::SocketRecord>& destroyed, bool overrun)>;
-
+    /// `monitor` tells the follower which processes each poll found new or gone; what the
+    /// follower learns goes back in through `inlet`.
     NamespaceFollower(sd_event* event, sys::NamespacedSocketSource& source, core::PortMonitor& monitor,
-                      core::IProcessTable& processes, core::PollPlanOptions plan, OnDestroyed onDestroyed,
+                      flow::MonitorInlet& inlet, core::IProcessTable& processes, core::PollPlanOptions plan,
                       std::string namedDirectory = "/run/netns");
     ~NamespaceFollower();
     NamespaceFollower(const NamespaceFollower&) = delete;
@@ -52,20 +52,16 @@ public:
     void setPlanOptions(core::PollPlanOptions plan) { m_plan = plan; }
 
 private:
-    static int onReadable(sd_event_source*, int, std::uint32_t, void* self);
-
     sd_event* m_event;
     sys::NamespacedSocketSource& m_source;
     core::PortMonitor& m_monitor;
+    flow::MonitorInlet& m_inlet;
     core::PollPlanOptions m_plan;
-    OnDestroyed m_onDestroyed;
     core::NamespaceTracker m_tracker;
-    std::map<std::uint64_t, sd_event_source*> m_io;  // destroy listener of each attached namespace
-    std::map<int, sys::DestroyListener*> m_byFd;
-    std::vector<std::uint64_t> m_fresh;               // attached since the last plan: dumped in full
-    std::map<std::uint64_t, std::string> m_failures;  // namespace -> why it could not be attached
+    std::map<std::uint64_t, std::unique_ptr<DestroyPump>> m_pumps;  // destroy listener of each attached namespace
+    std::vector<std::uint64_t> m_fresh;                             // attached since the last plan: dumped in full
+    std::map<std::uint64_t, std::string> m_failures;                // namespace -> why it could not be attached
     std::uint64_t m_polls = 0;
-    std::vector<core::SocketRecord> m_destroyed;
 };
 
 }  // namespace porteye::loop

@@ -9,7 +9,7 @@ MetricsExporter::MetricsExporter(sd_event* event, MetricsServerOptions options, 
       m_sources(std::move(sources)),
       m_server(event, std::move(options), [this] { return render(); }) {}
 
-void MetricsExporter::countEvents(const std::vector<core::PortEvent>& events) {
+void MetricsExporter::onEvents(const std::vector<core::PortEvent>& events) {
     for (const auto& e : events)
         m_counters.countEvent(e);
 }

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "core/PortMonitor.hpp"
+#include "flow/IEventSink.hpp"
 #include "journal/JournalEventLog.hpp"
 #include "metrics/MetricsServer.hpp"
 #include "metrics/MetricsText.hpp"
@@ -23,7 +24,7 @@ struct MetricsSources {
 /// porteyed's Prometheus exporter: counts what the loop tells it (events, polls, destroy
 /// notifications) and serves /metrics (MetricsServer) rendered by renderMetrics() from the
 /// service's snapshot. Loop thread only.
-class MetricsExporter {
+class MetricsExporter final : public flow::IEventSink {
 public:
     MetricsExporter(sd_event* event, MetricsServerOptions options, service::PortService& service,
                     MetricsSources sources);
@@ -31,7 +32,8 @@ public:
     void start() { m_server.start(); }
     const std::string& boundAddress() const { return m_server.boundAddress(); }
 
-    void countEvents(const std::vector<core::PortEvent>& events);
+    /// Counts the batch's events (by action, protocol, short-lived).
+    void onEvents(const std::vector<core::PortEvent>& events) override;
     void countPoll(const core::PollResult& result);
     /// One drain of the destroy listener: `records` notifications; `overrun` when the kernel
     /// dropped some (the daemon then resynchronises with a full dump).

@@ -155,10 +155,6 @@ public:
     std::optional<WatchInfo> watchFor(const Caller& caller, WatchId id) const;
     std::optional<WatchInfo> watch(WatchId id) const;
 
-    /// One host-wide poll; listeners of the monitor get the events.
-    core::PollResult pollHost() { return m_monitor.poll(); }
-    /// A poll over the given dumps (per namespace, listeners or every state: PortMonitor::poll).
-    core::PollResult pollHost(const std::vector<core::DumpRequest>& plan) { return m_monitor.poll(plan); }
     /// Steps every watch that is due, sharing one dump; returns when the next one is due.
     std::optional<Clock::time_point> runDueWatches(Clock::time_point now);
     std::optional<Clock::time_point> nextWatchDue() const;

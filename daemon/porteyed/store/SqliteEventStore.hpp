@@ -2,6 +2,7 @@
 #pragma once
 
 #include "core/IEventStore.hpp"
+#include "flow/IEventSink.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -43,7 +44,7 @@ struct StoreOptions {
 /// text (under m_mutex) and the committed sequence number (an atomic). Appending only queues:
 /// the loop never waits for the disk, except in flush() and in a query that needs events still
 /// queued (a burst larger than the ring within one commit interval).
-class SqliteEventStore final : public core::IEventStore {
+class SqliteEventStore final : public core::IEventStore, public flow::IEventSink {
 public:
     /// An open store, or why there is none (garbage in history.db, an unwritable directory,
     /// another porteyed using it, a schema from a newer version). Never throws.
@@ -59,6 +60,8 @@ public:
 
     std::uint64_t lastSequence() const override { return m_lastSequence; }
     void append(const std::vector<core::PortEvent>& events) override;
+    /// As a sink of the fan-out: each batch is queued for the writer thread.
+    void onEvents(const std::vector<core::PortEvent>& events) override { append(events); }
     std::optional<std::vector<core::PortEvent>> query(const core::HistoryFilter& filter,
                                                       std::uint64_t beforeSequence) override;
     void flush() override;

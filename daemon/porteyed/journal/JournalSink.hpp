@@ -1,0 +1,27 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include "flow/IEventSink.hpp"
+#include "journal/JournalEventLog.hpp"
+
+#include <cstdint>
+#include <functional>
+
+namespace porteye::journal {
+
+/// The journal as a sink of the fan-out: port events through JournalEventLog (its fields and
+/// rate limit), unexpected listeners as their own entries. Loop thread only.
+class JournalSink final : public flow::IEventSink {
+public:
+    /// `nowUsec`: the loop's monotonic clock, which the rate limit runs on.
+    JournalSink(JournalEventLog& log, std::function<std::uint64_t()> nowUsec) : m_log(log), m_now(std::move(nowUsec)) {}
+
+    void onEvents(const std::vector<core::PortEvent>& events) override;
+    void onUnexpected(const std::vector<core::UnexpectedListener>& alerts) override;
+
+private:
+    JournalEventLog& m_log;
+    std::function<std::uint64_t()> m_now;
+};
+
+}  // namespace porteye::journal
