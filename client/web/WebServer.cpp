@@ -4,8 +4,9 @@
 #include "Assets.hpp"
 #include "EventHub.hpp"
 #include "ExitCode.hpp"
-#include "LoopbackPeer.hpp"
 #include "Query.hpp"
+#include "http/GuardedServer.hpp"
+#include "sys/LoopbackPeer.hpp"
 #include "wire/Json.hpp"
 #include "wire/RequestOptions.hpp"
 
@@ -19,6 +20,9 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <map>
+#include <mutex>
+#include <set>
 #include <thread>
 
 namespace porteye::web {
@@ -27,9 +31,12 @@ namespace {
 using nlohmann::json;
 using namespace std::chrono_literals;
 
-constexpr std::size_t kMaxStreams = 16;                 ///< open /api/events streams at once
-constexpr std::size_t kStreamQueue = 1024;              ///< events queued per stream before it is dropped
-constexpr std::size_t kPoolThreads = kMaxStreams + 16;  ///< every stream holds a thread; REST keeps 16
+constexpr std::size_t kMaxStreams = 16;       ///< open /api/events streams at once
+constexpr std::size_t kStreamsPerPage = 2;    ///< per page (X-PortEye-Page): a looping tab cannot take all
+constexpr std::size_t kStreamQueue = 1024;    ///< events queued per stream before it is dropped
+constexpr std::size_t kRestWorkers = 16;      ///< workers no stream can take: / and /api/* stay answered
+constexpr std::size_t kRemotePerAddress = 8;  ///< connections one remote address may hold (beyond loopback)
+constexpr auto kRequestDeadline = 10s;        ///< a whole request, first byte to last
 constexpr auto kHeartbeat = 10s;
 constexpr auto kReconnectDelay = 2s;
 
@@ -68,20 +75,6 @@ bool sameSecret(const std::string& a, const std::string& b) {
     return diff == 0;
 }
 
-std::string cookieValue(const httplib::Request& req, const std::string& name) {
-    const auto header = req.get_header_value("Cookie");
-    std::size_t pos = 0;
-    while (pos < header.size()) {
-        auto end = header.find(';', pos);
-        if (end == std::string::npos) end = header.size();
-        auto item = header.substr(pos, end - pos);
-        item.erase(0, item.find_first_not_of(' '));
-        if (item.rfind(name + "=", 0) == 0) return item.substr(name.size() + 1);
-        pos = end + 1;
-    }
-    return {};
-}
-
 void sendError(httplib::Response& res, int status, const std::string& message) {
     res.status = status;
     res.set_content(dumpJson({{"error", message}}), "application/json");
@@ -105,6 +98,18 @@ std::string hostForUrl(const std::string& host) {
     return host.find(':') != std::string::npos ? "[" + host + "]" : host;
 }
 
+http::GuardOptions guardOptions() {
+    http::GuardOptions o;
+    o.workers = kMaxStreams + kRestWorkers;  // every stream holds a worker
+    // Remote peers (a listen address beyond loopback, token only) never get the last kRestWorkers:
+    // the owner's loopback connections always find a worker.
+    o.reserve = kRestWorkers;
+    o.requestDeadline = kRequestDeadline;
+    o.writeTimeout = 5s;  // a stream whose reader is gone fails here, then is dropped
+    o.keepAlive = 2s;
+    return o;
+}
+
 class Web {
 public:
     Web(WebOptions options, const TransportFactory& connect, std::ostream& err)
@@ -112,12 +117,10 @@ public:
           m_connect(connect),
           m_err(err),
           m_hub(kMaxStreams, kStreamQueue),
+          m_server(guardOptions(), [this](const http::PeerIdentity& peer) { return admitPeer(peer); }),
           m_uid(::geteuid()) {
         if (m_options.token.empty()) m_options.token = randomToken();
-        m_loopbackOnly = isLoopbackAddress(m_options.host);
-        m_server.new_task_queue = [] { return new httplib::ThreadPool(kPoolThreads); };
-        m_server.set_keep_alive_timeout(2);
-        m_server.set_write_timeout(5s);  // a stream whose reader is gone fails here, then is dropped
+        m_loopbackOnly = sys::isLoopbackAddress(m_options.host);
         m_server.set_pre_routing_handler(
             [this](const httplib::Request& req, httplib::Response& res) { return admit(req, res); });
         m_server.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
@@ -137,12 +140,17 @@ public:
                                                            std::to_string(m_options.port) + ": " +
                                                            std::strerror(errno));
         m_port = port;
-        m_cookie = "porteye_token_" + std::to_string(port);
+        const std::string suffix = ":" + std::to_string(port);
+        m_hosts = {hostForUrl(m_options.host) + suffix};
+        if (m_loopbackOnly) m_hosts.insert("localhost" + suffix);
+        m_anyHost = m_options.host == "0.0.0.0" || m_options.host == "::";
         return port;
     }
 
     std::string url() const {
-        return "http://" + hostForUrl(m_options.host) + ":" + std::to_string(m_port) + "/?token=" + m_options.token;
+        // In the fragment: a browser never sends it anywhere; the page's script keeps it in
+        // sessionStorage (scoped to scheme, host and port, unlike a cookie) and sends it as a header.
+        return "http://" + hostForUrl(m_options.host) + ":" + std::to_string(m_port) + "/#token=" + m_options.token;
     }
     bool loopbackOnly() const { return m_loopbackOnly; }
 
@@ -157,48 +165,50 @@ public:
     }
 
 private:
-    /// The access rule, before any route: the peer check, then the token.
+    /// Who may connect, decided at accept before a byte is read: on loopback only sockets of
+    /// this uid (others are closed unread, so they cannot hold a worker); beyond loopback any
+    /// address, a few connections each and never the workers kept for the owner.
+    http::Admission admitPeer(const http::PeerIdentity& peer) const {
+        if (peer.loopback) {
+            if (peer.uid != m_uid) return {};
+            return {true, "owner", kMaxStreams + kRestWorkers, true};
+        }
+        if (m_loopbackOnly || peer.unixSocket) return {};
+        return {true, "remote:" + peer.address, kRemotePerAddress, false};
+    }
+
+    /// Host as this server's own name, so a DNS-rebinding page (evil.test resolving to
+    /// 127.0.0.1) is refused even before the token is looked at.
+    bool knownHost(const std::string& host) const {
+        if (m_hosts.count(host)) return true;
+        if (!m_anyHost) return false;
+        const auto colon = host.rfind(':');
+        return colon != std::string::npos && host.substr(colon + 1) == std::to_string(m_port);
+    }
+
+    /// The access rule, before any route: Host, then (for /api) Origin and the token. The peer
+    /// was checked at accept.
     httplib::Server::HandlerResponse admit(const httplib::Request& req, httplib::Response& res) {
         res.set_header("X-Content-Type-Options", "nosniff");
-        res.set_header("Referrer-Policy", "no-referrer");  // the token in the first URL stays here
+        res.set_header("Referrer-Policy", "no-referrer");
         res.set_header("Cache-Control", "no-store");
-        if (isLoopbackAddress(req.remote_addr)) {
-            const auto uid = loopbackPeerUid(req.remote_addr, static_cast<std::uint16_t>(req.remote_port),
-                                             req.local_addr, static_cast<std::uint16_t>(req.local_port));
-            if (!uid || *uid != m_uid) {
-                sendError(res, 403,
-                          uid ? "this page belongs to uid " + std::to_string(m_uid) +
-                                    "; connections from other users are refused"
-                              : "cannot tell who is connecting (no such socket); refused");
-                return httplib::Server::HandlerResponse::Handled;
-            }
-        } else if (m_loopbackOnly) {
-            sendError(res, 403, "only loopback connections are served");
+        const auto host = req.get_header_value("Host");
+        if (!knownHost(host)) {
+            sendError(res, 403, "unknown Host '" + host + "': open the address porteyectl web printed");
             return httplib::Server::HandlerResponse::Handled;
         }
-
-        std::string presented = cookieValue(req, m_cookie);
+        if (req.path.rfind("/api/", 0) != 0) return httplib::Server::HandlerResponse::Unhandled;  // static, no data
+        if (req.has_header("Origin") && req.get_header_value("Origin") != "http://" + host) {
+            sendError(res, 403, "requests from other origins are refused");
+            return httplib::Server::HandlerResponse::Handled;
+        }
+        std::string presented;
         const auto authorization = req.get_header_value("Authorization");
         if (authorization.rfind("Bearer ", 0) == 0) presented = authorization.substr(7);
-        const bool inQuery = req.has_param("token");
-        if (inQuery) presented = req.get_param_value("token");
+        if (req.has_param("token")) presented = req.get_param_value("token");
         if (!sameSecret(presented, m_options.token)) {
-            if (req.path.rfind("/api/", 0) == 0) {
-                sendError(res, 401,
-                          presented.empty() ? "this page needs the token printed by `porteyectl web`" : "wrong token");
-            } else {
-                res.status = 401;
-                res.set_content(
-                    "<!doctype html><title>PortEye</title><p>Open the address that <code>porteyectl "
-                    "web</code> printed: it carries this start's token.</p>\n",
-                    "text/html; charset=utf-8");
-            }
-            return httplib::Server::HandlerResponse::Handled;
-        }
-        // The page's first load: keep the token in a cookie and drop it from the address bar.
-        if (inQuery && req.method == "GET" && req.path.rfind("/api/", 0) != 0) {
-            res.set_header("Set-Cookie", m_cookie + "=" + m_options.token + "; Path=/; HttpOnly; SameSite=Strict");
-            res.set_redirect(req.path, 303);
+            sendError(res, 401,
+                      presented.empty() ? "this page needs the token printed by `porteyectl web`" : "wrong token");
             return httplib::Server::HandlerResponse::Handled;
         }
         return httplib::Server::HandlerResponse::Unhandled;
@@ -254,7 +264,7 @@ private:
         });
         // Browsers ask for it on their own; the page has none.
         m_server.Get("/favicon.ico", [](const httplib::Request&, httplib::Response& res) { res.status = 204; });
-        m_server.Get("/api/events", [this](const httplib::Request&, httplib::Response& res) { stream(res); });
+        m_server.Get("/api/events", [this](const httplib::Request& req, httplib::Response& res) { stream(req, res); });
         for (const auto& asset : assets()) {
             const std::string path(asset.path);
             m_server.Get(path == "/index.html" ? "/" : path, [&asset](const httplib::Request&, httplib::Response& res) {
@@ -274,11 +284,23 @@ private:
 
     /// `GET /api/events`: one SSE message per event ("port"), "daemon" when the connection to
     /// porteyed is lost, "resync" when it is back (reload the tables), a comment as heartbeat.
-    void stream(httplib::Response& res) {
+    void stream(const httplib::Request& req, httplib::Response& res) {
+        const auto page = req.get_header_value("X-PortEye-Page");
+        {
+            std::lock_guard lock(m_pagesMutex);
+            if (m_pageStreams[page] >= kStreamsPerPage) {
+                sendError(res, 429, "this page has " + std::to_string(kStreamsPerPage) + " event streams open already");
+                return;
+            }
+        }
         auto subscriber = m_hub.subscribe();
         if (!subscriber) {
             sendError(res, 503, "too many open event streams (" + std::to_string(kMaxStreams) + ")");
             return;
+        }
+        {
+            std::lock_guard lock(m_pagesMutex);
+            ++m_pageStreams[page];
         }
         auto first = std::make_shared<bool>(true);
         res.set_chunked_content_provider(
@@ -308,7 +330,11 @@ private:
                 }
                 return false;  // dropped for falling behind: the browser reconnects and reloads
             },
-            [this, subscriber](bool) { m_hub.unsubscribe(subscriber); });
+            [this, subscriber, page](bool) {
+                m_hub.unsubscribe(subscriber);
+                std::lock_guard lock(m_pagesMutex);
+                if (--m_pageStreams[page] == 0) m_pageStreams.erase(page);
+            });
     }
 
     /// porteyed's event stream, followed until a stop signal; reconnects when porteyed goes away.
@@ -365,11 +391,14 @@ private:
     const TransportFactory& m_connect;
     std::ostream& m_err;
     EventHub m_hub;
-    httplib::Server m_server;
+    http::GuardedServer m_server;
     const std::uint32_t m_uid;
     bool m_loopbackOnly = true;
     int m_port = 0;
-    std::string m_cookie;
+    std::set<std::string> m_hosts;  ///< Host values this server answers to ("127.0.0.1:5000", "localhost:5000")
+    bool m_anyHost = false;         ///< bound to a wildcard address: any name, with our port
+    std::mutex m_pagesMutex;
+    std::map<std::string, std::size_t> m_pageStreams;  ///< guarded by m_pagesMutex: open streams per page id
     std::atomic<bool> m_daemonConnected{false};
     bool m_warned = false;  ///< only touched by the thread in followEvents()
 };

@@ -17,7 +17,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <csignal>
 #include <cstring>
+#include <functional>
 #include <fstream>
 #include <iostream>
 #include <regex>
@@ -41,44 +44,170 @@ std::string commOf(pid_t pid) {
     return name;
 }
 
-/// GET over plain sockets from a forked child that first becomes `nobody`; returns the HTTP status
-/// (0 when no answer). Only system calls run after fork, so the threads of this process do not matter.
-int statusAsNobody(std::uint16_t port, const std::string& target) {
+/// A TCP connection to 127.0.0.1:port with `request` written; -1 when it fails.
+int connectAndSend(std::uint16_t port, const std::string& request) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+        ::write(fd, request.data(), request.size()) != static_cast<ssize_t>(request.size())) {
+        ::close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/// How many of `fds` the server closes (end of file; replies read and dropped) within `timeout`.
+std::size_t countClosedWithin(std::vector<int> fds, std::chrono::milliseconds timeout) {
+    std::size_t count = 0;
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+        std::vector<pollfd> polls;
+        for (int fd : fds)
+            if (fd >= 0) polls.push_back({fd, POLLIN, 0});
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        if (polls.empty() || left.count() <= 0) break;
+        if (::poll(polls.data(), polls.size(), static_cast<int>(left.count())) <= 0) break;
+        for (const auto& p : polls) {
+            if (!p.revents) continue;
+            char buffer[4096];
+            if (::read(p.fd, buffer, sizeof(buffer)) > 0) continue;
+            ++count;
+            std::replace(fds.begin(), fds.end(), p.fd, -1);
+        }
+    }
+    return count;
+}
+
+/// A loopback connection from the current (forked, unprivileged) process; -1 when refused.
+int connectLoopback(std::uint16_t port) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) return fd;
+    ::close(fd);
+    return -1;
+}
+
+/// Forks a child that becomes nobody and runs `body` (only system calls: this process has
+/// threads); returns its pid and the read end of a pipe whose write end `body` gets.
+pid_t forkAsNobody(const std::function<void(int)>& body, int& readEnd) {
     int pipeFds[2];
-    if (::pipe(pipeFds) != 0) return 0;
-    const std::string request = "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    if (::pipe(pipeFds) != 0) return -1;
     const pid_t child = ::fork();
     if (child == 0) {
         ::close(pipeFds[0]);
         if (::setgroups(0, nullptr) != 0 || ::setresgid(65534, 65534, 65534) != 0 ||
             ::setresuid(65534, 65534, 65534) != 0)
             ::_exit(2);
-        const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-        sockaddr_in addr{};
-        addr.sin_family = AF_INET;
-        addr.sin_port = htons(port);
-        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) ::_exit(3);
-        if (::write(fd, request.data(), request.size()) != static_cast<ssize_t>(request.size())) ::_exit(4);
-        char buffer[64] = {};
-        ssize_t got = 0;
-        while (got < 12) {
-            const ssize_t n = ::read(fd, buffer + got, sizeof(buffer) - 1 - static_cast<std::size_t>(got));
-            if (n <= 0) break;
-            got += n;
-        }
-        if (::write(pipeFds[1], buffer, static_cast<std::size_t>(got)) < 0) ::_exit(5);
+        body(pipeFds[1]);
         ::_exit(0);
     }
     ::close(pipeFds[1]);
+    readEnd = pipeFds[0];
+    return child;
+}
+
+struct NobodyResult {
+    std::size_t connected = 0;
+    std::size_t closedUnanswered = 0;  ///< closed by the server without a byte of reply
+};
+
+/// As nobody: `count` connections that send nothing; counts those the server closes unanswered
+/// within `timeout`.
+NobodyResult asNobody(std::uint16_t port, std::size_t count, std::chrono::milliseconds timeout) {
+    int readEnd = -1;
+    const pid_t child = forkAsNobody(
+        [&](int out) {
+            NobodyResult result;
+            std::vector<pollfd> polls;
+            for (std::size_t i = 0; i < count; ++i) {
+                const int fd = connectLoopback(port);
+                if (fd < 0) continue;
+                ++result.connected;
+                polls.push_back({fd, POLLIN, 0});
+            }
+            const auto deadline = std::chrono::steady_clock::now() + timeout;
+            for (std::size_t done = 0; done < polls.size();) {
+                const auto left =
+                    std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+                if (left.count() <= 0 || ::poll(polls.data(), polls.size(), static_cast<int>(left.count())) <= 0) break;
+                for (auto& p : polls) {
+                    if (!p.revents || p.fd < 0) continue;
+                    char c;
+                    const ssize_t n = ::read(p.fd, &c, 1);
+                    if (n == 0 || (n < 0 && errno == ECONNRESET)) ++result.closedUnanswered;
+                    p.fd = -1;  // a reply byte or a close: this one is decided
+                    ++done;
+                }
+            }
+            if (::write(out, &result, sizeof(result)) < 0) ::_exit(5);
+        },
+        readEnd);
+    NobodyResult result;
+    if (child < 0 || ::read(readEnd, &result, sizeof(result)) != sizeof(result)) result = {};
+    ::close(readEnd);
+    ::waitpid(child, nullptr, 0);
+    return result;
+}
+
+/// As nobody (a child to be killed): `count` connections, each sent one byte of a request line
+/// per second, for ever. Returns once every connection is open.
+pid_t trickleAsNobody(std::uint16_t port, std::size_t count) {
+    int readEnd = -1;
+    const pid_t child = forkAsNobody(
+        [&](int out) {
+            ::signal(SIGPIPE, SIG_IGN);
+            std::vector<int> fds;
+            for (std::size_t i = 0; i < count; ++i)
+                if (const int fd = connectLoopback(port); fd >= 0) fds.push_back(fd);
+            if (::write(out, "r", 1) < 0) ::_exit(5);
+            // The attack is paced on purpose: a byte a second keeps a per-read timeout from firing.
+            for (;;) {
+                for (int fd : fds)
+                    if (::write(fd, "G", 1) < 0) continue;
+                ::sleep(1);
+            }
+        },
+        readEnd);
+    char ready = 0;
+    const bool ok = child > 0 && ::read(readEnd, &ready, 1) == 1;
+    ::close(readEnd);
+    return ok ? child : -1;
+}
+
+/// GET over plain sockets as nobody; returns the HTTP status (0 when no answer).
+int statusAsNobody(std::uint16_t port, const std::string& target) {
+    const std::string request =
+        "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) + "\r\nConnection: close\r\n\r\n";
+    int readEnd = -1;
+    const pid_t child = forkAsNobody(
+        [&](int out) {
+            const int fd = connectLoopback(port);
+            if (fd < 0 || ::write(fd, request.data(), request.size()) != static_cast<ssize_t>(request.size()))
+                ::_exit(3);
+            char buffer[64] = {};
+            ssize_t got = 0;
+            while (got < 12) {
+                const ssize_t n = ::read(fd, buffer + got, sizeof(buffer) - 1 - static_cast<std::size_t>(got));
+                if (n <= 0) break;
+                got += n;
+            }
+            if (::write(out, buffer, static_cast<std::size_t>(got)) < 0) ::_exit(5);
+        },
+        readEnd);
     std::string reply;
     char chunk[64];
     ssize_t n = 0;
-    while ((n = ::read(pipeFds[0], chunk, sizeof(chunk))) > 0)
+    while (child > 0 && (n = ::read(readEnd, chunk, sizeof(chunk))) > 0)
         reply.append(chunk, static_cast<std::size_t>(n));
-    ::close(pipeFds[0]);
-    int status = 0;
-    ::waitpid(child, &status, 0);
+    ::close(readEnd);
+    ::waitpid(child, nullptr, 0);
     if (reply.rfind("HTTP/1.1 ", 0) != 0 || reply.size() < 12) return 0;
     return std::stoi(reply.substr(9, 3));
 }
@@ -158,7 +287,7 @@ protected:
                                                                       m_socket, "web", "--listen", "127.0.0.1:0"},
                                              std::map<std::string, std::string>{}, m_dir.path() + "/web");
         std::smatch match;
-        const std::regex url(R"(http://127\.0\.0\.1:([0-9]+)/\?token=([0-9a-f]{64}))");
+        const std::regex url(R"(http://127\.0\.0\.1:([0-9]+)/#token=([0-9a-f]{64}))");
         ASSERT_TRUE(
             m_web->waitForOutput([&](const std::string& out) { return std::regex_search(out, match, url); }, 20s))
             << m_web->out() << m_web->err();
@@ -326,58 +455,107 @@ TEST_F(WebApi, StatusSaysWhoServesAndHowTheDaemonIs) {
     EXPECT_EQ(status["web"]["uid"], ::geteuid());
 }
 
-TEST_F(WebApi, EveryRequestNeedsTheToken) {
-    for (const std::string target : {"/", "/app.js", "/api/ports", "/api/history", "/api/status", "/api/events"}) {
+TEST_F(WebApi, EveryApiRequestNeedsTheTokenInAHeaderNeverACookie) {
+    for (const std::string target : {"/api/ports", "/api/history", "/api/status", "/api/events"}) {
         auto none = m_client->Get(target.c_str());
         ASSERT_TRUE(none) << target;
         EXPECT_EQ(none->status, 401) << target;
         auto wrong = m_client->Get(target.c_str(), {{"Authorization", "Bearer " + std::string(64, '0')}});
         ASSERT_TRUE(wrong) << target;
         EXPECT_EQ(wrong->status, 401) << target;
-        auto wrongCookie =
-            m_client->Get(target.c_str(), {{"Cookie", "porteye_token_" + std::to_string(m_port) + "=nope"}});
-        ASSERT_TRUE(wrongCookie) << target;
-        EXPECT_EQ(wrongCookie->status, 401) << target;
+        // Cookies reach every loopback port (RFC 6265 8.5): the right token in one is no key.
+        auto cookie =
+            m_client->Get(target.c_str(), {{"Cookie", "porteye_token_" + std::to_string(m_port) + "=" + m_token}});
+        ASSERT_TRUE(cookie) << target;
+        EXPECT_EQ(cookie->status, 401) << target;
     }
     EXPECT_EQ(json::parse(m_client->Get("/api/ports")->body)["error"].is_string(), true);
 
-    // The printed URL: the token becomes a cookie and leaves the address bar.
-    auto first = m_client->Get(("/?token=" + m_token).c_str());
-    ASSERT_TRUE(first);
-    EXPECT_EQ(first->status, 303);
-    EXPECT_EQ(first->get_header_value("Location"), "/");
-    const auto cookie = first->get_header_value("Set-Cookie");
-    EXPECT_NE(cookie.find("porteye_token_" + std::to_string(m_port) + "=" + m_token), std::string::npos) << cookie;
-    EXPECT_NE(cookie.find("HttpOnly"), std::string::npos);
-    EXPECT_NE(cookie.find("SameSite=Strict"), std::string::npos);
-
-    const httplib::Headers withCookie{{"Cookie", "a=b; porteye_token_" + std::to_string(m_port) + "=" + m_token}};
-    auto page = m_client->Get("/", withCookie);
-    ASSERT_TRUE(page);
-    EXPECT_EQ(page->status, 200);
+    // The page itself holds no data: served without the token, and it never sets a cookie.
+    for (const std::string& target : std::vector<std::string>{"/", "/?token=" + m_token, "/app.js", "/style.css"}) {
+        auto res = m_client->Get(target.c_str());
+        ASSERT_TRUE(res) << target;
+        EXPECT_EQ(res->status, 200) << target;
+        EXPECT_FALSE(res->has_header("Set-Cookie")) << target;
+    }
+    auto page = m_client->Get("/");
     EXPECT_NE(page->body.find("<title>PortEye</title>"), std::string::npos);
     EXPECT_NE(page->get_header_value("Content-Security-Policy").find("default-src 'self'"), std::string::npos);
-    for (const char* asset : {"/app.js", "/style.css"}) {
-        auto res = m_client->Get(asset, withCookie);
-        ASSERT_TRUE(res);
-        EXPECT_EQ(res->status, 200) << asset;
-    }
-    auto api = m_client->Get("/api/status", withCookie);
-    ASSERT_TRUE(api);
-    EXPECT_EQ(api->status, 200);
+    EXPECT_EQ(get("/api/status")->status, 200);
     EXPECT_EQ(m_client->Get(("/api/status?token=" + m_token).c_str())->status, 200);
 }
 
-TEST_F(WebApi, AnotherUsersRequestIsRefusedEvenWithTheToken) {
-    // This page runs as root; nobody holds the right token and still gets 403 (the peer check).
+TEST_F(WebApi, RefusesAnotherHostOrOriginEvenWithTheToken) {
+    // A DNS-rebinding page: evil.test resolves to 127.0.0.1, the browser sends its own name.
+    const std::string port = std::to_string(m_port);
+    auto rebound = get("/api/ports", {{"Host", "evil.test:" + port}, {"Origin", "http://evil.test:" + port}});
+    ASSERT_TRUE(rebound);
+    EXPECT_EQ(rebound->status, 403) << rebound->body;
+    EXPECT_EQ(get("/", {{"Host", "evil.test:" + port}})->status, 403);
+    EXPECT_EQ(get("/api/status", {{"Host", "127.0.0.1:1"}})->status, 403);
+    auto crossOrigin = get("/api/history", {{"Origin", "http://127.0.0.1:1"}});
+    ASSERT_TRUE(crossOrigin);
+    EXPECT_EQ(crossOrigin->status, 403) << crossOrigin->body;
+    // Its own names are served.
+    EXPECT_EQ(get("/api/status", {{"Host", "localhost:" + port}})->status, 200);
+    EXPECT_EQ(get("/api/status", {{"Origin", "http://127.0.0.1:" + port}})->status, 200);
+}
+
+TEST_F(WebApi, AnotherUsersConnectionIsClosedBeforeAByteIsRead) {
     ASSERT_EQ(::geteuid(), 0U) << "run as root: the test switches to nobody";
-    EXPECT_EQ(statusAsNobody(m_port, "/api/ports?token=" + m_token), 403);
-    EXPECT_EQ(statusAsNobody(m_port, "/?token=" + m_token), 403);
-    EXPECT_EQ(statusAsNobody(m_port, "/api/events?token=" + m_token), 403);
-    // The same request from root, the page's own user, is served.
+    // nobody connects and sends nothing: closed at once (before: held until the read timeout).
+    const auto result = asNobody(m_port, 1, 3s);
+    EXPECT_EQ(result.connected, 1U);
+    EXPECT_EQ(result.closedUnanswered, 1U) << "the connection was not closed within 3 s";
+    // With the token and a whole request, still no reply: nothing of it is read.
+    EXPECT_EQ(statusAsNobody(m_port, "/api/ports?token=" + m_token), 0);
+    EXPECT_EQ(statusAsNobody(m_port, "/"), 0);
     auto res = m_client->Get(("/api/ports?token=" + m_token).c_str());
     ASSERT_TRUE(res);
     EXPECT_EQ(res->status, 200);
+}
+
+TEST_F(WebApi, AnotherUsersTricklingConnectionsDoNotDelayTheOwner) {
+    ASSERT_EQ(::geteuid(), 0U) << "run as root: the test switches to nobody";
+    // 40 connections, each sent a byte of a request every second: more than the page's workers.
+    const pid_t child = trickleAsNobody(m_port, 40);
+    ASSERT_GT(child, 0);
+    m_client->set_read_timeout(3s);
+    std::vector<double> ms;
+    for (int i = 0; i < 10; ++i) {
+        const auto start = std::chrono::steady_clock::now();
+        auto res = get("/api/status");
+        ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+        EXPECT_TRUE(res && res->status == 200) << "owner request " << i << " not answered in 3 s";
+    }
+    ::kill(child, SIGKILL);
+    ::waitpid(child, nullptr, 0);
+    std::sort(ms.begin(), ms.end());
+    std::cout << "owner /api/status under 40 trickling connections: median " << ms[5] << " ms, max " << ms.back()
+              << " ms\n";
+}
+
+TEST_F(WebApi, ErrorRepliesAndRefusedStreamsEndTheirConnection) {
+    // 40 event streams asked at once on kept-alive connections: the bound refuses most, and a
+    // refused one must not sit in keep-alive holding a worker.
+    const std::string request = "GET /api/events HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(m_port) +
+                                "\r\nAuthorization: Bearer " + m_token + "\r\n\r\n";
+    std::vector<int> fds;
+    for (int i = 0; i < 40; ++i)
+        fds.push_back(connectAndSend(m_port, request));
+    const auto closed = countClosedWithin(fds, 1s);
+    EXPECT_GE(closed, 40U - 16U) << "refused streams were kept alive";
+    // The page and its status are answered meanwhile.
+    m_client->set_read_timeout(2s);
+    EXPECT_EQ(m_client->Get("/")->status, 200);
+    EXPECT_EQ(get("/api/status")->status, 200);
+    for (int fd : fds)
+        ::close(fd);
+    // A 401 on a keep-alive request closes too.
+    std::vector<int> bad{
+        connectAndSend(m_port, "GET /api/ports HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(m_port) + "\r\n\r\n")};
+    EXPECT_EQ(countClosedWithin(bad, 1s), 1U);
+    ::close(bad[0]);
 }
 
 TEST_F(WebApi, EventsStreamCarriesEachChangeAsAServerSentEvent) {
@@ -429,7 +607,7 @@ TEST(WebOverDbus, ServesTheSameAnswersThroughTheBus) {
         {porteye::testing::porteyectlPath(), "--bus-address", bus.address(), "web", "--listen", "127.0.0.1:0"}, {},
         dir.path() + "/web");
     std::smatch match;
-    const std::regex url(R"(http://127\.0\.0\.1:([0-9]+)/\?token=([0-9a-f]{64}))");
+    const std::regex url(R"(http://127\.0\.0\.1:([0-9]+)/#token=([0-9a-f]{64}))");
     ASSERT_TRUE(web.waitForOutput([&](const std::string& out) { return std::regex_search(out, match, url); }, 20s));
     const auto port = static_cast<std::uint16_t>(std::stoi(match[1].str()));
     const std::string token = match[2].str();
@@ -473,7 +651,7 @@ TEST(WebStop, SigtermStopsItWhileRequestsWaitForASilentDaemon) {
     Subprocess web({porteye::testing::porteyectlPath(), "--socket", path, "web", "--listen", "127.0.0.1:0"}, {},
                    dir.path() + "/web");
     std::smatch match;
-    const std::regex url(R"(http://127\.0\.0\.1:([0-9]+)/\?token=([0-9a-f]{64}))");
+    const std::regex url(R"(http://127\.0\.0\.1:([0-9]+)/#token=([0-9a-f]{64}))");
     ASSERT_TRUE(web.waitForOutput([&](const std::string& out) { return std::regex_search(out, match, url); }, 20s));
     const auto port = static_cast<std::uint16_t>(std::stoi(match[1].str()));
     const std::string token = match[2].str();
@@ -510,7 +688,7 @@ TEST_F(WebApi, PageInHeadlessChromiumFollowsAPortLive) {
     }
     const std::string screenshot = std::string(PORTEYE_BINARY_DIR) + "/web.png";
     const auto result = porteye::testing::run(
-        {"node", dir + "/browser.mjs", "http://127.0.0.1:" + std::to_string(m_port) + "/?token=" + m_token, screenshot},
+        {"node", dir + "/browser.mjs", "http://127.0.0.1:" + std::to_string(m_port) + "/#token=" + m_token, screenshot},
         {}, 120s);
     EXPECT_EQ(result.exitCode, 0) << result.out << result.err << "\nporteyectl web:\n" << m_web->err();
     EXPECT_EQ(::access(screenshot.c_str(), F_OK), 0);

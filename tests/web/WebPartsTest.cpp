@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The parts of porteyectl web that need no daemon: query parsing, the event fan-out, the peer lookup.
 #include "EventHub.hpp"
-#include "LoopbackPeer.hpp"
+#include "sys/LoopbackPeer.hpp"
 #include "Query.hpp"
 #include "WebServer.hpp"
 #include "wire/RequestOptions.hpp"
@@ -17,6 +17,8 @@ namespace porteye::web {
 namespace {
 
 using namespace std::chrono_literals;
+using sys::isLoopbackAddress;
+using sys::loopbackPeerUid;
 
 TEST(WebQuery, PortsListenByDefaultAndEmptyValuesMeanNoFilter) {
     const auto filter = portsQuery({{"port", ""}, {"process", ""}});

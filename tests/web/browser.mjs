@@ -39,7 +39,7 @@ try {
   page.on('console', (m) => console.log('page:', m.type(), m.text()));
   page.on('pageerror', (e) => { console.error('page error:', e.message); failed = true; });
   await page.goto(url);
-  // The token moved into a cookie; the address bar is clean.
+  // The token moved from the address's fragment into sessionStorage; the address bar is clean.
   if (page.url().includes('token=')) throw new Error('token still in the address: ' + page.url());
   await page.locator('#live.on').waitFor({ timeout });
   await page.evaluate(() => { window.notReloaded = true; });

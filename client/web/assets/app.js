@@ -163,8 +163,27 @@ function setLive(on, text) {
   l.textContent = text;
 }
 
+// The token: the printed address carries it in the fragment (#token=…), which browsers never send.
+// It is kept in sessionStorage (scoped to this scheme, host and port, unlike cookies, which every
+// loopback port receives) and sent as a header; the address bar loses it at once.
+const TOKEN = (() => {
+  const m = /(?:^#|&)token=([0-9a-f]+)/.exec(location.hash);
+  if (m) {
+    sessionStorage.setItem('porteye-token', m[1]);
+    window.history.replaceState(null, '', location.pathname + location.search);  // (`history` below is the table)
+  }
+  return sessionStorage.getItem('porteye-token') || '';
+})();
+// One id per tab: porteyectl web bounds the event streams each page may hold.
+const PAGE = sessionStorage.getItem('porteye-page') || (() => {
+  const id = Array.from(crypto.getRandomValues(new Uint8Array(8)), (b) => b.toString(16).padStart(2, '0')).join('');
+  sessionStorage.setItem('porteye-page', id);
+  return id;
+})();
+const authHeaders = () => ({ Authorization: 'Bearer ' + TOKEN, 'X-PortEye-Page': PAGE });
+
 async function getJson(url) {
-  const res = await fetch(url, { credentials: 'same-origin' });
+  const res = await fetch(url, { headers: authHeaders(), credentials: 'omit', cache: 'no-store' });
   const body = await res.json().catch(() => ({ error: res.statusText }));
   if (!res.ok) throw new Error(body.error || res.statusText);
   return body;
@@ -282,22 +301,71 @@ async function showStatus() {
   } catch (e) { /* the tables say what went wrong */ }
 }
 
-function connect() {
-  const source = new EventSource('/api/events');
-  source.addEventListener('ready', (m) => {
-    const d = JSON.parse(m.data);
+// Server-sent events read with fetch (EventSource cannot send the token header): one message per
+// blank-line-separated block, "event:" naming it and "data:" lines joined; ":" lines are comments.
+const streamHandlers = {
+  ready(data) {
+    const d = JSON.parse(data);
     setLive(d.daemon_connected, d.daemon_connected ? 'Live' : 'porteyed unreachable, retrying…');
     reloadAll();  // (re)connected: whatever happened meanwhile is in the reloaded tables
     showStatus();
-  });
-  source.addEventListener('resync', () => { setLive(true, 'Live'); reloadAll(); });
-  source.addEventListener('daemon', (m) => {
-    const d = JSON.parse(m.data);
+  },
+  resync() { setLive(true, 'Live'); reloadAll(); },
+  daemon(data) {
+    const d = JSON.parse(data);
     if (d.live === false) setLive(false, 'Not live (use Filter to refresh): ' + (d.error || ''));
     else setLive(false, 'porteyed unreachable: ' + (d.error || '') + ' — retrying…');
-  });
-  source.addEventListener('port', (m) => applyEvent(JSON.parse(m.data)));
-  source.onerror = () => setLive(false, 'Disconnected from porteyectl web, retrying…');
+  },
+  port(data) { applyEvent(JSON.parse(data)); },
+};
+function dispatchBlock(block) {
+  let event = 'message';
+  const data = [];
+  for (const line of block.split('\n')) {
+    if (line === '' || line.startsWith(':')) continue;
+    const colon = line.indexOf(':');
+    const name = colon < 0 ? line : line.slice(0, colon);
+    let value = colon < 0 ? '' : line.slice(colon + 1);
+    if (value.startsWith(' ')) value = value.slice(1);
+    if (name === 'event') event = value;
+    else if (name === 'data') data.push(value);
+  }
+  if (data.length && streamHandlers[event]) streamHandlers[event](data.join('\n'));
+}
+async function followStream() {
+  const res = await fetch('/api/events', { headers: authHeaders(), credentials: 'omit', cache: 'no-store' });
+  if (!res.ok) {
+    const body = await res.json().catch(() => ({ error: res.statusText }));
+    throw new Error(body.error || res.statusText);
+  }
+  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += value;
+    let end;
+    while ((end = buffer.indexOf('\n\n')) >= 0) {
+      dispatchBlock(buffer.slice(0, end));
+      buffer = buffer.slice(end + 2);
+    }
+  }
+}
+async function connect() {
+  if (!TOKEN) {
+    setLive(false, 'No token');
+    setNotice('Open the address that porteyectl web printed: it carries this start\'s token.');
+    return;
+  }
+  for (;;) {
+    try {
+      await followStream();
+      setLive(false, 'Disconnected from porteyectl web, retrying…');
+    } catch (e) {
+      setLive(false, 'Disconnected from porteyectl web (' + e.message + '), retrying…');
+    }
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+  }
 }
 
 function debounce(fn, ms) { let t = 0; return () => { clearTimeout(t); t = setTimeout(fn, ms); }; }
@@ -305,5 +373,5 @@ portsForm.addEventListener('submit', (ev) => { ev.preventDefault(); loadPorts();
 historyForm.addEventListener('submit', (ev) => { ev.preventDefault(); loadHistory(); });
 portsForm.addEventListener('input', debounce(loadPorts, 250));
 historyForm.addEventListener('input', debounce(loadHistory, 250));
-reloadAll();  // at once; the stream's "ready" reloads again once live
+if (TOKEN) reloadAll();  // at once; the stream's "ready" reloads again once live
 connect();

@@ -5,7 +5,7 @@
 #include <optional>
 #include <string>
 
-namespace porteye::web {
+namespace porteye::sys {
 
 /// True when `address` (text, IPv4 or IPv6, IPv4-mapped included) is a loopback address.
 bool isLoopbackAddress(const std::string& address);
@@ -18,4 +18,4 @@ bool isLoopbackAddress(const std::string& address);
 std::optional<std::uint32_t> loopbackPeerUid(const std::string& peerAddress, std::uint16_t peerPort,
                                              const std::string& localAddress, std::uint16_t localPort);
 
-}  // namespace porteye::web
+}  // namespace porteye::sys

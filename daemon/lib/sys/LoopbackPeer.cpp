@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "LoopbackPeer.hpp"
+#include "sys/LoopbackPeer.hpp"
 
 #include <arpa/inet.h>
 #include <linux/inet_diag.h>
@@ -13,7 +13,7 @@
 #include <cerrno>
 #include <cstring>
 
-namespace porteye::web {
+namespace porteye::sys {
 namespace {
 
 /// An address as sock_diag wants it: family plus four 32-bit words in network order.
@@ -132,4 +132,4 @@ std::optional<std::uint32_t> loopbackPeerUid(const std::string& peerAddress, std
     return std::nullopt;
 }
 
-}  // namespace porteye::web
+}  // namespace porteye::sys
