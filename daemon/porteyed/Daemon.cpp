@@ -244,6 +244,10 @@ int DaemonLoop::run() {
     m_monitor->addListener([this](const std::vector<core::PortEvent>& events) { m_fanout.publish(events); });
     m_fanout.setAlertCheck(
         [this](const std::vector<core::PortEvent>& events) { return m_service->checkExpected(events); });
+    // The service counted every alert already; the journal's per-uid limit decides which are told.
+    m_fanout.setAlertFilter([this](const std::vector<core::UnexpectedListener>& alerts) {
+        return m_journal ? m_journal->admitAlerts(alerts, m_pollTimer->now()) : alerts;
+    });
     plug(m_store.get());
     core::PollPlanOptions plan;
     plan.namespaceConnectionsEvery = m_config.netnsConnectionsEvery;
@@ -416,7 +420,7 @@ bool DaemonLoop::setupMetrics() {
     metrics::MetricsServerOptions options;
     options.listen = m_config.metricsListen;
     metrics::MetricsSources sources{PORTEYE_VERSION, [this] { return m_control ? m_control->clientCount() : 0; },
-                                    m_journal.get()};
+                                    m_journal.get(), m_config.metricsMaxListenerSeries};
     try {
         m_metrics = std::make_unique<metrics::MetricsExporter>(m_event, options, *m_service, std::move(sources));
         m_metrics->start();

@@ -64,6 +64,10 @@ ParsedConfig parseDaemonConfig(const std::vector<std::string>& args) {
             if (value.empty() || metrics::parseListenAddress(value, error)) return std::string();
             return error;
         });
+    app.add_option("--metrics-max-listener-series,--metrics_max_listener_series", config.metricsMaxListenerSeries,
+                   "Most porteye_listening_socket_info series in one scrape (root's first; the rest counted in "
+                   "porteye_listening_socket_info_truncated)")
+        ->check(CLI::Range(std::size_t{0}, std::size_t{1'000'000}));
     app.add_flag("--no-bus,--no_bus", config.noBus, "Do not connect to D-Bus (control socket only)");
     // Hidden (empty group): lets tests reach the reply cap without 50,000 sockets. It can only lower it.
     app.add_option("--max-reply-records", config.maxReplyRecords, "Most records in one reply (testing)")

@@ -54,6 +54,9 @@ struct DaemonConfig {
     /// Serve Prometheus /metrics here: "127.0.0.1:9656", "[::1]:9656" or a Unix socket path;
     /// empty (the default): no metrics endpoint.
     std::string metricsListen;
+    /// porteye_listening_socket_info series at most: one user's thousands of listeners must not
+    /// make every scrape megabytes long.
+    std::size_t metricsMaxListenerSeries = 2000;
 };
 
 /// Result of parsing: a config, or the exit status to end with (help, bad flags).

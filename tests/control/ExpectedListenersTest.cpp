@@ -236,6 +236,47 @@ TEST_F(ExpectedListeners, SighupReloadPicksUpANewRule) {
     EXPECT_FALSE(contains(*seen, portB));
 }
 
+TEST_F(ExpectedListeners, OneUsersFloodOfAlertsIsHeldBackPerUidWhileRootsGetThroughAndCountsStayExact) {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root to run a user's listeners as nobody";
+    writeFile(m_rules.path() + "/a.conf", "tcp *:1\n");
+    startDaemon();
+    RpcClient rpc(m_path);
+    const auto totalBefore = status(rpc)["unexpected_total"].get<std::uint64_t>();
+    // nobody opens 300 unexpected listeners at once.
+    Subprocess flood({"setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "/usr/bin/python3", "-c",
+                      "import socket, time\n"
+                      "held = []\n"
+                      "for i in range(300):\n"
+                      "    s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(); held.append(s)\n"
+                      "print('ready', flush=True); time.sleep(120)"});
+    ASSERT_TRUE(flood.waitForOutput("ready\n", 20s)) << flood.err();
+    // Every one of them is counted...
+    ASSERT_TRUE(
+        eventually([&] { return status(rpc)["unexpected_total"].get<std::uint64_t>() >= totalBefore + 300; }, 20s))
+        << status(rpc);
+    // ...and root's own listener, opened after the flood, is still told at once.
+    PortHolder rootListener;
+    const auto rootPort = rootListener.open();
+    const std::string rootLine = "unexpected listener: tcp 127.0.0.1:" + std::to_string(rootPort) + " ";
+    ASSERT_TRUE(eventually([&] { return m_daemon->log().find(rootLine) != std::string::npos; }, 10s))
+        << m_daemon->log();
+    // The journal (stderr here) got a burst of nobody's, then a summary of the rest.
+    ASSERT_TRUE(eventually(
+        [&] {
+            return m_daemon->log().find(" unexpected-listener alerts for uid 65534 held back") != std::string::npos;
+        },
+        15s))
+        << m_daemon->log();
+    const std::string log = m_daemon->log();
+    std::size_t told = 0;
+    for (auto at = log.find("unexpected listener: "); at != std::string::npos;
+         at = log.find("unexpected listener: ", at + 1))
+        if (log.find("(python3)", at) < log.find('\n', at)) ++told;
+    EXPECT_LE(told, 40U) << "alerts of one user were not held back";
+    std::cout << "nobody's 300 unexpected listeners: " << told << " alerts told, the rest summarised\n";
+    flood.stop(SIGKILL);
+}
+
 TEST_F(ExpectedListeners, AMissingDirectoryMeansNoAlerts) {
     m_rulesDir = m_dir.path() + "/absent";
     startDaemon();
@@ -368,8 +409,10 @@ TEST_F(ExpectedListeners, TheJournalEntryCarriesItsMessageIdAndFields) {
                                           "MESSAGE=unexpected listener: tcp 127.0.0.1:" + std::to_string(portB)};
     for (const auto& field : fields)
         EXPECT_NE(entry.find("\n" + field), std::string::npos) << field << " in" << entry;
-    for (const char* field : {"PORTEYE_UNIT=", "PORTEYE_CONTAINER=", "PORTEYE_NETNS="})
+    // The same builder as the port events' entries: PORTEYE_UID, PORTEYE_SEQUENCE; no empty fields.
+    for (const char* field : {"PORTEYE_UID=", "PORTEYE_SEQUENCE="})
         EXPECT_NE(entry.find(std::string("\n") + field), std::string::npos) << field << " in" << entry;
+    EXPECT_EQ(entry.find("=\n"), std::string::npos) << entry;
     EXPECT_EQ(entryFor(portA), nullptr);  // the expected one: no entry
 }
 

@@ -33,7 +33,9 @@ void EventFanout::publish(const std::vector<core::PortEvent>& events) {
     if (m_check) publishUnexpected(m_check(events));
 }
 
-void EventFanout::publishUnexpected(const std::vector<core::UnexpectedListener>& alerts) {
+void EventFanout::publishUnexpected(const std::vector<core::UnexpectedListener>& raised) {
+    if (raised.empty()) return;
+    const auto alerts = m_filter ? m_filter(raised) : raised;
     if (alerts.empty()) return;
     each([&](IEventSink& sink) { sink.onUnexpected(alerts); });
 }

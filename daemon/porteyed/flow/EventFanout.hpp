@@ -16,7 +16,12 @@ public:
     /// The alerts a batch raises (PortService::checkExpected); null: none.
     using AlertCheck = std::function<std::vector<core::UnexpectedListener>(const std::vector<core::PortEvent>&)>;
 
+    /// Which alerts are told (the journal's per-uid limit, JournalEventLog::admitAlerts); null: all.
+    using AlertFilter =
+        std::function<std::vector<core::UnexpectedListener>(const std::vector<core::UnexpectedListener>&)>;
+
     void setAlertCheck(AlertCheck check) { m_check = std::move(check); }
+    void setAlertFilter(AlertFilter filter) { m_filter = std::move(filter); }
     /// Adds a sink after those already there; it must be removed before it is destroyed.
     void add(IEventSink& sink);
     /// Removes a sink; safe from inside a sink's callback (it gets nothing more).
@@ -24,7 +29,8 @@ public:
 
     /// Hands the batch to every sink, then the alerts it raises.
     void publish(const std::vector<core::PortEvent>& events);
-    /// Hands alerts to every sink (those a batch raised, or a reload of the allowlist).
+    /// Hands alerts to every sink (those a batch raised, or a reload of the allowlist), those the
+    /// filter lets through: every sink gets the same ones.
     void publishUnexpected(const std::vector<core::UnexpectedListener>& alerts);
 
     std::size_t sinkCount() const;
@@ -35,6 +41,7 @@ private:
 
     std::vector<IEventSink*> m_sinks;  // null: removed while a publish ran
     AlertCheck m_check;
+    AlertFilter m_filter;
     int m_depth = 0;
 };
 

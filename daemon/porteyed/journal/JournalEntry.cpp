@@ -179,4 +179,38 @@ std::vector<std::string> suppressedFields(std::uint64_t suppressed, std::string_
     return f;
 }
 
+std::string alertMessageOf(const core::UnexpectedListener& alert) {
+    const auto& r = alert.event.record;
+    const auto* d = r.details.get();
+    const std::string owner = r.pid ? std::to_string(r.pid) + " (" + r.process + ")" : "no visible owner";
+    return std::string(alert.present ? "unexpected listener present: " : "unexpected listener: ") + socketText(r) +
+           " by " + owner + (d && !d->unit.empty() ? " in " + d->unit : "") + "; " + alert.reason;
+}
+
+std::vector<std::string> alertFields(const core::UnexpectedListener& alert) {
+    auto f = entryFields(alert.event, message_id::kUnexpectedListener, kPriorityWarning, alertMessageOf(alert));
+    for (auto& field : f)
+        if (field.rfind("PORTEYE_ACTION=", 0) == 0) field = "PORTEYE_ACTION=unexpected";
+    add(f, "PORTEYE_PRESENT", alert.present ? "1" : "0");
+    add(f, "PORTEYE_REASON", alert.reason);
+    return f;
+}
+
+std::vector<std::string> heldBackAlertsFields(std::uint32_t uid, std::uint64_t count, double seconds) {
+    std::vector<std::string> f;
+    const auto secs = std::to_string(static_cast<std::uint64_t>(seconds + 0.5));
+    add(f, "MESSAGE",
+        std::to_string(count) + " unexpected-listener alerts for uid " + std::to_string(uid) +
+            " held back in the last " + secs +
+            " s (rate limit per uid); `porteyectl events --unexpected` and "
+            "`status` count every one");
+    add(f, "MESSAGE_ID", std::string(message_id::kSuppressed));
+    add(f, "PRIORITY", std::to_string(kPriorityWarning));
+    add(f, "SYSLOG_IDENTIFIER", "porteyed");
+    add(f, "PORTEYE_SUPPRESSED", std::to_string(count));
+    add(f, "PORTEYE_SUPPRESSED_KIND", "unexpected-listener alerts");
+    add(f, "PORTEYE_UID", std::to_string(uid));
+    return f;
+}
+
 }  // namespace porteye::journal

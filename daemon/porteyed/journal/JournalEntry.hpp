@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include "core/ExpectedListeners.hpp"
 #include "core/PortEvent.hpp"
 
 #include <cstdint>
@@ -44,6 +45,13 @@ std::vector<std::string> entryFields(const core::PortEvent& event);
 /// kPriorityWarning).
 std::vector<std::string> entryFields(const core::PortEvent& event, std::string_view messageId, int priority,
                                      const std::string& message);
+/// The unexpected-listener warning's line: "unexpected listener: tcp 127.0.0.1:8080 by 4242 (nc); no rule …".
+std::string alertMessageOf(const core::UnexpectedListener& alert);
+/// The warning's entry: the event's fields (entryFields) under message_id::kUnexpectedListener at
+/// kPriorityWarning, PORTEYE_ACTION=unexpected, and PORTEYE_PRESENT, PORTEYE_REASON.
+std::vector<std::string> alertFields(const core::UnexpectedListener& alert);
+/// "N unexpected-listener alerts for uid U held back in the last S s" (the per-uid alert limit).
+std::vector<std::string> heldBackAlertsFields(std::uint32_t uid, std::uint64_t count, double seconds);
 /// The entry porteyed writes when its own rate limit held `suppressed` entries back.
 std::vector<std::string> suppressedFields(std::uint64_t suppressed, std::string_view kind, double seconds);
 

@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: MIT
 #include "journal/JournalEventLog.hpp"
 
+#include <spdlog/spdlog.h>
 #include <sys/uio.h>
 #include <systemd/sd-journal.h>
+
+#include <cstdlib>
 
 namespace porteye::journal {
 
@@ -11,7 +14,34 @@ JournalEventLog::JournalEventLog(JournalEvents setting, JournalLimits limits, Se
       m_limits(limits),
       m_sender(sender ? std::move(sender) : Sender(&JournalEventLog::sendToJournal)),
       m_listeners{"listeners", TokenBucket(limits.listenerRate, limits.listenerBurst)},
-      m_connections{"connections", TokenBucket(limits.connectionRate, limits.connectionBurst)} {}
+      m_connections{"connections", TokenBucket(limits.connectionRate, limits.connectionBurst)},
+      m_alerts(limits.alerts) {}
+
+namespace {
+
+/// Warnings also go to stderr when porteyed's log does not reach the journal already (a
+/// foreground run, the tests).
+void echo(const std::string& message) {
+    if (std::getenv("JOURNAL_STREAM") == nullptr) spdlog::warn("{}", message);
+}
+
+}  // namespace
+
+std::vector<core::UnexpectedListener> JournalEventLog::admitAlerts(const std::vector<core::UnexpectedListener>& alerts,
+                                                                   std::uint64_t nowUsec) {
+    auto passed = m_alerts.admit(alerts, nowUsec);
+    m_stats.alertsHeldBack = m_alerts.heldBackTotal();
+    flush(nowUsec);
+    return passed;
+}
+
+void JournalEventLog::onAlerts(const std::vector<core::UnexpectedListener>& alerts, std::uint64_t nowUsec) {
+    for (const auto& alert : alerts) {
+        send(alertFields(alert));
+        echo(alertMessageOf(alert));
+    }
+    flush(nowUsec);
+}
 
 int JournalEventLog::sendToJournal(const std::vector<std::string>& fields) {
     std::vector<iovec> iov;
@@ -47,6 +77,11 @@ void JournalEventLog::onEvents(const std::vector<core::PortEvent>& events, std::
 void JournalEventLog::flush(std::uint64_t nowUsec) {
     report(m_listeners, nowUsec, false);
     report(m_connections, nowUsec, false);
+    for (const auto& held : m_alerts.heldBack(nowUsec, m_limits.alertReportIntervalUsec)) {
+        const auto fields = heldBackAlertsFields(held.uid, held.count, held.seconds);
+        send(fields);
+        echo(fields.front().substr(sizeof("MESSAGE=") - 1));
+    }
 }
 
 void JournalEventLog::report(Kind& kind, std::uint64_t nowUsec, bool force) {

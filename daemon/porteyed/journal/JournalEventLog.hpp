@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include "journal/AlertLimiter.hpp"
 #include "journal/JournalEntry.hpp"
 #include "journal/TokenBucket.hpp"
 
@@ -21,17 +22,22 @@ struct JournalLimits {
     double connectionBurst = 200;
     /// How often a count of held-back entries is written (once per interval at most).
     std::uint64_t reportIntervalUsec = 30'000'000;
+    /// Unexpected-listener alerts: per uid (AlertLimiter), their held-back counts every 5 s at most.
+    AlertLimits alerts;
+    std::uint64_t alertReportIntervalUsec = 5'000'000;
 };
 
 struct JournalStats {
-    std::uint64_t sent = 0;        ///< entries handed to the journal
-    std::uint64_t suppressed = 0;  ///< entries the rate limit held back
-    std::uint64_t failed = 0;      ///< entries the journal refused (sd_journal_sendv < 0)
+    std::uint64_t sent = 0;            ///< entries handed to the journal
+    std::uint64_t suppressed = 0;      ///< entries the rate limit held back
+    std::uint64_t failed = 0;          ///< entries the journal refused (sd_journal_sendv < 0)
+    std::uint64_t alertsHeldBack = 0;  ///< unexpected-listener alerts the per-uid limit held back
 };
 
-/// Writes port events to the journal (one entry per event, journal/JournalEntry.hpp), within a
-/// token bucket per kind (listeners, connections) so churn cannot flood the journal, and a
-/// count of what was held back once per interval. Loop thread only.
+/// porteyed's one journal writer: port events (one entry per event, journal/JournalEntry.hpp)
+/// within a token bucket per kind (listeners, connections) so churn cannot flood the journal, and
+/// unexpected-listener alerts within a bucket per uid (AlertLimiter); what was held back is
+/// counted in an entry of its own once per interval. Loop thread only.
 class JournalEventLog {
 public:
     /// Sends one entry's "KEY=value" fields; returns < 0 on failure. The default is sd_journal_sendv.
@@ -40,6 +46,13 @@ public:
     JournalEventLog(JournalEvents setting, JournalLimits limits = {}, Sender sender = {});
 
     void onEvents(const std::vector<core::PortEvent>& events, std::uint64_t nowUsec);
+    /// The alerts the per-uid limit lets through (AlertLimiter), for every front-end to tell the
+    /// same ones; the rest are counted and summarised by flush(). The service's alert counters
+    /// see every alert.
+    std::vector<core::UnexpectedListener> admitAlerts(const std::vector<core::UnexpectedListener>& alerts,
+                                                      std::uint64_t nowUsec);
+    /// One warning entry per alert (whatever `setting` says: they are warnings).
+    void onAlerts(const std::vector<core::UnexpectedListener>& alerts, std::uint64_t nowUsec);
     /// Writes the held-back counts when their interval is over; call it now and then (each poll)
     /// so a burst followed by silence is still reported.
     void flush(std::uint64_t nowUsec);
@@ -65,6 +78,7 @@ private:
     Sender m_sender;
     Kind m_listeners;
     Kind m_connections;
+    AlertLimiter m_alerts;
     JournalStats m_stats;
 };
 

@@ -1,8 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "journal/JournalSink.hpp"
 
-#include "journal/UnexpectedListenerJournal.hpp"
-
 namespace porteye::journal {
 
 void JournalSink::onEvents(const std::vector<core::PortEvent>& events) {
@@ -10,8 +8,7 @@ void JournalSink::onEvents(const std::vector<core::PortEvent>& events) {
 }
 
 void JournalSink::onUnexpected(const std::vector<core::UnexpectedListener>& alerts) {
-    for (const auto& alert : alerts)
-        journalUnexpected(alert);
+    m_log.onAlerts(alerts, m_now());
 }
 
 }  // namespace porteye::journal

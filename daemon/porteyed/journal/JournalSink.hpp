@@ -10,7 +10,8 @@
 namespace porteye::journal {
 
 /// The journal as a sink of the fan-out: port events through JournalEventLog (its fields and
-/// rate limit), unexpected listeners as their own entries. Loop thread only.
+/// rate limit), unexpected listeners (those the per-uid limit let through, the fan-out's filter)
+/// through the same writer and entry builder. Loop thread only.
 class JournalSink final : public flow::IEventSink {
 public:
     /// `nowUsec`: the loop's monotonic clock, which the rate limit runs on.

@@ -20,7 +20,7 @@ inline constexpr std::string_view kConnectionRemoved = "cfc7b724287b437c97cf4c72
 /// An open socket changed hands (PORTEYE_PREVIOUS_PID let go of it, PORTEYE_PID holds it).
 inline constexpr std::string_view kOwnerChanged = "5ba2af581b9a4ff8840b88e2d73185e7";
 /// A listener nobody expected (/etc/porteye/expected.d): the UnexpectedListener warning.
-/// Sent by journal/UnexpectedListenerJournal at PRIORITY=4; its catalog entry is in porteye.catalog.
+/// Sent by journal/JournalEventLog (alertFields) at PRIORITY=4; its catalog entry is in porteye.catalog.
 inline constexpr std::string_view kUnexpectedListener = "f2171843a52249f9a437052bbbf08f86";
 /// porteyed's own rate limit held entries back (PORTEYE_SUPPRESSED says how many).
 inline constexpr std::string_view kSuppressed = "0d03758693584b9682a3f965821d22bf";

@@ -46,16 +46,21 @@ std::string MetricsExporter::render() {
     g.historySize = status.historySize;
     g.historyCapacity = status.historyCapacity;
     g.historyDropped = status.historyDropped;
+    g.unexpectedListeners = status.unexpectedListeners;
+    g.unexpectedTotal = status.unexpectedTotal;
     g.store = status.store;
     if (const auto* j = m_sources.journal) {
         g.journalSent = j->stats().sent;
         g.journalSuppressed = j->stats().suppressed;
         g.journalFailed = j->stats().failed;
+        g.alertsHeldBack = j->stats().alertsHeldBack;
     }
     // The server's own counters are read at render time: the scrape being answered is counted next.
-    g.metricsClients = m_server.clientCount();
-    m_counters.scrapes = m_server.counters().scrapes;
-    m_counters.refusedClients = m_server.counters().refused;
+    const auto server = m_server.counters();
+    g.metricsClients = server.clients;
+    m_counters.scrapes = server.scrapes;
+    m_counters.refusedClients = server.refused;
+    g.maxListenerSeries = m_sources.maxListenerSeries;
     return renderMetrics(m_service.monitor().snapshot(), m_counters, g);
 }
 

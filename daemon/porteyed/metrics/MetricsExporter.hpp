@@ -19,11 +19,12 @@ struct MetricsSources {
     std::string version;
     std::function<std::size_t()> controlClients;        ///< null: 0
     const journal::JournalEventLog* journal = nullptr;  ///< null: journal events off
+    std::size_t maxListenerSeries = 2000;               ///< porteye_listening_socket_info series at most
 };
 
 /// porteyed's Prometheus exporter: counts what the loop tells it (events, polls, destroy
 /// notifications) and serves /metrics (MetricsServer) rendered by renderMetrics() from the
-/// service's snapshot. Loop thread only.
+/// service's snapshot. Loop thread only (MetricsServer's HTTP threads never call in here).
 class MetricsExporter final : public flow::IEventSink {
 public:
     MetricsExporter(sd_event* event, MetricsServerOptions options, service::PortService& service,

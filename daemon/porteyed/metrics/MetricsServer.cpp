@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <spdlog/spdlog.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -21,10 +22,11 @@ namespace {
 
 constexpr std::string_view kContentType = "text/plain; version=0.0.4; charset=utf-8";
 
-/// Logs the 1st, 2nd, 4th, 8th... occurrence, so a storm of bad clients cannot flood the journal.
-bool shouldLog(std::uint64_t count) {
-    return count != 0 && (count & (count - 1)) == 0;
-}
+/// A rendered text younger than this is served as it is: a scraper in a loop costs the event
+/// loop at most a few renders a second.
+constexpr auto kFreshFor = std::chrono::milliseconds(250);
+/// How long a scrape waits for the loop to render; then the last text is served.
+constexpr auto kRenderWait = std::chrono::seconds(2);
 
 [[noreturn]] void fail(const std::string& what) {
     throw std::system_error(errno, std::generic_category(), what);
@@ -80,31 +82,27 @@ std::optional<ListenAddress> parseListenAddress(std::string_view text, std::stri
     return a;
 }
 
-struct MetricsServer::Client {
-    MetricsServer* owner = nullptr;
-    int fd = -1;
-    sd_event_source* io = nullptr;
-    sd_event_source* timer = nullptr;
-    std::string in;
-    std::string out;
-    std::size_t written = 0;
-    bool answering = false;
-    ~Client() {
-        if (io) sd_event_source_disable_unref(io);
-        if (timer) sd_event_source_disable_unref(timer);
-        if (fd >= 0) ::close(fd);
-    }
-};
-
 MetricsServer::MetricsServer(sd_event* event, MetricsServerOptions options, std::function<std::string()> render)
     : m_event(sd_event_ref(event)), m_options(std::move(options)), m_render(std::move(render)) {}
 
 MetricsServer::~MetricsServer() {
-    m_clients.clear();
-    if (m_listenSource) sd_event_source_disable_unref(m_listenSource);
-    if (m_listenFd >= 0) ::close(m_listenFd);
+    if (m_server) m_server->stop();  // closes the listening socket; the pool finishes its clients
+    if (m_thread.joinable()) m_thread.join();
+    if (m_wakeSource) sd_event_source_disable_unref(m_wakeSource);
+    if (m_wakeFd >= 0) ::close(m_wakeFd);
     if (!m_ownedPath.empty()) ::unlink(m_ownedPath.c_str());
     sd_event_unref(m_event);
+}
+
+http::Admission MetricsServer::admit(const http::PeerIdentity& peer) const {
+    // Per uid where the kernel can tell (a Unix socket, a loopback connection), per address
+    // otherwise; root's scrapes may also use the reserved workers, so no user's flood reaches them.
+    if (peer.uid) {
+        const bool root = *peer.uid == 0;
+        return {true, "uid:" + std::to_string(*peer.uid), root ? m_options.workers : m_options.perPeer, root};
+    }
+    if (peer.loopback || peer.unixSocket) return {};  // the client end is gone already
+    return {true, "address:" + peer.address, m_options.perPeer, false};
 }
 
 void MetricsServer::start() {
@@ -112,7 +110,7 @@ void MetricsServer::start() {
     const auto address = parseListenAddress(m_options.listen, error);
     if (!address) throw std::invalid_argument("metrics address " + m_options.listen + ": " + error);
     const int family = address->unixSocket ? AF_UNIX : address->family;
-    m_listenFd = ::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    m_listenFd = ::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (m_listenFd < 0) fail("cannot open a metrics socket (the unit's RestrictAddressFamilies= may forbid it)");
     if (address->unixSocket) {
         sockaddr_un addr{};
@@ -167,169 +165,92 @@ void MetricsServer::start() {
             (address->family == AF_INET6 ? "[" + address->host + "]" : address->host) + ":" + std::to_string(port);
     }
     if (::listen(m_listenFd, 64) < 0) fail("cannot listen on the metrics address " + m_options.listen);
-    if (int r = sd_event_add_io(m_event, &m_listenSource, m_listenFd, EPOLLIN, onAccept, this); r < 0) {
+
+    // The loop renders; HTTP threads only copy the last text. A scrape wakes the loop through an
+    // eventfd when the text is stale, and waits (bounded) for the new one.
+    m_wakeFd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (m_wakeFd < 0) fail("cannot create an eventfd");
+    if (int r = sd_event_add_io(m_event, &m_wakeSource, m_wakeFd, EPOLLIN, onWake, this); r < 0) {
         errno = -r;
-        fail("cannot watch the metrics socket");
+        fail("cannot watch the metrics eventfd");
     }
+    refresh();
+
+    http::GuardOptions guard;
+    guard.workers = m_options.workers;
+    guard.reserve = m_options.reserve;
+    guard.requestDeadline = std::chrono::milliseconds(m_options.timeoutUsec / 1000);
+    guard.writeTimeout = guard.requestDeadline;
+    guard.keepAliveMax = 1;  // one scrape per connection: Prometheus reconnects cheaply
+    m_server = std::make_unique<http::GuardedServer>(guard, [this](const http::PeerIdentity& p) { return admit(p); });
+    m_server->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) { scrape(res); });
+    const auto notAllowed = [](const httplib::Request&, httplib::Response& res) {
+        res.status = 405;
+        res.set_header("Allow", "GET, HEAD");
+    };
+    m_server->Post("/metrics", notAllowed);
+    m_server->Put("/metrics", notAllowed);
+    m_server->Patch("/metrics", notAllowed);
+    m_server->Delete("/metrics", notAllowed);
+    m_server->Options("/metrics", notAllowed);
+    const int fd = m_listenFd;
+    m_listenFd = -1;  // the server owns it now, and closes it on stop()
+    m_thread = std::thread([this, fd] { m_server->listenOn(fd); });
 }
 
-int MetricsServer::onAccept(sd_event_source*, int, std::uint32_t, void* self) {
+int MetricsServer::onWake(sd_event_source*, int fd, std::uint32_t, void* self) {
+    std::uint64_t count;
+    while (::read(fd, &count, sizeof count) > 0) {
+    }
+    static_cast<MetricsServer*>(self)->refresh();
+    return 0;
+}
+
+void MetricsServer::refresh() {
+    std::string text;
     try {
-        static_cast<MetricsServer*>(self)->acceptAll();
+        text = m_render();
     } catch (const std::exception& e) {
-        spdlog::error("metrics: accept failed: {}", e.what());
-    }
-    return 0;
-}
-
-void MetricsServer::acceptAll() {
-    for (int i = 0; i < 64; ++i) {  // a bounded batch per wake-up; the listener stays readable
-        const int fd = ::accept4(m_listenFd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED) continue;
-            if (errno != EAGAIN && shouldLog(++m_counters.refused))
-                spdlog::warn("metrics: accept failed: {}", std::strerror(errno));
-            return;
-        }
-        // Over the limit: closed at once, so a crowd of idle clients cannot hold the backlog
-        // either; a scraper retries at its next interval.
-        if (m_clients.size() >= m_options.maxClients) {
-            ::close(fd);
-            if (shouldLog(++m_counters.refused))
-                spdlog::warn("metrics: more than {} clients at once; refused one ({} so far)", m_options.maxClients,
-                             m_counters.refused);
-            continue;
-        }
-        auto c = std::make_unique<Client>();
-        c->owner = this;
-        c->fd = fd;
-        std::uint64_t now = 0;
-        sd_event_now(m_event, CLOCK_MONOTONIC, &now);
-        if (sd_event_add_io(m_event, &c->io, fd, EPOLLIN, onClientIo, c.get()) < 0 ||
-            sd_event_add_time(m_event, &c->timer, CLOCK_MONOTONIC, now + m_options.timeoutUsec, 100'000,
-                              onClientTimeout, c.get()) < 0)
-            continue;  // ~Client closes it
-        m_clients.emplace(fd, std::move(c));
-    }
-}
-
-int MetricsServer::onClientIo(sd_event_source*, int, std::uint32_t events, void* client) {
-    auto& c = *static_cast<Client*>(client);
-    auto* self = c.owner;
-    const int fd = c.fd;  // c is gone once a step drops it
-    try {
-        if (c.answering)
-            self->writeOut(c);
-        else if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
-            self->readRequest(c);
-    } catch (const std::exception& e) {
-        spdlog::error("metrics: serving a client failed: {}", e.what());
-        self->drop(fd);
-    }
-    return 0;
-}
-
-int MetricsServer::onClientTimeout(sd_event_source*, std::uint64_t, void* client) {
-    auto& c = *static_cast<Client*>(client);
-    auto* self = c.owner;
-    if (shouldLog(++self->m_counters.refused))
-        spdlog::warn("metrics: cut off a client that took more than {} ms ({} refused or cut off so far)",
-                     self->m_options.timeoutUsec / 1000, self->m_counters.refused);
-    self->drop(c.fd);
-    return 0;
-}
-
-void MetricsServer::drop(int fd) {
-    m_clients.erase(fd);
-}
-
-void MetricsServer::readRequest(Client& c) {
-    char buf[4096];
-    bool eof = false;
-    for (;;) {
-        const ssize_t n = ::recv(c.fd, buf, sizeof buf, 0);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            if (errno == EAGAIN) break;
-            drop(c.fd);
-            return;
-        }
-        if (n == 0) {  // the client is done sending (a half-close, as `socat -` does): answer what came
-            eof = true;
-            break;
-        }
-        c.in.append(buf, static_cast<std::size_t>(n));
-        if (c.in.size() > m_options.maxRequestBytes) break;
-    }
-    auto end = c.in.find("\r\n\r\n");
-    if (end == std::string::npos) end = c.in.find("\n\n");
-    if (end == std::string::npos || end > m_options.maxRequestBytes) {
-        if (eof) {  // it stopped sending before the request was whole
-            drop(c.fd);
-            return;
-        }
-        if (c.in.size() <= m_options.maxRequestBytes) return;  // wait for more
-        if (shouldLog(++m_counters.refused))
-            spdlog::warn("metrics: a request over {} bytes; answered 431 ({} refused or cut off so far)",
-                         m_options.maxRequestBytes, m_counters.refused);
-        answer(c, "431 Request Header Fields Too Large", "text/plain", "request too large\n");
+        spdlog::warn("cannot render /metrics: {}", e.what());
         return;
     }
-    // "GET /metrics HTTP/1.1": method, target (its query ignored), version.
-    const std::string_view request(c.in.data(), c.in.find_first_of("\r\n"));
-    const auto sp1 = request.find(' ');
-    const auto sp2 = sp1 == std::string_view::npos ? sp1 : request.find(' ', sp1 + 1);
-    if (sp2 == std::string_view::npos || request.substr(sp2 + 1).rfind("HTTP/1.", 0) != 0) {
-        answer(c, "400 Bad Request", "text/plain", "bad request\n");
-        return;
+    auto body = std::make_shared<const std::string>(std::move(text));
+    {
+        std::lock_guard lock(m_mutex);
+        m_text = std::move(body);
+        m_renderedAt = std::chrono::steady_clock::now();
+        ++m_generation;
     }
-    const auto method = request.substr(0, sp1);
-    auto target = request.substr(sp1 + 1, sp2 - sp1 - 1);
-    target = target.substr(0, target.find('?'));
-    if (target != "/metrics") {
-        answer(c, "404 Not Found", "text/plain", "not found; try /metrics\n");
-        return;
-    }
-    if (method != "GET") {
-        answer(c, "405 Method Not Allowed", "text/plain", "only GET\n", "Allow: GET\r\n");
-        return;
-    }
-    std::string body = m_render();
-    ++m_counters.scrapes;
-    answer(c, "200 OK", kContentType, std::move(body));
+    m_rendered.notify_all();
 }
 
-void MetricsServer::answer(Client& c, std::string_view status, std::string_view contentType, std::string body,
-                           std::string_view extraHeaders) {
-    c.out = "HTTP/1.1 ";
-    c.out += status;
-    c.out += "\r\nContent-Type: ";
-    c.out += contentType;
-    c.out += "\r\nContent-Length: ";
-    c.out += std::to_string(body.size());
-    c.out += "\r\nConnection: close\r\n";
-    c.out += extraHeaders;
-    c.out += "\r\n";
-    c.out += body;
-    c.in.clear();
-    c.in.shrink_to_fit();
-    c.answering = true;
-    sd_event_source_set_io_events(c.io, EPOLLOUT);
-    writeOut(c);
-}
-
-void MetricsServer::writeOut(Client& c) {
-    while (c.written < c.out.size()) {
-        const ssize_t n = ::send(c.fd, c.out.data() + c.written, c.out.size() - c.written, MSG_NOSIGNAL);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            if (errno == EAGAIN) return;  // EPOLLOUT brings us back; the deadline still holds
-            drop(c.fd);
-            return;
+void MetricsServer::scrape(httplib::Response& res) {
+    std::shared_ptr<const std::string> text;
+    {
+        std::unique_lock lock(m_mutex);
+        if (std::chrono::steady_clock::now() - m_renderedAt >= kFreshFor) {
+            const auto generation = m_generation;
+            const std::uint64_t one = 1;
+            if (::write(m_wakeFd, &one, sizeof one) < 0) {
+                // Full (the loop is behind): it has a wake-up pending anyway.
+            }
+            m_rendered.wait_for(lock, kRenderWait, [&] { return m_generation != generation; });
         }
-        c.written += static_cast<std::size_t>(n);
+        text = m_text;
     }
-    drop(c.fd);
+    m_scrapes.fetch_add(1, std::memory_order_relaxed);
+    res.set_content(text ? *text : std::string(), std::string(kContentType));
+}
+
+ServerCounters MetricsServer::counters() const {
+    ServerCounters c;
+    c.scrapes = m_scrapes.load(std::memory_order_relaxed);
+    if (m_server) {
+        const auto s = m_server->stats();
+        c.refused = s.refusedPeers + s.overLimit + s.expired;
+        c.clients = s.open;
+    }
+    return c;
 }
 
 }  // namespace porteye::metrics

@@ -101,7 +101,8 @@ std::string renderMetrics(const core::Snapshot& snapshot, const Counters& c, con
     // One pass over the snapshot: listeners into a sorted set of label strings (dedupe and a
     // stable order), connections into counts. A socket with several owners is several records
     // next to each other (the snapshot is sorted by cookie): it counts once.
-    std::set<std::string> listeners;
+    // Label set -> "root's": root's series go out first, so the cap cuts users' series.
+    std::map<std::string, bool> listeners;
     std::map<std::pair<std::string_view, std::string_view>, std::uint64_t> connections;
     std::uint64_t owned = 0;
     std::uint64_t listeningSockets = 0;
@@ -120,7 +121,8 @@ std::string renderMetrics(const core::Snapshot& snapshot, const Counters& c, con
             label(labels, "unit", r.details ? std::string_view(r.details->unit) : std::string_view());
             label(labels, "container", containerOf(r));
             label(labels, "netns", netnsOf(r));
-            listeners.insert(std::move(labels));
+            auto [it, fresh] = listeners.emplace(std::move(labels), r.uid == 0);
+            if (!fresh && r.uid == 0) it->second = true;
             if (!sameSocket) ++listeningSockets;
         } else if (!sameSocket) {
             ++connections[{core::protocolName(r.protocol), core::stateName(r.protocol, r.state)}];
@@ -137,8 +139,16 @@ std::string renderMetrics(const core::Snapshot& snapshot, const Counters& c, con
     }
     family(out, "porteye_listening_socket_info", "gauge",
            "A listening socket (TCP LISTEN or unconnected UDP), one series per distinct label set; always 1.");
-    for (const auto& labels : listeners)
-        sample(out, "porteye_listening_socket_info", labels, "1");
+    std::size_t series = 0;
+    for (const bool rootsPass : {true, false})
+        for (const auto& [labels, roots] : listeners)
+            if (roots == rootsPass && series < g.maxListenerSeries) {
+                ++series;
+                sample(out, "porteye_listening_socket_info", labels, "1");
+            }
+    gauge(out, "porteye_listening_socket_info_truncated",
+          "Listener series left out of porteye_listening_socket_info by its cap (metrics_max_listener_series).",
+          listeners.size() > g.maxListenerSeries ? listeners.size() - g.maxListenerSeries : 0);
     gauge(out, "porteye_listening_sockets", "Listening sockets (kernel sockets, not label sets).", listeningSockets);
     family(out, "porteye_connections", "gauge", "Non-listening sockets by protocol and state (counted, not listed).");
     for (const auto& [key, count] : connections) {
@@ -210,6 +220,13 @@ std::string renderMetrics(const core::Snapshot& snapshot, const Counters& c, con
     counter(out, "porteye_journal_entries_total", "Event entries written to the journal.", g.journalSent);
     counter(out, "porteye_journal_suppressed_total", "Event entries porteyed's rate limit held back.",
             g.journalSuppressed);
+    counter(out, "porteye_unexpected_alerts_held_back_total",
+            "Unexpected-listener alerts the per-uid limit kept from the journal, D-Bus and the socket "
+            "(porteye_unexpected_alerts_total counts every alert).",
+            g.alertsHeldBack);
+    counter(out, "porteye_unexpected_alerts_total", "Unexpected-listener alerts raised since start, every one.",
+            g.unexpectedTotal);
+    gauge(out, "porteye_unexpected_listeners", "Unexpected listeners open now.", g.unexpectedListeners);
     counter(out, "porteye_journal_failed_total", "Event entries the journal refused.", g.journalFailed);
     gauge(out, "porteye_metrics_clients", "Clients connected to the metrics endpoint.", g.metricsClients);
     counter(out, "porteye_metrics_scrapes_total", "Answered requests for /metrics.", c.scrapes);

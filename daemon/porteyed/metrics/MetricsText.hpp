@@ -57,7 +57,11 @@ struct Gauges {
     std::uint64_t journalSuppressed = 0;
     std::uint64_t journalFailed = 0;
     std::uint64_t metricsClients = 0;
-    std::string eventSource = "polling";  ///< stage: "full", "tracepoint" or "polling"
+    std::uint64_t unexpectedListeners = 0;  ///< open now (DaemonStatus::unexpectedListeners)
+    std::uint64_t unexpectedTotal = 0;      ///< alerts since start, held back or not
+    std::uint64_t alertsHeldBack = 0;       ///< unexpected-listener alerts the per-uid limit kept from the journal
+    std::size_t maxListenerSeries = 2000;   ///< porteye_listening_socket_info series at most; the rest are counted
+    std::string eventSource = "polling";    ///< stage: "full", "tracepoint" or "polling"
 };
 
 /// A label value escaped as the format wants it: backslash, double quote and newline.
@@ -66,7 +70,9 @@ std::string escapeLabelValue(std::string_view value);
 /// The whole /metrics body. Listening sockets are one `porteye_listening_socket_info` series per
 /// distinct label set (protocol, family, address, port, process, unit, container, netns): the
 /// owners of one listener, and SO_REUSEPORT siblings of one service, collapse into one series,
-/// and there is no pid label, so a restart keeps the series. Connections are counted by
+/// and there is no pid label, so a restart keeps the series. At most gauges.maxListenerSeries of
+/// them, root's sockets first (no user can push them out), then in label order; how many were
+/// left out is `porteye_listening_socket_info_truncated`. Connections are counted by
 /// protocol and state, never listed, so the output stays small on a host with 100k of them.
 std::string renderMetrics(const core::Snapshot& snapshot, const Counters& counters, const Gauges& gauges);
 

@@ -60,6 +60,23 @@ TEST(EventFanout, SendsTheAlertsABatchRaisesAfterTheBatchItself) {
                                              "journal events 1", "bus events 1"}));
 }
 
+TEST(EventFanout, EverySinkGetsTheSameAlertsTheFilterLetsThrough) {
+    std::vector<std::string> log;
+    RecordingSink journal("journal", log), bus("bus", log);
+    flow::EventFanout fanout;
+    fanout.add(journal);
+    fanout.add(bus);
+    // The journal's per-uid limit in porteyed: here, one alert of a batch at most.
+    fanout.setAlertFilter([](const std::vector<core::UnexpectedListener>& alerts) {
+        return std::vector<core::UnexpectedListener>(alerts.begin(), alerts.begin() + 1);
+    });
+    fanout.publishUnexpected(std::vector<core::UnexpectedListener>(5));
+    fanout.setAlertFilter(
+        [](const std::vector<core::UnexpectedListener>&) { return std::vector<core::UnexpectedListener>(); });
+    fanout.publishUnexpected(std::vector<core::UnexpectedListener>(5));  // all held back: no sink is called
+    EXPECT_EQ(log, (std::vector<std::string>{"journal alerts 1", "bus alerts 1"}));
+}
+
 TEST(EventFanout, ASinkRemovedWhileABatchIsDeliveredGetsNothingMore) {
     std::vector<std::string> log;
     RecordingSink bus("bus", log), socket("socket", log);
