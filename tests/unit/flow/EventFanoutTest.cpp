@@ -45,12 +45,20 @@ TEST(EventFanout, HandsEachBatchToEverySinkInTheOrderTheyRegistered) {
     EXPECT_EQ(log, (std::vector<std::string>{"store events 2", "bus events 2", "socket events 2"}));
 }
 
-TEST(EventFanout, SendsTheAlertsABatchRaisesAfterTheBatchItself) {
+/// A fan-out with two sinks, the journal then the bus, writing into `log`.
+class JournalThenBus : public ::testing::Test {
+protected:
+    void SetUp() override {
+        fanout.add(journal);
+        fanout.add(bus);
+    }
     std::vector<std::string> log;
-    RecordingSink journal("journal", log), bus("bus", log);
+    RecordingSink journal{"journal", log};
+    RecordingSink bus{"bus", log};
     flow::EventFanout fanout;
-    fanout.add(journal);
-    fanout.add(bus);
+};
+
+TEST_F(JournalThenBus, SendsTheAlertsABatchRaisesAfterTheBatchItself) {
     fanout.setAlertCheck([](const std::vector<core::PortEvent>& events) {
         return std::vector<core::UnexpectedListener>(events.size() == 3 ? 1 : 0);
     });
@@ -60,12 +68,7 @@ TEST(EventFanout, SendsTheAlertsABatchRaisesAfterTheBatchItself) {
                                              "journal events 1", "bus events 1"}));
 }
 
-TEST(EventFanout, EverySinkGetsTheSameAlertsTheFilterLetsThrough) {
-    std::vector<std::string> log;
-    RecordingSink journal("journal", log), bus("bus", log);
-    flow::EventFanout fanout;
-    fanout.add(journal);
-    fanout.add(bus);
+TEST_F(JournalThenBus, EverySinkGetsTheSameAlertsTheFilterLetsThrough) {
     // The journal's per-uid limit in porteyed: here, one alert of a batch at most.
     fanout.setAlertFilter([](const std::vector<core::UnexpectedListener>& alerts) {
         return std::vector<core::UnexpectedListener>(alerts.begin(), alerts.begin() + 1);
