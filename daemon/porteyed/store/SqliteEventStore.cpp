@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "store/SqliteEventStore.hpp"
 
+#include "store/StateDirectory.hpp"
+
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <sqlite3.h>
@@ -144,8 +146,10 @@ std::int64_t singleInteger(sqlite3* db, const char* sql) {
 sqlite3* openConnection(const std::string& path) {
     sqlite3* db = nullptr;
     // Each connection is used by one thread: no SQLite mutex needed on it.
-    const int rc =
-        sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+    // NOFOLLOW: a history.db symlinked elsewhere is refused (StateDirectory made the file already).
+    const int rc = sqlite3_open_v2(
+        path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW,
+        nullptr);
     if (rc != SQLITE_OK) {
         std::string message = errorOf(db);
         sqlite3_close(db);
@@ -157,7 +161,14 @@ sqlite3* openConnection(const std::string& path) {
 }
 
 void configureWriter(sqlite3* db) {
-    // journal_mode answers with the mode it set; a garbage file fails here ("file is not a database").
+    // The version first, before anything changes the file: switching a newer porteyed's database
+    // to WAL (or anything else) is a change an older one has no right to make.
+    // A garbage file fails here ("file is not a database").
+    const auto version = singleInteger(db, "PRAGMA user_version");
+    if (version > kSchemaVersion)
+        throw std::runtime_error("made by a newer porteyed (schema " + std::to_string(version) + ", this one knows " +
+                                 std::to_string(kSchemaVersion) + ")");
+    // journal_mode answers with the mode it set.
     {
         Statement mode(db, "PRAGMA journal_mode=WAL");
         if (mode.step() != SQLITE_ROW || mode.text(0) != "wal")
@@ -167,10 +178,6 @@ void configureWriter(sqlite3* db) {
     // a crash of the host too loses only what was not committed yet (the last commit interval).
     exec(db, "PRAGMA synchronous=FULL");
     exec(db, "PRAGMA journal_size_limit=8388608");  // truncate the WAL to 8 MiB after checkpoints
-    const auto version = singleInteger(db, "PRAGMA user_version");
-    if (version > kSchemaVersion)
-        throw std::runtime_error("made by a newer porteyed (schema " + std::to_string(version) + ", this one knows " +
-                                 std::to_string(kSchemaVersion) + ")");
     exec(db, "BEGIN IMMEDIATE");
     try {
         if (version == 1) exec(db, kUpgradeFrom1);
@@ -236,17 +243,22 @@ bool plausible(const core::PortEvent& e) {
 SqliteEventStore::Opened SqliteEventStore::open(const StoreOptions& options) {
     Opened result;
     const std::string& dir = options.directory;
-    if (::mkdir(dir.c_str(), 0750) != 0 && errno != EEXIST) {
-        result.error = "cannot create " + dir + ": " + std::strerror(errno);
+    const StateDirectory state(dir);
+    if (!state.ok()) {
+        result.error = state.error();
         return result;
+    }
+    // Every file made here, 0600, relative to the checked directory and never through a symlink;
+    // SQLite then finds them in place (it would make -wal and -shm with the database's mode).
+    for (const char* name : {"history.db", "history.db-wal", "history.db-shm"}) {
+        const int fd = state.openFile(name, result.error);
+        if (fd < 0) return result;
+        ::close(fd);
     }
     // One daemon per directory: a second one would interleave sequence numbers.
     const std::string lockPath = dir + "/porteyed.lock";
-    const int lockFd = ::open(lockPath.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (lockFd < 0) {
-        result.error = "cannot open " + lockPath + ": " + std::strerror(errno);
-        return result;
-    }
+    const int lockFd = state.openFile("porteyed.lock", result.error);
+    if (lockFd < 0) return result;
     if (::flock(lockFd, LOCK_EX | LOCK_NB) != 0) {
         const int err = errno;
         ::close(lockFd);

@@ -20,7 +20,8 @@ struct sqlite3;
 namespace porteye::store {
 
 struct StoreOptions {
-    /// Holds history.db (with its -wal and -shm files) and porteyed.lock; made (0750) if missing.
+    /// Holds history.db (with its -wal and -shm files) and porteyed.lock; made (0700) if missing, refused when other
+    /// users could change it (StateDirectory).
     std::string directory;
     /// Retention: the newest this many events are kept (0: no count limit) ...
     std::uint64_t keepEvents = 1'000'000;
