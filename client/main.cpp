@@ -2,6 +2,7 @@
 // porteyectl: composition root. Parses the command line, picks a transport,
 // runs one subcommand and maps errors to the documented exit codes.
 #include "Commands.hpp"
+#include "core/Limits.hpp"
 #include "DbusTransport.hpp"
 #include "ExitCode.hpp"
 #include "LocalTransport.hpp"
@@ -16,6 +17,7 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <sstream>
 
 #include <arpa/inet.h>
 #include <sys/ioctl.h>
@@ -74,20 +76,38 @@ core::SocketFilter toFilter(const FilterArgs& args) {
     return f;
 }
 
-std::chrono::duration<double> parseSeconds(const std::string& option, const std::string& text, double minimum) {
+/// `wait --timeout` bounds only the client's own wait: a day.
+constexpr double kMaxWaitTimeoutSeconds = 86400;
+
+std::string showSeconds(double seconds) {
+    std::ostringstream out;
+    out << seconds;
+    return out.str();
+}
+
+/// Ranges come from core/Limits.hpp, the ones porteyed enforces, so a value porteyectl accepts is
+/// never refused by the daemon afterwards.
+std::chrono::duration<double> parseSeconds(const std::string& option, const std::string& text, double minimum,
+                                           double maximum) {
     try {
         std::size_t used = 0;
         const double seconds = std::stod(text, &used);
-        if (used != text.size() || !(seconds >= minimum && seconds <= 86400)) throw std::out_of_range("interval");
+        // !(a && b) refuses NaN too, which every comparison answers false to.
+        if (used != text.size() || !(seconds >= minimum && seconds <= maximum)) throw std::out_of_range("interval");
         return std::chrono::duration<double>(seconds);
     } catch (const std::exception&) {
         throw cli::CommandError(cli::kExitUsage, option + " must be a number of seconds between " +
-                                                     std::to_string(minimum) + " and 86400, not '" + text + "'");
+                                                     showSeconds(minimum) + " and " + showSeconds(maximum) + ", not '" +
+                                                     text + "'");
     }
 }
 
-std::chrono::duration<double> parseInterval(const std::string& text, double minimum) {
-    return parseSeconds("--interval", text, minimum);
+/// A watch's (or wait's) step: porteyed's range, or a finer minimum in local mode.
+std::chrono::duration<double> parseInterval(const std::string& text, bool local) {
+    namespace limits = core::limits;
+    return parseSeconds("--interval", text,
+                        local ? limits::kMinLocalWatchIntervalSeconds : limits::kMinWatchIntervalSeconds,
+                        limits::kMaxWatchIntervalSeconds);
 }
 
 /// `expect --snapshot`: to stdout, or to FILE through a temporary file renamed over it, so a
@@ -258,7 +278,7 @@ int main(int argc, char** argv) {
         const bool useSocket = app.get_option("--socket")->count() > 0;
         if (local && useSocket) throw cli::CommandError(cli::kExitUsage, "--local and --socket exclude each other");
         const auto interval =
-            local ? parseInterval(*waitCmd ? waitInterval : eventsInterval, 0.01) : std::chrono::duration<double>(1.0);
+            local ? parseInterval(*waitCmd ? waitInterval : eventsInterval, true) : std::chrono::duration<double>(1.0);
         // A factory, because `web` needs one transport per thread (transports are not thread-safe).
         const web::TransportFactory makeTransport = [&]() -> std::unique_ptr<cli::ITransport> {
             if (local) {
@@ -309,9 +329,9 @@ int main(int argc, char** argv) {
             }
             if (waitProtocol) options.protocol = core::parseProtocolName(*waitProtocol);
             if (waitTimeout) {
-                options.timeout = parseSeconds("--timeout", *waitTimeout, 0);
+                options.timeout = parseSeconds("--timeout", *waitTimeout, 0, kMaxWaitTimeoutSeconds);
             }
-            options.pollInterval = parseSeconds("--interval", waitInterval, 0.01);
+            options.pollInterval = parseInterval(waitInterval, true);
             return cli::runWait(*transport, options, output, std::cout, std::cerr);
         }
         if (*whoCmd) {
@@ -322,7 +342,7 @@ int main(int argc, char** argv) {
         if (*expect) return writeSnapshot(*transport, expectOutput);
         if (*watch) {
             cli::WatchOptions options;
-            options.interval = parseInterval(intervalText, local ? 0.01 : 0.05);
+            options.interval = parseInterval(intervalText, local);
             options.includeChildren = children;
             FilterArgs stateOnly;
             stateOnly.state = watchState;

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "Daemon.hpp"
 
+#include "ConfigReload.hpp"
+
 #include "core/PortMonitor.hpp"
 #include "control/ControlServer.hpp"
 #include "wire/BusConnection.hpp"
@@ -118,6 +120,10 @@ private:
     void onWatchTimer();
     void armWatchTimer();
     void reload();
+    /// How often connections are dumped, from the interval, the reconcile interval and whether
+    /// kernel events report opens and closes; recomputed on every reload that changes one of them.
+    core::PollPlanOptions planOptions() const;
+    void logConfigWarnings() const;
     void notifyStatus();
     void loadExpected();
     std::uint64_t pollIntervalUsec() const { return toMicros(m_config.intervalSeconds); }
@@ -134,6 +140,7 @@ private:
     std::string m_namespacesWhy;  // why only the own namespace is followed
     std::unique_ptr<sys::BpfSocketEvents> m_kernelEvents;
     std::unique_ptr<loop::KernelEventPump> m_eventPump;
+    bool m_eventsOn = false;  // a kernel event source reports opens and closes
     std::string m_eventSourceStatus = "polling";
     std::unique_ptr<sys::ProcProcessTable> m_processes;
     std::unique_ptr<sys::DestroyListener> m_destroyListener;
@@ -182,6 +189,7 @@ DaemonLoop::~DaemonLoop() {
 
 int DaemonLoop::run() {
     setupLogging(m_config.logLevel);
+    logConfigWarnings();
     if (int r = sd_event_default(&m_event); r < 0) {
         spdlog::critical("cannot create the event loop: {}", std::strerror(-r));
         return 1;
@@ -204,7 +212,7 @@ int DaemonLoop::run() {
     m_processes = std::make_unique<sys::ProcProcessTable>();
     openEventSource();
     core::MonitorOptions options;
-    options.historyCapacity = m_config.historySize;
+    options.historyCapacity = m_config.historyCapacity;
     options.firstSequence = openStore();  // sequence numbers continue after the stored ones
     m_monitor = std::make_unique<core::PortMonitor>(*m_source, *m_processes, m_clock, options);
     m_inlet = std::make_unique<flow::MonitorInlet>(*m_monitor);
@@ -249,23 +257,15 @@ int DaemonLoop::run() {
         return m_journal ? m_journal->admitAlerts(alerts, m_pollTimer->now()) : alerts;
     });
     plug(m_store.get());
-    core::PollPlanOptions plan;
-    plan.namespaceConnectionsEvery = m_config.netnsConnectionsEvery;
-    const bool eventsOn = m_kernelEvents && m_kernelEvents->stage() != core::EventSourceStage::Polling;
-    if (eventsOn) {
-        // Events report opens and closes; dumps reconcile. Listeners (cheap, LISTEN-only walk)
-        // every interval, connections every reconcile interval.
-        plan.hostConnectionsEvery =
-            static_cast<std::uint32_t>(std::max(1.0, m_config.reconcileSeconds / m_config.intervalSeconds));
-        plan.namespaceConnectionsEvery = std::max(plan.namespaceConnectionsEvery, plan.hostConnectionsEvery);
-        m_monitor->setKernelEventsActive(true);
-    }
+    m_eventsOn = m_kernelEvents && m_kernelEvents->stage() != core::EventSourceStage::Polling;
+    if (m_eventsOn) m_monitor->setKernelEventsActive(true);
+    const core::PollPlanOptions plan = planOptions();
     m_namespaces =
         std::make_unique<loop::NamespaceFollower>(m_event, *m_source, *m_monitor, *m_inlet, *m_processes, plan);
     m_monitor->setNamespaceNamer([this](std::uint64_t netns) {
         return netns == m_source->ownNetns() ? std::string{} : m_namespaces->tracker().nameOf(netns);
     });
-    if (eventsOn) m_eventPump = std::make_unique<loop::KernelEventPump>(m_event, *m_kernelEvents, *m_inlet);
+    if (m_eventsOn) m_eventPump = std::make_unique<loop::KernelEventPump>(m_event, *m_kernelEvents, *m_inlet);
     m_journal = std::make_unique<journal::JournalEventLog>(
         journal::parseJournalEvents(m_config.journalEvents).value_or(journal::JournalEvents::Listeners));
     try {
@@ -539,7 +539,12 @@ std::unique_ptr<sys::INetnsOpener> DaemonLoop::openNamespaces() {
 
 void DaemonLoop::pollOnce() {
     core::DumpRequest base;
-    const auto result = m_inlet->poll(m_namespaces->nextPlan(base));
+    const auto plan = m_namespaces->nextPlan(base);
+    if (m_eventsOn)
+        for (const auto& q : plan)
+            if (q.netns == m_source->ownNetns() && q.states == base.states)
+                spdlog::debug("reconcile: the host's connections dumped (every {}s)", m_config.reconcileSeconds);
+    const auto result = m_inlet->poll(plan);
     if (m_namespaces->afterPoll()) {
         // A namespace just attached: list its sockets now, not an interval later.
         m_inlet->poll(m_namespaces->nextPlan(base));
@@ -562,9 +567,16 @@ void DaemonLoop::loadExpected() {
         spdlog::error("expected listeners: {}", error);
     for (const auto& warning : loaded.warnings)
         spdlog::warn("expected listeners: {}", warning);
-    if (loaded.rules)
-        spdlog::info("expected listeners: {} rules from {} files in {}", loaded.rules->size(), loaded.files,
-                     m_config.expectedDir);
+    if (loaded.rules && loaded.files == 0)
+        // Fail closed: the admin's rules exist, so alerts stay on, and nothing is expected.
+        spdlog::error(
+            "expected listeners: none of the {} *.conf in {} could be used; alerts stay on with no rule, "
+            "so every listener is unexpected",
+            loaded.unusable, m_config.expectedDir);
+    else if (loaded.rules)
+        spdlog::info("expected listeners: {} rules from {} files in {}{}", loaded.rules->size(), loaded.files,
+                     m_config.expectedDir,
+                     loaded.unusable ? " (" + std::to_string(loaded.unusable) + " unusable *.conf)" : "");
     else
         spdlog::info("expected listeners: no *.conf in {}; unexpected-listener alerts are off", m_config.expectedDir);
     m_fanout.publishUnexpected(m_service->setExpected(std::move(loaded.rules)));
@@ -616,7 +628,25 @@ void DaemonLoop::armWatchTimer() {
     // interval; the shortest allowed one sets the accuracy, so every watch steps on time.
     const auto usec = std::chrono::duration_cast<std::chrono::microseconds>(next->time_since_epoch()).count();
     m_watchTimer->armAt(static_cast<std::uint64_t>(std::max<std::int64_t>(usec, 1)),
-                        loop::accuracyFor(toMicros(kMinPollInterval)));
+                        loop::accuracyFor(toMicros(core::limits::kMinWatchIntervalSeconds)));
+}
+
+core::PollPlanOptions DaemonLoop::planOptions() const {
+    core::PollPlanOptions plan;
+    plan.namespaceConnectionsEvery = m_config.netnsConnectionsEvery;
+    if (m_eventsOn) {
+        // Events report opens and closes; dumps reconcile. Listeners (cheap, LISTEN-only walk)
+        // every interval, connections every reconcile interval.
+        plan.hostConnectionsEvery =
+            static_cast<std::uint32_t>(std::max(1.0, m_config.reconcileSeconds / m_config.intervalSeconds));
+        plan.namespaceConnectionsEvery = std::max(plan.namespaceConnectionsEvery, plan.hostConnectionsEvery);
+    }
+    return plan;
+}
+
+void DaemonLoop::logConfigWarnings() const {
+    for (const auto& warning : m_config.warnings)
+        spdlog::warn("config: {}", warning);
 }
 
 void DaemonLoop::reload() {
@@ -624,42 +654,36 @@ void DaemonLoop::reload() {
     auto parsed = parseDaemonConfig(m_args);
     if (!parsed.config) {
         spdlog::error("reload: configuration is invalid; keeping the running one");
-    } else {
-        const auto& next = *parsed.config;
-        if (next.intervalSeconds != m_config.intervalSeconds) {
-            spdlog::info("reload: poll interval {}s -> {}s", m_config.intervalSeconds, next.intervalSeconds);
-            m_config.intervalSeconds = next.intervalSeconds;
-            m_service->setPollInterval(next.intervalSeconds);
-            m_pollTimer->armIn(pollIntervalUsec());
-        }
-        if (next.historySize != m_config.historySize) {
-            spdlog::info("reload: history capacity {} -> {}", m_config.historySize, next.historySize);
-            m_config.historySize = next.historySize;
-            m_service->setHistoryCapacity(next.historySize);
-        }
-        if (next.logLevel != m_config.logLevel) {
-            spdlog::info("reload: log level {} -> {}", m_config.logLevel, next.logLevel);
-            m_config.logLevel = next.logLevel;
-            spdlog::set_level(spdlog::level::from_str(next.logLevel));
-        }
-        if (next.journalEvents != m_config.journalEvents) {
-            spdlog::info("reload: journal_events {} -> {}", m_config.journalEvents, next.journalEvents);
-            m_config.journalEvents = next.journalEvents;
-            m_journal->setSetting(
-                journal::parseJournalEvents(next.journalEvents).value_or(journal::JournalEvents::Listeners));
-        }
-        if (next.metricsListen != m_config.metricsListen)
-            spdlog::warn("reload: metrics_listen changes only on restart");
-        if (next.bus != m_config.bus || next.busAddress != m_config.busAddress ||
-            next.socketPath != m_config.socketPath)
-            spdlog::warn("reload: bus and socket settings change only on restart");
-        if (next.stateDir != m_config.stateDir || next.historyKeepEvents != m_config.historyKeepEvents ||
-            next.historyKeepDays != m_config.historyKeepDays)
-            spdlog::warn("reload: state_dir and history_keep_* change only on restart");
-        m_config.expectedDir = next.expectedDir;
-        loadExpected();
-        if (m_dbus) m_dbus->settingsChanged();
+        sd_notify(0, "READY=1");
+        return;
     }
+    const auto plan = planReload(m_config, *parsed.config);
+    m_config = plan.applied;
+    logConfigWarnings();
+    for (const auto& change : plan.changes) {
+        if (change.reloadable)
+            spdlog::info("reload: {} {} -> {}", change.key, change.from, change.to);
+        else
+            spdlog::warn("reload: {} {} -> {} not applied: it changes only on restart (still {})", change.key,
+                         change.from, change.to, change.from);
+    }
+    if (plan.needs(kReloadLogLevel)) spdlog::set_level(spdlog::level::from_str(m_config.logLevel));
+    if (plan.needs(kReloadPollTimer)) {
+        m_service->setPollInterval(m_config.intervalSeconds);
+        m_pollTimer->armIn(pollIntervalUsec());
+    }
+    if (plan.needs(kReloadPlan)) {
+        const auto options = planOptions();
+        m_namespaces->setPlanOptions(options);
+        spdlog::info("reload: connections now dumped every {} polls ({} for other namespaces)",
+                     options.hostConnectionsEvery, options.namespaceConnectionsEvery);
+    }
+    if (plan.needs(kReloadHistory)) m_service->setHistoryCapacity(m_config.historyCapacity);
+    if (plan.needs(kReloadJournal))
+        m_journal->setSetting(
+            journal::parseJournalEvents(m_config.journalEvents).value_or(journal::JournalEvents::Listeners));
+    loadExpected();
+    if (m_dbus) m_dbus->settingsChanged();
     sd_notify(0, "READY=1");
 }
 

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "core/Limits.hpp"
+
 namespace porteye {
 
 /// porteyed's settings: command-line flags over /etc/porteye/porteyed.conf over defaults.
@@ -15,7 +17,8 @@ struct DaemonConfig {
     double intervalSeconds = 1.0;
     std::string bus = "system";
     std::string busAddress;
-    std::size_t historySize = 10000;
+    /// `history_capacity` (formerly `history_size`): most events the in-memory ring holds.
+    std::size_t historyCapacity = core::limits::kDefaultHistoryCapacity;
     std::string socketPath = "/run/porteye/porteyed.sock";
     std::string logLevel = "info";
     bool noBus = false;  ///< run without D-Bus (control socket only)
@@ -27,7 +30,7 @@ struct DaemonConfig {
     std::uint32_t historyKeepDays = 30;
     /// Most records in one list or history reply (hidden --max-reply-records, for tests: the
     /// default keeps every reply below dbus-daemon's 32 MiB message limit).
-    std::size_t maxReplyRecords = 50'000;
+    std::size_t maxReplyRecords = core::limits::kMaxReplyRecords;
     /// "all": every network namespace on the host (containers, `ip netns`, `unshare -n`);
     /// "host": only porteyed's own.
     std::string networkNamespaces = "all";
@@ -57,6 +60,12 @@ struct DaemonConfig {
     /// porteye_listening_socket_info series at most: one user's thousands of listeners must not
     /// make every scrape megabytes long.
     std::size_t metricsMaxListenerSeries = 2000;
+    /// --strict: a config file with an unknown or unparsable line is refused, not warned about.
+    bool strict = false;
+    /// What the config file said that porteyed could not use or that is deprecated (unknown keys,
+    /// lines that are not `key = value`, old key names), each naming the key and line; logged on
+    /// start and on every reload.
+    std::vector<std::string> warnings;
 };
 
 /// Result of parsing: a config, or the exit status to end with (help, bad flags).
@@ -68,17 +77,5 @@ struct ParsedConfig {
 /// Parses flags and the config file they name (a missing default file is fine;
 /// a missing explicit one is an error). Called again on SIGHUP with the same argv.
 ParsedConfig parseDaemonConfig(const std::vector<std::string>& args);
-
-constexpr double kMinPollInterval = 0.05;
-constexpr double kMaxPollInterval = 3600;
-/// An event costs about 184 bytes in the ring (sizeof(PortEvent)), plus up to ~100 bytes of
-/// string heap for IPv6 addresses and escaped process names, plus half its slot while the
-/// ring doubles: ~320 bytes at worst. 250,000 of them are ~80 MiB, which leaves room under the
-/// unit's MemoryMax=256M for the socket table, client output budgets and replies.
-constexpr std::size_t kMaxHistorySize = 250'000;
-/// A stored event takes ~250 bytes on disk with its indexes (more with long command lines):
-/// 10 million are ~2.5 GB, more than a host's history of ports is worth.
-constexpr std::uint64_t kMaxHistoryKeepEvents = 10'000'000;
-constexpr std::uint32_t kMaxHistoryKeepDays = 3650;
 
 }  // namespace porteye

@@ -3,6 +3,7 @@
 
 #include "core/TimeFormat.hpp"
 
+#include <cmath>
 #include <limits>
 #include <set>
 
@@ -36,7 +37,9 @@ bool boolOption(const OptionValue& value, const std::string& key) {
 }
 
 std::optional<double> numberOption(const OptionValue& value) {
-    if (const auto* d = std::get_if<double>(&value)) return *d;
+    // D-Bus carries NaN and infinities in a double; none of them is a number of anything.
+    if (const auto* d = std::get_if<double>(&value))
+        return std::isfinite(*d) ? std::optional<double>(*d) : std::nullopt;
     if (const auto* u = std::get_if<std::uint64_t>(&value)) return static_cast<double>(*u);
     if (const auto* i = std::get_if<std::int64_t>(&value)) return static_cast<double>(*i);
     return std::nullopt;
@@ -157,7 +160,7 @@ WatchParams watchParamsFromOptions(const OptionMap& options) {
     for (const auto& [key, value] : options) {
         if (key == "interval") {
             const auto seconds = numberOption(value);
-            if (!seconds) throw InvalidArgument("'interval' must be a number of seconds");
+            if (!seconds) throw InvalidArgument("'interval' must be a finite number of seconds");
             params.intervalSeconds = *seconds;
         } else if (key == "children") {
             params.includeChildren = boolOption(value, key);

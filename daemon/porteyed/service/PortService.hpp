@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include "core/Limits.hpp"
 #include "core/DaemonStatus.hpp"
 #include "core/Errors.hpp"
 #include "core/ExpectedListeners.hpp"
@@ -87,20 +88,20 @@ struct ServiceOptions {
     std::string instanceId;  ///< random per start
     double pollIntervalSeconds = 1.0;
     std::optional<std::uint32_t> privilegedGid;  ///< members see everything (group "porteye")
-    double minWatchInterval = 0.05;
-    double maxWatchInterval = 3600;
-    std::size_t maxWatches = 4096;
+    double minWatchInterval = core::limits::kMinWatchIntervalSeconds;
+    double maxWatchInterval = core::limits::kMaxWatchIntervalSeconds;
+    std::size_t maxWatches = core::limits::kMaxWatches;
     /// Per uid, so one user cannot fill the table from many connections.
-    std::size_t maxWatchesPerUid = 256;
+    std::size_t maxWatchesPerUid = core::limits::kMaxWatchesPerUid;
     /// Of maxWatches, this many are kept for root and the privileged group.
-    std::size_t reservedPrivilegedWatches = 512;
+    std::size_t reservedPrivilegedWatches = core::limits::kReservedPrivilegedWatches;
     /// Largest number of records in one list or history reply (dbus-daemon drops a sender
     /// whose message exceeds 32 MiB; a record is well under 300 bytes).
-    std::size_t maxReplyRecords = 50'000;
+    std::size_t maxReplyRecords = core::limits::kMaxReplyRecords;
     /// Largest reply in bytes (core::approximateWireSize): records now carry command lines of up
     /// to 4 KiB, so 50,000 of them could exceed the bus's 32 MiB and the control socket's 24 MiB
     /// per-uid output budget, either of which would cut the client (or porteyed) off.
-    std::size_t maxReplyBytes = 16 * 1024 * 1024;
+    std::size_t maxReplyBytes = core::limits::kMaxReplyBytes;
     /// What porteyed itself can see (status "view"): "all" processes, or only its "own-user"'s
     /// when it lacks the capabilities to read other users' fd tables (sys/ProcessView.hpp).
     std::string view = "all";
