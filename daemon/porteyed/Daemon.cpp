@@ -662,9 +662,9 @@ void DaemonLoop::reload() {
     logConfigWarnings();
     for (const auto& change : plan.changes) {
         if (change.reloadable)
-            spdlog::info("reload: {} {} -> {}", change.key, change.from, change.to);
+            spdlog::info("reload: {} '{}' -> '{}'", change.key, change.from, change.to);
         else
-            spdlog::warn("reload: {} {} -> {} not applied: it changes only on restart (still {})", change.key,
+            spdlog::warn("reload: {} '{}' -> '{}' not applied: it changes only on restart (still '{}')", change.key,
                          change.from, change.to, change.from);
     }
     if (plan.needs(kReloadLogLevel)) spdlog::set_level(spdlog::level::from_str(m_config.logLevel));

@@ -5,6 +5,8 @@
 
 #include "core/TimeFormat.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <unordered_map>
@@ -227,8 +229,13 @@ core::PinResult PortService::pinVisible(const Caller& caller, std::uint32_t pid)
     switch (pinned.error) {
         case core::PinError::None:
             break;
-        case core::PinError::NoSuchProcess:
+        case core::PinError::NoSuchProcess: {
+            // A free PID fails at pidfd_open, an existing one of another user only after its /proc
+            // files are read: ~60 us apart, enough for a PID scanner to defeat hidepid. Pin
+            // porteyed itself instead, the same work, and answer the same "no process".
+            [[maybe_unused]] const auto decoy = m_monitor.processTable().pin(static_cast<std::uint32_t>(::getpid()));
             throw hidden();
+        }
         case core::PinError::Transient:
             throw ServiceError(ErrorCode::TryAgain,
                                "cannot open PID " + std::to_string(pid) + " now (" + pinned.message + "); try again");
