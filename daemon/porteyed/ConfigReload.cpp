@@ -54,6 +54,7 @@ const std::vector<OptionRow>& table() {
         row("max_reply_records", kRestartOnly, 0, &DaemonConfig::maxReplyRecords),
         row("network_namespaces", kRestartOnly, 0, &DaemonConfig::networkNamespaces),
         row("netns_helper", kRestartOnly, 0, &DaemonConfig::netnsHelper),
+        row("max_namespaces_per_uid", kRestartOnly, 0, &DaemonConfig::maxNamespacesPerUid),
         row("event_source", kRestartOnly, 0, &DaemonConfig::eventSource),
         row("event_ring_bytes", kRestartOnly, 0, &DaemonConfig::eventRingBytes),
         row("metrics_listen", kRestartOnly, 0, &DaemonConfig::metricsListen),

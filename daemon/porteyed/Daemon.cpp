@@ -242,7 +242,11 @@ int DaemonLoop::run() {
             s.networkNamespaces = "own only: " + m_namespacesWhy;
         } else if (s.hostWide) {
             s.networkNamespaces = "all (" + ns.how + ", " + std::to_string(ns.followed) + " others followed" +
-                                  (ns.failed ? ", " + std::to_string(ns.failed) + " could not be entered" : "") + ")";
+                                  (ns.failed ? ", " + std::to_string(ns.failed) + " could not be entered" : "");
+            for (const auto& [uid, count] : ns.limited)
+                s.networkNamespaces +=
+                    ", " + std::to_string(count) + " namespaces of uid " + std::to_string(uid) + " not followed: limit";
+            s.networkNamespaces += ")";
         } else {
             s.networkNamespaces = "all";
         }
@@ -260,8 +264,9 @@ int DaemonLoop::run() {
     m_eventsOn = m_kernelEvents && m_kernelEvents->stage() != core::EventSourceStage::Polling;
     if (m_eventsOn) m_monitor->setKernelEventsActive(true);
     const core::PollPlanOptions plan = planOptions();
-    m_namespaces =
-        std::make_unique<loop::NamespaceFollower>(m_event, *m_source, *m_monitor, *m_inlet, *m_processes, plan);
+    m_namespaces = std::make_unique<loop::NamespaceFollower>(
+        m_event, *m_source, *m_monitor, *m_inlet, *m_processes, plan, "/run/netns",
+        loop::NamespaceLimits{core::limits::kMaxFollowedNamespaces, m_config.maxNamespacesPerUid});
     m_monitor->setNamespaceNamer([this](std::uint64_t netns) {
         return netns == m_source->ownNetns() ? std::string{} : m_namespaces->tracker().nameOf(netns);
     });

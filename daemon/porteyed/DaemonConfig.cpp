@@ -143,6 +143,9 @@ ParsedConfig parseDaemonConfig(const std::vector<std::string>& args) {
     app.add_option("--max-reply-records", config.maxReplyRecords, "Most records in one reply (testing)")
         ->check(CLI::Range(std::size_t{1}, limits::kMaxReplyRecords))
         ->group("");
+    app.add_option("--max-namespaces-per-uid", config.maxNamespacesPerUid, "Namespaces followed per uid (testing)")
+        ->check(CLI::Range(std::size_t{1}, limits::kMaxFollowedNamespacesPerUid))
+        ->group("");
     app.add_option("--event-ring-bytes", config.eventRingBytes, "Event source ring size (testing)")
         ->check(CLI::Range(std::size_t{4096}, std::size_t{64} << 20))
         ->group("");

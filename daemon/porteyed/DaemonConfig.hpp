@@ -40,6 +40,9 @@ struct DaemonConfig {
     std::string netnsHelper = "/run/porteye-netns/helper.sock";
     /// Other namespaces' connections are dumped every this many polls (their listeners every poll).
     std::uint32_t netnsConnectionsEvery = 10;
+    /// Namespaces followed per uid that owns their user namespace (root: the total cap); hidden
+    /// --max-namespaces-per-uid, for tests.
+    std::size_t maxNamespacesPerUid = core::limits::kMaxFollowedNamespacesPerUid;
     /// Kernel event source: "auto" (the full eBPF program, else its tracepoint alone, else
     /// polling), "tracepoint" (the tracepoint alone, else polling) or "off" (polling).
     std::string eventSource = "auto";

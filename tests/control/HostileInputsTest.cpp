@@ -15,6 +15,8 @@
 #include <algorithm>
 #include <csignal>
 #include <filesystem>
+#include <memory>
+#include <sstream>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -44,11 +46,11 @@ class HostileInputs : public ::testing::Test {
 protected:
     std::vector<std::string> args(std::vector<std::string> extra) const {
         // No --interval: a flag would hide the config file's (these tests change it there).
-        std::vector<std::string> out{"--no-bus", "--socket", m_socket, "--config", m_config, "--network-namespaces",
-                                     "host"};
+        std::vector<std::string> out{"--no-bus", "--socket", m_socket, "--config", m_config};
         const auto has = [&](const std::string& flag) {
             return std::find(extra.begin(), extra.end(), flag) != extra.end();
         };
+        if (!has("--network-namespaces")) out.insert(out.end(), {"--network-namespaces", "host"});
         if (!has("--state-dir")) out.insert(out.end(), {"--state-dir", ""});
         if (!has("--expected-dir")) out.insert(out.end(), {"--expected-dir", m_dir.path() + "/none"});
         out.insert(out.end(), extra.begin(), extra.end());
@@ -203,8 +205,48 @@ TEST_F(HostileInputs, DuplicateRulesAreOneLinePerFile) {
     DaemonProcess daemon(args({"--event-source", "off", "--expected-dir", dir}));
     ASSERT_TRUE(daemon.ready()) << daemon.log();
     const std::string log = daemon.log();
-    EXPECT_EQ(countOf(log, "duplicate"), 1u) << log.substr(0, 2000);
+    std::size_t lines = 0;
+    std::istringstream in(log);
+    for (std::string line; std::getline(in, line);)
+        lines += line.find("duplicate") != std::string::npos ? 1 : 0;
+    EXPECT_EQ(lines, 1u) << log.substr(0, 2000);
     EXPECT_NE(log.find("499 rules duplicate"), std::string::npos) << log.substr(0, 2000);
+}
+
+// --- Finding 8: namespaces ---
+
+TEST_F(HostileInputs, NamespacesOfOneUserAreFollowedUpToTheCap) {
+    if (::getuid() != 0) GTEST_SKIP() << "needs root for useradd and to enter namespaces";
+    writeFile(m_config, "interval = 0.1\n");
+    const std::string user = makeUser();
+    const passwd* pw = ::getpwnam(user.c_str());
+    ASSERT_NE(pw, nullptr);
+    // What `unshare -rn` in a loop does: each process its own user and network namespace.
+    std::vector<std::unique_ptr<porteye::testing::Subprocess>> holders;
+    for (int i = 0; i < 5; ++i)
+        holders.push_back(std::make_unique<porteye::testing::Subprocess>(
+            std::vector<std::string>{"setpriv", "--reuid=" + user, "--regid=" + user, "--clear-groups", "unshare",
+                                     "-rn", "sh", "-c", "echo up; exec sleep 600"}));
+    for (auto& h : holders)
+        ASSERT_TRUE(h->waitForOutput("up", std::chrono::seconds(10)));
+    DaemonProcess daemon(
+        args({"--event-source", "off", "--network-namespaces", "all", "--max-namespaces-per-uid", "2"}));
+    ASSERT_TRUE(daemon.ready()) << daemon.log();
+    const std::string expected = "3 namespaces of uid " + std::to_string(pw->pw_uid) + " not followed: limit";
+    std::string said;
+    EXPECT_TRUE(porteye::testing::eventually([&] {
+        said = status().value("network_namespaces", "");
+        return said.find(expected) != std::string::npos;
+    })) << said
+        << "\n"
+        << daemon.log();
+    EXPECT_EQ(countOf(daemon.log(), "limit of 2 followed reached"), 1u) << daemon.log();
+    // One goes: another of the same uid takes its place.
+    holders.front().reset();
+    EXPECT_TRUE(porteye::testing::eventually([&] {
+        said = status().value("network_namespaces", "");
+        return said.find("2 namespaces of uid " + std::to_string(pw->pw_uid) + " not followed") != std::string::npos;
+    })) << said;
 }
 
 // --- Finding 9: config numbers and keys ---

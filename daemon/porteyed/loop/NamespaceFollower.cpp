@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "loop/NamespaceFollower.hpp"
 
+#include "sys/NamespaceOwner.hpp"
+
 #include <spdlog/spdlog.h>
 
 namespace porteye::loop {
@@ -21,7 +23,7 @@ std::string containerNameOf(core::IProcessTable& processes, std::uint32_t pid) {
 
 NamespaceFollower::NamespaceFollower(sd_event* event, sys::NamespacedSocketSource& source, core::PortMonitor& monitor,
                                      flow::MonitorInlet& inlet, core::IProcessTable& processes,
-                                     core::PollPlanOptions plan, std::string namedDirectory)
+                                     core::PollPlanOptions plan, std::string namedDirectory, NamespaceLimits limits)
     : m_event(event),
       m_source(source),
       m_monitor(monitor),
@@ -29,7 +31,8 @@ NamespaceFollower::NamespaceFollower(sd_event* event, sys::NamespacedSocketSourc
       m_plan(plan),
       m_tracker(
           processes, source.ownNetns(), [dir = std::move(namedDirectory)] { return sys::listNamedNamespaces(dir); },
-          [&processes](std::uint32_t pid) { return containerNameOf(processes, pid); }) {
+          [&processes](std::uint32_t pid) { return containerNameOf(processes, pid); }),
+      m_limits(limits) {
     m_monitor.setProcessObserver(
         [this](const auto& fresh, const auto& vanished) { m_tracker.processesChanged(fresh, vanished); });
 }
@@ -56,6 +59,15 @@ bool NamespaceFollower::afterPoll() {
         m_pumps.erase(inode);  // before the source closes the listener it reads
         m_source.detach(inode);
         m_failures.erase(inode);
+        if (auto owner = m_ownerOf.find(inode); owner != m_ownerOf.end()) {
+            if (auto limited = m_limited.find(owner->second);
+                limited != m_limited.end() && limited->second.erase(inode) > 0) {
+                if (limited->second.empty()) m_limited.erase(limited);
+            } else if (auto& n = m_followedByUid[owner->second]; n > 0) {
+                --n;
+            }
+            m_ownerOf.erase(owner);
+        }
         const auto removed = m_inlet.namespaceGone(inode);
         spdlog::debug("network namespace {} is gone ({} sockets closed with it)", inode, removed);
     }
@@ -63,6 +75,7 @@ bool NamespaceFollower::afterPoll() {
     if (!m_source.canEnterNamespaces()) return false;
     for (const auto& [inode, ns] : m_tracker.namespaces()) {
         if (ns.own || m_source.attached(inode) || m_failures.contains(inode)) continue;
+        if (!admit(inode, ns.path)) continue;
         if (const auto error = m_source.attach(inode, ns.path); !error.empty()) {
             // Logged once per namespace: a process we may not enter keeps failing the same way.
             spdlog::warn("network namespace {} ({}) is not followed: {}", inode, ns.name.empty() ? "unnamed" : ns.name,
@@ -82,12 +95,41 @@ bool NamespaceFollower::afterPoll() {
     return attached;
 }
 
+bool NamespaceFollower::admit(std::uint64_t inode, const std::string& path) {
+    // Each followed namespace costs porteyed ~3 fds and a dump a poll: `unshare -rn` in a loop
+    // once made it hold thousands. Counted by who made the namespace (its user namespace's owner),
+    // which its processes cannot change; an unknown owner shares one small budget.
+    constexpr std::uint32_t kUnknownOwner = 0xFFFFFFFF;
+    // A limited namespace is checked again each poll (one of its uid's may have gone), without
+    // asking the kernel for its owner again.
+    const auto known = m_ownerOf.find(inode);
+    const std::uint32_t uid =
+        known != m_ownerOf.end() ? known->second : sys::namespaceOwnerUid(path).value_or(kUnknownOwner);
+    m_ownerOf[inode] = uid;
+    const std::size_t cap = uid == 0 ? m_limits.total : m_limits.perUid;
+    if (m_followedByUid[uid] >= cap || m_source.attachedCount() >= m_limits.total) {
+        auto& limited = m_limited[uid];
+        if (limited.empty())
+            spdlog::warn("network namespaces of uid {}: limit of {} followed reached; more are not followed", uid, cap);
+        limited.insert(inode);
+        return false;
+    }
+    if (auto limited = m_limited.find(uid); limited != m_limited.end()) {
+        limited->second.erase(inode);
+        if (limited->second.empty()) m_limited.erase(limited);
+    }
+    ++m_followedByUid[uid];
+    return true;
+}
+
 NamespaceStatus NamespaceFollower::status() const {
     NamespaceStatus s;
     s.enabled = m_source.canEnterNamespaces();
     s.how = m_source.openerDescription();
     s.followed = m_source.attachedCount();
     s.failed = m_failures.size();
+    for (const auto& [uid, inodes] : m_limited)
+        s.limited[uid] = inodes.size();
     return s;
 }
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include "core/Limits.hpp"
 #include "core/NamespaceTracker.hpp"
 #include "core/PollPlan.hpp"
 #include "flow/MonitorInlet.hpp"
@@ -10,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 #include <vector>
@@ -24,6 +26,14 @@ struct NamespaceStatus {
     std::string how;           ///< "helper ...", "in-process", or why not
     std::size_t followed = 0;  ///< other namespaces attached
     std::size_t failed = 0;    ///< namespaces that could not be attached (last refresh)
+    /// uid (owner of the namespace's user namespace) -> its namespaces not followed: over the cap.
+    std::map<std::uint32_t, std::size_t> limited;
+};
+
+/// How many namespaces are followed, by the uid that owns each one's user namespace.
+struct NamespaceLimits {
+    std::size_t total = core::limits::kMaxFollowedNamespaces;
+    std::size_t perUid = core::limits::kMaxFollowedNamespacesPerUid;  ///< root: `total`
 };
 
 /// Keeps the socket source's namespaces in step with the host: after each poll it asks the
@@ -36,7 +46,7 @@ public:
     /// follower learns goes back in through `inlet`.
     NamespaceFollower(sd_event* event, sys::NamespacedSocketSource& source, core::PortMonitor& monitor,
                       flow::MonitorInlet& inlet, core::IProcessTable& processes, core::PollPlanOptions plan,
-                      std::string namedDirectory = "/run/netns");
+                      std::string namedDirectory = "/run/netns", NamespaceLimits limits = {});
     ~NamespaceFollower();
     NamespaceFollower(const NamespaceFollower&) = delete;
     NamespaceFollower& operator=(const NamespaceFollower&) = delete;
@@ -52,6 +62,9 @@ public:
     void setPlanOptions(core::PollPlanOptions plan) { m_plan = plan; }
 
 private:
+    /// Whether `inode` may be followed under its owner's cap (and counts it); false: limited.
+    bool admit(std::uint64_t inode, const std::string& path);
+
     sd_event* m_event;
     sys::NamespacedSocketSource& m_source;
     core::PortMonitor& m_monitor;
@@ -62,6 +75,10 @@ private:
     std::vector<std::uint64_t> m_fresh;                             // attached since the last plan: dumped in full
     std::map<std::uint64_t, std::string> m_failures;                // namespace -> why it could not be attached
     std::uint64_t m_polls = 0;
+    NamespaceLimits m_limits;
+    std::map<std::uint64_t, std::uint32_t> m_ownerOf;  // namespace -> owner uid (followed or limited)
+    std::map<std::uint32_t, std::size_t> m_followedByUid;
+    std::map<std::uint32_t, std::set<std::uint64_t>> m_limited;  // uid -> namespaces over its cap
 };
 
 }  // namespace porteye::loop
