@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+
 namespace porteye::protocol {
 namespace {
 
@@ -45,6 +47,16 @@ TEST(RequestOptions, OtherKindsOfValueAreRefusedByTheKeysOwnMessage) {
                   historyFilterFromOptions({{"limit", std::uint64_t{kMaxHistoryLimit + 1}}});
               }),
               "'limit' is out of range");
+}
+
+TEST(RequestOptions, NonFiniteIntervalsAreRefusedAtTheWire) {
+    // D-Bus carries NaN and infinities in a double ('d'); a NaN interval once passed every range check.
+    for (const double value : {std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::infinity(),
+                               -std::numeric_limits<double>::infinity()})
+        EXPECT_EQ(errorOf([value] {
+                      watchParamsFromOptions({{"interval", value}});
+                  }),
+                  "'interval' must be a finite number of seconds");
 }
 
 TEST(RequestOptions, JsonGoesThroughTheSameParser) {
