@@ -363,8 +363,8 @@ TEST(DbusLifecycle, SighupReloadsTheIntervalFromTheConfigFile) {
     EXPECT_TRUE(eventually([&] { return get("PollInterval").get<double>() == 0.25; }, 5s));
     EXPECT_EQ(get("HistoryCapacity").get<std::uint32_t>(), 800u);
     EXPECT_EQ(daemon.process().stop(SIGTERM), 0);
-    EXPECT_NE(daemon.process().err().find("poll interval 0.5s -> 0.25s"), std::string::npos) << daemon.process().err();
-    EXPECT_NE(daemon.process().err().find("history capacity 500 -> 800"), std::string::npos);
+    EXPECT_NE(daemon.process().err().find("reload: interval '0.5' -> '0.25'"), std::string::npos) << daemon.process().err();
+    EXPECT_NE(daemon.process().err().find("reload: history_capacity '500' -> '800'"), std::string::npos);
 }
 
 TEST_F(DbusApiTest, EventsStreamsHostChangesThroughPorteyectl) {
