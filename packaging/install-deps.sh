@@ -11,16 +11,21 @@ packages=(
   libcli11-dev libsqlite3-dev libcpp-httplib-dev
   # the eBPF kernel event source (optional: without them PORTEYE_BPF is OFF and porteyed polls)
   clang llvm libbpf-dev bpftool
+  # coverage-guided fuzzing with libFuzzer (clang's -fsanitize=fuzzer needs its runtime)
+  libclang-rt-14-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
-  dbus-daemon dbus-bin libglib2.0-bin socat iproute2 util-linux procps lsof python3 python3-psutil
-  python3-prometheus-client
-  # the web page's browser test: Debian's Chromium (driven by playwright-core from npm, with the
-  # machine's Node.js)
+  dbus-daemon dbus-bin libglib2.0-bin socat iproute2 util-linux procps lsof passwd python3 python3-psutil
+  python3-prometheus-client ca-certificates
+  # the web page's browser test: Debian's Chromium, driven by playwright-core from npm
   chromium
   # packaging and the end-to-end test on a real systemd
   systemd-container debootstrap fakeroot dpkg-dev lintian file
 )
+
+# Node.js and npm for that browser test: Debian's, unless the machine already has an npm (a
+# third-party nodejs build bundles its own npm, and Debian's npm package conflicts with it).
+command -v npm >/dev/null || packages+=(nodejs npm)
 
 missing=()
 for p in "${packages[@]}"; do
