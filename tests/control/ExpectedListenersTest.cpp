@@ -354,7 +354,9 @@ TEST_F(ExpectedListeners, TheJournalEntryCarriesItsMessageIdAndFields) {
     if (::geteuid() != 0) GTEST_SKIP() << "needs root for a private mount namespace";
     // journald stands in: porteyed runs in a mount namespace of its own where
     // /run/systemd/journal/socket is this test's datagram socket, and sends there what it
-    // would send to journald (the native protocol: KEY=value lines).
+    // would send to journald (the native protocol: KEY=value lines). /run itself gets a tmpfs of
+    // the namespace's own: a container, chroot or CI image may have no /run/systemd to mount over,
+    // and nothing is created on the host's /run.
     TempDir journal(0755);
     const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     ASSERT_GE(fd, 0);
@@ -368,7 +370,7 @@ TEST_F(ExpectedListeners, TheJournalEntryCarriesItsMessageIdAndFields) {
     writeFile(m_rules.path() + "/a.conf", "tcp 127.0.0.1:" + std::to_string(portA) + "\n");
     startDaemon({{"FAKE_JOURNAL_DIR", journal.path()}},
                 {"unshare", "--mount", "--propagation", "private", "sh", "-c",
-                 "mount -t tmpfs tmpfs /run/systemd && mkdir /run/systemd/journal && "
+                 "mount -t tmpfs tmpfs /run && mkdir -p /run/systemd/journal && "
                  "mount --bind \"$FAKE_JOURNAL_DIR\" /run/systemd/journal && exec \"$0\" \"$@\""});
     ASSERT_EQ(expected.open(portA), portA);
     PortHolder rogue;
