@@ -123,9 +123,11 @@ trap 'exit 130' INT TERM
 # ---- 1. the package, from cpack of the build directory ----------------------
 log "building the package from $build_dir"
 mkdir -p "$work/deb"
-if ! cmake --build "$build_dir" >"$work/build.log" 2>&1; then
-    abort "build $build_dir" "$work/build.log"
-fi
+# Packages the finished tree as it is: building it here would rebuild a tree that other tests
+# may be running from (tests/run.sh runs this after the build and every other test).
+for binary in daemon/porteyed client/porteyectl; do
+    [[ -x $build_dir/$binary ]] || abort "$build_dir is built (no $binary: build it first)" /dev/null
+done
 if ! (cd "$build_dir" && cpack -G DEB -B "$work/deb") >"$work/cpack.log" 2>&1; then
     abort "cpack -G DEB" "$work/cpack.log"
 fi
