@@ -8,7 +8,6 @@
 #include "wire/RequestOptions.hpp"
 
 #include <poll.h>
-#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -176,12 +175,7 @@ DaemonStatus DbusTransport::status() {
 
 StreamEnd DbusTransport::runUntil(const std::function<bool()>& done,
                                   std::optional<std::chrono::steady_clock::time_point> deadline) {
-    const int signals = signalfd(-1, &stopSignals(), SFD_CLOEXEC);
-    if (signals < 0) throw CommandError(kExitFailure, "signalfd failed");
-    struct Closer {
-        int fd;
-        ~Closer() { close(fd); }
-    } closer{signals};
+    const int signals = stopSignalFd();
     while (!done()) {
         while (m_connection->processPendingRequest()) {
             if (done()) return StreamEnd::Callback;

@@ -17,24 +17,6 @@
 namespace porteye::cli {
 namespace {
 
-timespec toTimespec(std::chrono::duration<double> interval) {
-    const double seconds = interval.count();
-    timespec ts{};
-    ts.tv_sec = static_cast<time_t>(std::floor(seconds));
-    ts.tv_nsec = static_cast<long>((seconds - std::floor(seconds)) * 1e9);
-    return ts;
-}
-
-/// Sleeps for one interval; true when a stop signal (Ctrl+C, SIGTERM) arrived instead.
-bool waitForStop(const timespec& interval) {
-    for (;;) {
-        const int signal = sigtimedwait(&stopSignals(), nullptr, &interval);
-        if (signal > 0) return true;
-        if (errno == EAGAIN) return false;
-        if (errno != EINTR) throw CommandError(kExitFailure, "sigtimedwait failed");
-    }
-}
-
 core::DumpRequest requestFor(const core::SocketFilter& filter) {
     core::DumpRequest request;
     if (filter.state) request.states = core::stateBit(*filter.state);
@@ -99,7 +81,6 @@ void LocalTransport::watch(std::uint32_t pid, const WatchOptions& options, const
     core::PidPortTracker tracker(pid, options.includeChildren, processes, clock, options.filter);
     if (options.onStarted) options.onStarted();
     const auto request = requestFor(options.filter);
-    const auto interval = toTimespec(options.interval);
     core::DumpResult dump;
     const core::DumpProvider dumpNow = [&]() -> const std::vector<core::SocketRecord>* {
         dump = source.dump(request);
@@ -109,7 +90,7 @@ void LocalTransport::watch(std::uint32_t pid, const WatchOptions& options, const
     for (;;) {
         auto change = tracker.step(dumpNow);
         if ((change.changed() || change.processExited) && !onChange(change)) return;
-        if (change.processExited || waitForStop(interval)) return;
+        if (change.processExited || waitForStop(options.interval)) return;
     }
 }
 
@@ -139,7 +120,7 @@ StreamEnd LocalTransport::events(const core::SocketFilter& filter, const EventCa
             if (left.count() <= 0) return StreamEnd::Deadline;
             interval = std::min(interval, left);
         }
-        if (waitForStop(toTimespec(interval))) return StreamEnd::Signal;
+        if (waitForStop(interval)) return StreamEnd::Signal;
     }
 }
 

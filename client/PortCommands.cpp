@@ -55,19 +55,6 @@ bool hostMatches(const std::optional<std::string>& host, const std::string& addr
     return isWildcard(*wanted) || isWildcard(*bound) || *wanted == *bound;
 }
 
-/// Sleeps for `interval` or until a stop signal; true when a signal came.
-bool sleepOrStop(std::chrono::duration<double> interval) {
-    timespec ts{};
-    const double seconds = std::max(interval.count(), 0.0);
-    ts.tv_sec = static_cast<time_t>(std::floor(seconds));
-    ts.tv_nsec = static_cast<long>((seconds - std::floor(seconds)) * 1e9);
-    for (;;) {
-        if (sigtimedwait(&stopSignals(), nullptr, &ts) > 0) return true;
-        if (errno == EAGAIN) return false;
-        if (errno != EINTR) throw CommandError(kExitFailure, "sigtimedwait failed");
-    }
-}
-
 /// "2026-11-30 04:12:03" in local time.
 std::string shortTime(core::WallTime time) {
     auto text = core::formatIsoLocal(time);
@@ -160,7 +147,7 @@ int runWait(ITransport& transport, const WaitOptions& options, const OutputOptio
                 }
                 pause = std::min(pause, left);
             }
-            if (sleepOrStop(pause)) {
+            if (waitForStop(pause)) {
                 end = StreamEnd::Signal;
                 break;
             }

@@ -6,7 +6,6 @@
 #include "wire/JsonRpc.hpp"
 
 #include <poll.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -25,21 +24,6 @@ using Clock = std::chrono::steady_clock;
 
 constexpr int kReplyTimeoutMs = 30'000;
 constexpr std::size_t kReadChunk = 64 * 1024;
-
-/// A signalfd for the stop signals main() blocked, so streams end cleanly on Ctrl+C/SIGTERM.
-class StopSignalFd {
-public:
-    StopSignalFd() : m_fd(signalfd(-1, &stopSignals(), SFD_CLOEXEC | SFD_NONBLOCK)) {
-        if (m_fd < 0) throw CommandError(kExitFailure, std::string("signalfd failed: ") + std::strerror(errno));
-    }
-    ~StopSignalFd() { ::close(m_fd); }
-    StopSignalFd(const StopSignalFd&) = delete;
-    StopSignalFd& operator=(const StopSignalFd&) = delete;
-    int get() const { return m_fd; }
-
-private:
-    int m_fd;
-};
 
 /// Error replies map to exit codes through the one error table (core/Errors.hpp), by the
 /// error's name (error.data.name, as D-Bus error names are mapped) and else by its code.
@@ -138,12 +122,7 @@ SocketTransport::Wait SocketTransport::read(int stopFd, std::optional<Clock::tim
             if (errno == EINTR) continue;
             throw CommandError(kExitFailure, std::string("poll failed: ") + std::strerror(errno));
         }
-        if (stopFd >= 0 && (fds[1].revents & POLLIN)) {
-            signalfd_siginfo info{};
-            if (::read(stopFd, &info, sizeof(info)) < 0) {
-            }  // consumed: the stop is handled here
-            return Wait::Stopped;
-        }
+        if (stopFd >= 0 && (fds[1].revents & POLLIN)) return Wait::Stopped;  // left pending: see stopSignalFd()
         if (fds[0].revents == 0) continue;
         char chunk[kReadChunk];
         const ssize_t n = ::recv(m_fd, chunk, sizeof(chunk), MSG_DONTWAIT);
@@ -170,11 +149,10 @@ json SocketTransport::call(const std::string& method, const json& params) {
     connectIfNeeded();
     const std::uint64_t id = m_nextId++;
     sendLine(rpc::toLine(rpc::request(id, method, params)));
-    StopSignalFd stop;
     const auto deadline = Clock::now() + std::chrono::milliseconds(kReplyTimeoutMs);
     for (;;) {
         rpc::Message message;
-        switch (read(stop.get(), deadline, message)) {
+        switch (read(stopSignalFd(), deadline, message)) {
             case Wait::Stopped:
                 throw Interrupted();
             case Wait::TimedOut:
@@ -227,7 +205,6 @@ DaemonStatus SocketTransport::status() {
 }
 
 void SocketTransport::watch(std::uint32_t pid, const WatchOptions& options, const WatchCallback& onChange) {
-    StopSignalFd stop;
     json params =
         protocol::toJson(protocol::WatchParams{options.interval.count(), options.includeChildren, options.filter});
     params["pid"] = pid;
@@ -236,7 +213,7 @@ void SocketTransport::watch(std::uint32_t pid, const WatchOptions& options, cons
     if (options.onStarted) options.onStarted();
     for (;;) {
         rpc::Message received;
-        if (next(stop.get(), std::nullopt, received) != Wait::Message) break;  // stop signal
+        if (next(stopSignalFd(), std::nullopt, received) != Wait::Message) break;  // stop signal
         auto* message = &received;
         if (message->method == "watch.changed" && idField(message->params, "watch") == id) {
             const auto change = decoding([&] { return rpc::portChangeFromJson(message->params); });
@@ -284,14 +261,13 @@ StreamEnd SocketTransport::unexpected(const core::SocketFilter& filter, const Un
 
 StreamEnd SocketTransport::stream(const json& params, const char* method,
                                   const std::function<bool(const json&)>& onMessage, const StreamOptions& options) {
-    StopSignalFd stop;
     const json reply = call("events", params);
     const std::uint64_t id = decoding([&] { return reply.at("subscription").get<std::uint64_t>(); });
     auto end = StreamEnd::Callback;
     if (!options.onSubscribed || options.onSubscribed()) {
         for (;;) {
             rpc::Message message;
-            const auto wait = next(stop.get(), options.deadline, message);
+            const auto wait = next(stopSignalFd(), options.deadline, message);
             if (wait == Wait::Stopped) {
                 end = StreamEnd::Signal;
                 break;

@@ -30,8 +30,7 @@ private:
     int m_exitCode;
 };
 
-/// A request cut short because this thread took a stop signal (SIGINT, SIGTERM) while waiting for
-/// the reply. With several threads, whoever catches it passes the stop on (porteyectl web).
+/// A request cut short by a stop signal (SIGINT, SIGTERM) while it waited for the reply.
 class Interrupted : public CommandError {
 public:
     Interrupted() : CommandError(kExitFailure, "interrupted while waiting for porteyed") {}
@@ -94,8 +93,14 @@ public:
                                  const StreamOptions& options);
 };
 
-/// Stop signals (SIGINT, SIGTERM) are blocked by main(); streaming transports wait on them.
+/// Stop signals (SIGINT, SIGTERM) are blocked by main() before any thread starts.
 const sigset_t& stopSignals();
+/// The one place porteyectl learns of a stop: a descriptor, shared by every thread, that is
+/// readable while a stop signal is pending. Nothing ever takes the signal off the pending set, so
+/// a stop is a level that every waiter sees, now or later, not a message that one thread takes.
+int stopSignalFd();
+/// Sleeps for up to `timeout` (no timeout: until a stop); true when a stop signal is pending.
+bool waitForStop(std::optional<std::chrono::duration<double>> timeout);
 
 /// Whether porteyed shows this caller every socket: root, or a member of group porteye. Anyone else
 /// sees only the sockets of their own processes (and receives no host-wide D-Bus signals).

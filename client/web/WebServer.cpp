@@ -222,10 +222,7 @@ private:
         } catch (const protocol::InvalidArgument& e) {
             sendError(res, 400, e.what());
         } catch (const cli::Interrupted&) {
-            // The transport waits on a signalfd for the stop signals, and a signalfd takes a signal
-            // meant for the whole process: this request took the SIGINT/SIGTERM meant to stop
-            // porteyectl, so send it again for the thread following the events.
-            ::kill(::getpid(), SIGTERM);
+            // The stop stays pending for the event thread too (cli::stopSignalFd): nothing to pass on.
             sendError(res, 503, "porteyectl web is stopping");
         } catch (const cli::CommandError& e) {
             sendError(res, httpStatusOf(e), e.what());
@@ -366,15 +363,14 @@ private:
                     m_err << "porteyectl web: no live updates: " << e.what() << '\n';
                     m_hub.publish("event: daemon\ndata: " +
                                   dumpJson({{"connected", true}, {"live", false}, {"error", e.what()}}) + "\n\n");
-                    sigwaitinfo(&cli::stopSignals(), nullptr);
+                    cli::waitForStop(std::nullopt);
                     return;
                 }
                 reportLost(e.what());
             } catch (const std::exception& e) {
                 reportLost(e.what());
             }
-            const timespec delay{std::chrono::duration_cast<std::chrono::seconds>(kReconnectDelay).count(), 0};
-            if (sigtimedwait(&cli::stopSignals(), nullptr, &delay) > 0) return;
+            if (cli::waitForStop(kReconnectDelay)) return;
         }
     }
 
