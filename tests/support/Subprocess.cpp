@@ -50,10 +50,33 @@ void replaceElements(std::string& text, const std::string& open, const std::stri
     }
 }
 
+/// The processes whose process group is `pgid`, read from /proc (field 5 of /proc/PID/stat).
+std::vector<pid_t> groupMembers(pid_t pgid) {
+    std::vector<pid_t> members;
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+        const std::string name = entry.path().filename();
+        if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+        std::ifstream in(entry.path() / "stat");
+        std::string stat;
+        std::getline(in, stat);
+        const auto close = stat.rfind(')');  // comm may hold spaces and parentheses
+        if (close == std::string::npos) continue;
+        std::istringstream fields(stat.substr(close + 2));
+        char state = 0;
+        pid_t ppid = 0;
+        pid_t group = 0;
+        fields >> state >> ppid >> group;
+        if (group == pgid) members.push_back(static_cast<pid_t>(std::stol(name)));
+    }
+    return members;
+}
+
 }  // namespace
 
 Subprocess::Subprocess(std::vector<std::string> argv, std::map<std::string, std::string> env,
-                       const std::string& outputPrefix) {
+                       const std::string& outputPrefix, bool ownProcessGroup)
+    : m_ownGroup(ownProcessGroup) {
     int out[2];
     int err[2];
     if (outputPrefix.empty()) {
@@ -71,6 +94,7 @@ Subprocess::Subprocess(std::vector<std::string> argv, std::map<std::string, std:
     m_pid = fork();
     if (m_pid < 0) throw std::runtime_error("fork failed");
     if (m_pid == 0) {
+        if (ownProcessGroup) setpgid(0, 0);
         dup2(out[1], 1);
         dup2(err[1], 2);
         // Children get a clean signal state whatever the test runner blocked.
@@ -87,6 +111,8 @@ Subprocess::Subprocess(std::vector<std::string> argv, std::map<std::string, std:
         std::fprintf(stderr, "exec %s: %s\n", args[0], std::strerror(errno));
         _exit(127);
     }
+    // Both sides set the group, so it exists before either goes on (the child may not have run yet).
+    if (ownProcessGroup) setpgid(m_pid, m_pid);
     ::close(out[1]);
     ::close(err[1]);
     m_outFd = out[0];
@@ -94,7 +120,10 @@ Subprocess::Subprocess(std::vector<std::string> argv, std::map<std::string, std:
 }
 
 Subprocess::~Subprocess() {
-    if (!m_status) stop(SIGKILL, std::chrono::seconds(5));
+    if (m_ownGroup)
+        stopGroup(SIGKILL);
+    else if (!m_status)
+        stop(SIGKILL, std::chrono::seconds(5));
     if (m_outFd >= 0) ::close(m_outFd);
     if (m_errFd >= 0) ::close(m_errFd);
 }
@@ -182,6 +211,22 @@ int Subprocess::stop(int signal, std::chrono::milliseconds timeout) {
     if (auto status = wait(timeout)) return *status;
     kill(m_pid, SIGKILL);
     return wait(std::chrono::seconds(5)).value_or(-1);
+}
+
+int Subprocess::stopGroup(int signal, int* leftovers) {
+    const int status = stop(signal);
+    // The leader is reaped; its group id stays in use while any member lives. Whatever is left was
+    // forked by the leader and outlived it (reparented, so not ours to wait for): kill it and wait
+    // until the kernel says the group is gone.
+    int left = 0;
+    if (m_ownGroup && m_pid > 0) {
+        for (pid_t pid : groupMembers(m_pid))
+            if (::kill(pid, SIGKILL) == 0) ++left;
+        ::kill(-m_pid, SIGKILL);  // one forked between the walk and now
+        eventually([&] { return ::kill(-m_pid, 0) != 0 && errno == ESRCH; }, std::chrono::seconds(10));
+    }
+    if (leftovers) *leftovers = left;
+    return status;
 }
 
 RunResult run(std::vector<std::string> argv, std::map<std::string, std::string> env,
@@ -353,16 +398,16 @@ void PortHolder::exit() {
 }
 
 std::string porteyedPath() {
-    return std::string(PORTEYE_BINARY_DIR) + "/daemon/porteyed";
+    return PORTEYE_BINARY_DIR "/daemon/porteyed";
 }
 std::string netnsHelperPath() {
-    return std::string(PORTEYE_BINARY_DIR) + "/daemon/porteye-netns-helper";
+    return PORTEYE_BINARY_DIR "/daemon/porteye-netns-helper";
 }
 std::string porteyectlPath() {
-    return std::string(PORTEYE_BINARY_DIR) + "/client/porteyectl";
+    return PORTEYE_BINARY_DIR "/client/porteyectl";
 }
 std::string policyFilePath() {
-    return std::string(PORTEYE_SOURCE_DIR) + "/dbus/org.porteye.PortEye1.conf";
+    return PORTEYE_SOURCE_DIR "/dbus/org.porteye.PortEye1.conf";
 }
 
 DaemonProcess::DaemonProcess(std::vector<std::string> args, std::map<std::string, std::string> env,
@@ -385,10 +430,25 @@ DaemonProcess::DaemonProcess(std::vector<std::string> args, std::map<std::string
         argv.push_back("--state-dir");
         argv.push_back(m_dir.path() + "/state");
     }
+    const auto named = [&](const std::string& option) {
+        return std::any_of(args.begin(), args.end(),
+                           [&](const std::string& a) { return a == option || a.rfind(option + "=", 0) == 0; });
+    };
+    // Every namespace of a busy host and the eBPF source make a daemon slow and timing-sensitive,
+    // and only the tests of those two features need them: those name the options.
+    for (const auto& [option, value] : {std::pair{"--network-namespaces", "host"}, {"--event-source", "off"}}) {
+        if (named(option)) continue;
+        argv.push_back(option);
+        argv.push_back(value);
+    }
+    std::string socketPath;
+    if (auto it = std::find(args.begin(), args.end(), "--socket"); it != args.end() && it + 1 != args.end())
+        socketPath = *(it + 1);
     for (auto& a : args)
         argv.push_back(std::move(a));
     try {
-        m_process = std::make_unique<Subprocess>(std::move(argv), std::move(env), m_dir.path() + "/porteyed");
+        m_process = std::make_unique<Subprocess>(std::move(argv), std::move(env), m_dir.path() + "/porteyed",
+                                                 /*ownProcessGroup=*/true);
     } catch (...) {
         ::close(m_notifyFd);
         throw;
@@ -403,6 +463,21 @@ DaemonProcess::DaemonProcess(std::vector<std::string> args, std::map<std::string
             if (n.find("READY=1") != std::string::npos) m_ready = true;
         if (!m_ready && m_process->wait(std::chrono::milliseconds(10))) break;
     }
+    // READY=1 comes after the bus name and the control socket; a connect proves the socket, which
+    // a launcher's mount namespace could hide from this test.
+    if (m_ready && !socketPath.empty()) {
+        m_ready = eventually(
+            [&] {
+                const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                sockaddr_un to{};
+                to.sun_family = AF_UNIX;
+                std::strncpy(to.sun_path, socketPath.c_str(), sizeof to.sun_path - 1);
+                const bool ok = connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) == 0;
+                ::close(fd);
+                return ok;
+            },
+            std::chrono::seconds(5));
+    }
 }
 
 DaemonProcess::~DaemonProcess() {
@@ -413,7 +488,11 @@ DaemonProcess::~DaemonProcess() {
 }
 
 int DaemonProcess::stop(int signal) {
-    return m_process->stop(signal);
+    int left = 0;
+    const int status = m_process->stopGroup(signal, &left);
+    m_leftovers += left;
+    if (left > 0) std::fprintf(stderr, "porteyed left %d process(es) in its group: killed\n", left);
+    return status;
 }
 
 std::string DaemonProcess::log() {
