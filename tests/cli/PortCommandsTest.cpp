@@ -2,6 +2,7 @@
 // `porteyectl wait`, `who` and `watch --exec` as scripts run them: the real binaries, a real
 // porteyed over the Unix socket and over a private dbus-daemon, and ports this test owns
 // (bound to port 0, so no fixed port is assumed free).
+#include "support/DaemonTest.hpp"
 #include "support/Subprocess.hpp"
 
 #include <gtest/gtest.h>
@@ -76,18 +77,16 @@ std::string userName() {
 
 enum class Via { Socket, Dbus };
 
-class PortCommandsTest : public ::testing::TestWithParam<Via> {
+class PortCommandsTest : public porteye::testing::DaemonTest, public ::testing::WithParamInterface<Via> {
 protected:
     void SetUp() override {
         if (GetParam() == Via::Dbus) {
             m_bus = std::make_unique<PrivateBus>(policyFilePath());
-            m_daemon = std::make_unique<DaemonProcess>(std::vector<std::string>{
-                "--bus-address", m_bus->address(), "--interval", "0.1", "--socket", "", "--config", "/dev/null"});
+            startDaemon(
+                {"--bus-address", m_bus->address(), "--interval", "0.1", "--socket", "", "--config", "/dev/null"});
         } else {
-            m_daemon = std::make_unique<DaemonProcess>(std::vector<std::string>{
-                "--no-bus", "--socket", m_socket, "--interval", "0.1", "--config", "/dev/null"});
+            startDaemon({"--no-bus", "--socket", m_socket, "--interval", "0.1", "--config", "/dev/null"});
         }
-        ASSERT_TRUE(m_daemon->ready()) << "porteyed never sent READY=1:\n" << m_daemon->log();
     }
 
     /// porteyectl over this test's transport.
@@ -112,7 +111,6 @@ protected:
     TempDir m_dir{0755};
     const std::string m_socket = m_dir.path() + "/s.sock";
     std::unique_ptr<PrivateBus> m_bus;
-    std::unique_ptr<DaemonProcess> m_daemon;
 };
 
 TEST_P(PortCommandsTest, WaitListenReturnsOnceTheTestListens) {

@@ -2,6 +2,7 @@
 // One porteyed serving both front-ends (a private system bus and the control socket); the real
 // porteyectl asks the same questions through each and must get the same answers.
 // The host is shared: only sockets and processes made here are asserted on.
+#include "support/DaemonTest.hpp"
 #include "support/Subprocess.hpp"
 
 #include <gtest/gtest.h>
@@ -27,18 +28,12 @@ constexpr auto kTimeout = 20s;
 
 enum class Via { Bus, Socket };
 
-class Conformance : public ::testing::Test {
+class Conformance : public porteye::testing::DaemonTest {
 protected:
     void SetUp() override {
         m_bus = std::make_unique<PrivateBus>(porteye::testing::policyFilePath());
-        m_daemon = std::make_unique<DaemonProcess>(std::vector<std::string>{
-            "--bus-address", m_bus->address(), "--socket", m_path, "--interval", "0.1", "--config", "/dev/null"});
-        ASSERT_TRUE(m_daemon->ready()) << "porteyed never sent READY=1:\n" << m_daemon->log();
-    }
-    void TearDown() override {
-        if (m_daemon) {
-            EXPECT_EQ(m_daemon->stop(), 0) << m_daemon->log();
-        }
+        startDaemon(
+            {"--bus-address", m_bus->address(), "--socket", m_path, "--interval", "0.1", "--config", "/dev/null"});
     }
 
     /// porteyectl's command line for one front-end.
@@ -85,7 +80,6 @@ protected:
     std::unique_ptr<PrivateBus> m_bus;
     TempDir m_dir;
     const std::string m_path = m_dir.path() + "/s.sock";
-    std::unique_ptr<DaemonProcess> m_daemon;
 };
 
 bool nonEmptyArray(const json& j) {

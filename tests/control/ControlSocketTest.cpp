@@ -3,6 +3,7 @@
 // The host is shared: only sockets and processes made here are asserted on.
 #include "wire/JsonRpc.hpp"
 #include "support/RpcClient.hpp"
+#include "support/DaemonTest.hpp"
 #include "support/Subprocess.hpp"
 
 #include <gtest/gtest.h>
@@ -77,19 +78,15 @@ bool containsPort(const json& ports, std::uint16_t port) {
     return false;
 }
 
-class ControlSocket : public ::testing::Test {
+class ControlSocket : public porteye::testing::DaemonTest {
 protected:
-    void SetUp() override {
-        m_daemon = std::make_unique<DaemonProcess>(socketOnly(m_path));
-        ASSERT_TRUE(m_daemon->ready()) << "porteyed never sent READY=1:\n" << m_daemon->log();
-    }
+    void SetUp() override { startDaemon(socketOnly(m_path)); }
     void TearDown() override {
-        EXPECT_EQ(m_daemon->stop(), 0) << m_daemon->log();
+        stopDaemon();
         EXPECT_FALSE(std::filesystem::exists(m_path)) << "the socket file was not removed";
     }
     TempDir m_dir{0755};  // the unprivileged test client must reach the socket
     const std::string m_path = m_dir.path() + "/s.sock";
-    std::unique_ptr<DaemonProcess> m_daemon;
 };
 
 TEST_F(ControlSocket, StatusReportsTheServiceFields) {

@@ -3,6 +3,7 @@
 // for any poll, the fallback stages forced from the command line, and a resync after lost events.
 // Runs as root (CAP_BPF); the host is shared: only sockets made here are asserted on.
 #include "support/RpcClient.hpp"
+#include "support/DaemonTest.hpp"
 #include "support/Subprocess.hpp"
 
 #include <gtest/gtest.h>
@@ -13,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -44,18 +46,15 @@ std::uint16_t briefListener(std::chrono::milliseconds life) {
     return ntohs(addr.sin_port);
 }
 
-class EventSource : public ::testing::Test {
+class EventSource : public porteye::testing::DaemonTest {
 protected:
     void start(std::vector<std::string> extra) {
         std::vector<std::string> args{"--no-bus", "--socket", m_path, "--config", "/dev/null", "--state-dir", ""};
+        // The kernel's events are what these tests are about (the fixture turns them off otherwise).
+        if (std::find(extra.begin(), extra.end(), "--event-source") == extra.end())
+            args.insert(args.end(), {"--event-source", "auto"});
         args.insert(args.end(), extra.begin(), extra.end());
-        m_daemon = std::make_unique<DaemonProcess>(args);
-        ASSERT_TRUE(m_daemon->ready()) << "porteyed never sent READY=1:\n" << m_daemon->log();
-    }
-    void TearDown() override {
-        if (m_daemon) {
-            EXPECT_EQ(m_daemon->stop(), 0) << m_daemon->log();
-        }
+        startDaemon(args);
     }
     json status() { return RpcClient(m_path).call("status").value("result", json::object()); }
     json historyOf(std::uint16_t port) {
@@ -64,7 +63,6 @@ protected:
 
     TempDir m_dir{0755};
     const std::string m_path = m_dir.path() + "/s.sock";
-    std::unique_ptr<DaemonProcess> m_daemon;
 };
 
 TEST_F(EventSource, AListenerThatLivesFiftyMillisecondsBetweenPollsIsInTheHistoryWithItsPid) {

@@ -5,6 +5,7 @@
 #include "core/ExpectedListeners.hpp"
 #include "wire/Json.hpp"
 #include "support/RpcClient.hpp"
+#include "support/DaemonTest.hpp"
 #include "support/Subprocess.hpp"
 
 #include <gtest/gtest.h>
@@ -76,20 +77,13 @@ bool contains(const std::vector<std::uint16_t>& ports, std::uint16_t port) {
     return std::find(ports.begin(), ports.end(), port) != ports.end();
 }
 
-class ExpectedListeners : public ::testing::Test {
+class ExpectedListeners : public porteye::testing::DaemonTest {
 protected:
-    void startDaemon(std::map<std::string, std::string> env = {}, std::vector<std::string> launcher = {}) {
+    void startRulesDaemon(std::map<std::string, std::string> env = {}, std::vector<std::string> launcher = {}) {
         m_bus = std::make_unique<PrivateBus>(porteye::testing::policyFilePath());
-        m_daemon = std::make_unique<DaemonProcess>(
-            std::vector<std::string>{"--bus-address", m_bus->address(), "--socket", m_path, "--interval", "0.1",
-                                     "--config", "/dev/null", "--expected-dir", m_rulesDir},
-            std::move(env), std::move(launcher));
-        ASSERT_TRUE(m_daemon->ready()) << "porteyed never sent READY=1:\n" << m_daemon->log();
-    }
-    void TearDown() override {
-        if (m_daemon) {
-            EXPECT_EQ(m_daemon->stop(), 0) << m_daemon->log();
-        }
+        startDaemon({"--bus-address", m_bus->address(), "--socket", m_path, "--interval", "0.1", "--config",
+                     "/dev/null", "--expected-dir", m_rulesDir},
+                    std::move(env), std::move(launcher));
     }
 
     std::vector<std::string> porteyectl(bool viaSocket, std::vector<std::string> args) const {
@@ -131,7 +125,6 @@ protected:
     std::string m_rulesDir = m_rules.path();
     const std::string m_path = m_dir.path() + "/s.sock";
     std::unique_ptr<PrivateBus> m_bus;
-    std::unique_ptr<DaemonProcess> m_daemon;
 };
 
 TEST_F(ExpectedListeners, OnlyTheListenerNoRuleExpectsRaisesTheSignalTheNotificationAndTheCliLine) {
@@ -139,7 +132,7 @@ TEST_F(ExpectedListeners, OnlyTheListenerNoRuleExpectsRaisesTheSignalTheNotifica
     const auto portA = freePort();
     writeFile(m_rules.path() + "/a.conf", "# the test's expected service\ntcp 127.0.0.1:" + std::to_string(portA) +
                                               " process=" + core::quoteExpectedValue(commOf(expected.pid())) + "\n");
-    startDaemon();
+    startRulesDaemon();
 
     Subprocess monitor({"busctl", "--address=" + m_bus->address(), "--json=short", "monitor", "org.porteye.PortEye1"});
     ASSERT_TRUE(eventually(
@@ -209,7 +202,7 @@ TEST_F(ExpectedListeners, OnlyTheListenerNoRuleExpectsRaisesTheSignalTheNotifica
 
 TEST_F(ExpectedListeners, SighupReloadPicksUpANewRule) {
     writeFile(m_rules.path() + "/a.conf", "tcp *:1\n");
-    startDaemon();
+    startRulesDaemon();
     RpcClient rpc(m_path);
     ASSERT_TRUE(rpc.call("events", {{"unexpected", true}}).contains("result"));
     PortHolder rogue;
@@ -279,7 +272,7 @@ TEST_F(ExpectedListeners, OneUsersFloodOfAlertsIsHeldBackPerUidWhileRootsGetThro
 
 TEST_F(ExpectedListeners, AMissingDirectoryMeansNoAlerts) {
     m_rulesDir = m_dir.path() + "/absent";
-    startDaemon();
+    startRulesDaemon();
     RpcClient rpc(m_path);
     EXPECT_FALSE(status(rpc)["expected_active"].get<bool>());
     ASSERT_TRUE(rpc.call("events", {{"listening", true}}).contains("result"));  // events and alerts
@@ -303,7 +296,7 @@ TEST_F(ExpectedListeners, AMissingDirectoryMeansNoAlerts) {
 TEST_F(ExpectedListeners, AnUnprivilegedSubscriberGetsTheAlertsOfItsOwnSocketsOnly) {
     if (::geteuid() != 0) GTEST_SKIP() << "needs root to run clients as nobody";
     writeFile(m_rules.path() + "/a.conf", "tcp *:1\n");
-    startDaemon();
+    startRulesDaemon();
     const std::vector<std::string> asNobody{"setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"};
     auto nobodyListener = [&] {
         auto argv = asNobody;
@@ -368,10 +361,10 @@ TEST_F(ExpectedListeners, TheJournalEntryCarriesItsMessageIdAndFields) {
     PortHolder expected;
     const auto portA = freePort();
     writeFile(m_rules.path() + "/a.conf", "tcp 127.0.0.1:" + std::to_string(portA) + "\n");
-    startDaemon({{"FAKE_JOURNAL_DIR", journal.path()}},
-                {"unshare", "--mount", "--propagation", "private", "sh", "-c",
-                 "mount -t tmpfs tmpfs /run && mkdir -p /run/systemd/journal && "
-                 "mount --bind \"$FAKE_JOURNAL_DIR\" /run/systemd/journal && exec \"$0\" \"$@\""});
+    startRulesDaemon({{"FAKE_JOURNAL_DIR", journal.path()}},
+                     {"unshare", "--mount", "--propagation", "private", "sh", "-c",
+                      "mount -t tmpfs tmpfs /run && mkdir -p /run/systemd/journal && "
+                      "mount --bind \"$FAKE_JOURNAL_DIR\" /run/systemd/journal && exec \"$0\" \"$@\""});
     ASSERT_EQ(expected.open(portA), portA);
     PortHolder rogue;
     const auto portB = rogue.open();
@@ -419,7 +412,7 @@ TEST_F(ExpectedListeners, TheJournalEntryCarriesItsMessageIdAndFields) {
 }
 
 TEST_F(ExpectedListeners, SnapshotWritesRulesTheParserReadsBackAndTheListenersMatch) {
-    startDaemon();
+    startRulesDaemon();
     PortHolder holder;
     const auto port = holder.open();
     const auto udp = holder.openUdp();

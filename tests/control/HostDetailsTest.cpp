@@ -6,6 +6,7 @@
 #include "core/CgroupUnit.hpp"
 #include "core/Escape.hpp"
 #include "support/RpcClient.hpp"
+#include "support/DaemonTest.hpp"
 #include "support/Subprocess.hpp"
 
 #include <gtest/gtest.h>
@@ -100,14 +101,11 @@ ProcTruth truthOf(pid_t pid) {
     return t;
 }
 
-class HostDetails : public ::testing::Test {
+class HostDetails : public porteye::testing::DaemonTest {
 protected:
     void SetUp() override {
-        m_daemon = std::make_unique<DaemonProcess>(
-            std::vector<std::string>{"--no-bus", "--socket", m_path, "--interval", "0.1", "--config", "/dev/null"});
-        ASSERT_TRUE(m_daemon->ready()) << "porteyed never sent READY=1:\n" << m_daemon->log();
+        startDaemon({"--no-bus", "--socket", m_path, "--interval", "0.1", "--config", "/dev/null"});
     }
-    void TearDown() override { EXPECT_EQ(m_daemon->stop(), 0) << m_daemon->log(); }
 
     /// The records of `port`, once porteyed has them.
     json recordsOf(std::uint16_t port) {
@@ -124,7 +122,6 @@ protected:
 
     TempDir m_dir{0755};
     const std::string m_path = m_dir.path() + "/s.sock";
-    std::unique_ptr<DaemonProcess> m_daemon;
 };
 
 TEST_F(HostDetails, ARecordCarriesItsHoldersDetailsAsProcSaysThem) {

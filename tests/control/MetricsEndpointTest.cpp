@@ -3,6 +3,7 @@
 // Unix socket by a plain HTTP client, the body parsed by Debian's python3-prometheus-client (the
 // parser Prometheus's own Python tooling uses). And clients that misbehave: a megabyte of
 // headers, or nothing at all, are cut off without holding up a scrape.
+#include "support/DaemonTest.hpp"
 #include "support/Subprocess.hpp"
 
 #include <gtest/gtest.h>
@@ -129,7 +130,7 @@ std::string comm(pid_t pid) {
     return name;
 }
 
-class MetricsEndpoint : public ::testing::Test {
+class MetricsEndpoint : public porteye::testing::DaemonTest {
 protected:
     /// Starts porteyed serving metrics on `listen`; returns the bound address from its log.
     std::string start(const std::string& listen) {
@@ -137,11 +138,8 @@ protected:
             "--no-bus",    "--socket", m_dir.path() + "/s.sock", "--interval", "0.1", "--config", "/dev/null",
             "--state-dir", "",         "--metrics-listen",       listen};
         args.insert(args.end(), m_extraArgs.begin(), m_extraArgs.end());
-        m_daemon = std::make_unique<DaemonProcess>(args);
-        if (!m_daemon->ready()) {
-            ADD_FAILURE() << "porteyed never sent READY=1:\n" << m_daemon->log();
-            return {};
-        }
+        startDaemon(args);
+        if (HasFatalFailure()) return {};
         std::smatch m;
         const std::string log = m_daemon->log();
         static const std::regex bound("serving Prometheus metrics on (\\S+) ");
@@ -150,11 +148,6 @@ protected:
             return {};
         }
         return m[1];
-    }
-    void TearDown() override {
-        if (m_daemon) {
-            EXPECT_EQ(m_daemon->stop(), 0) << m_daemon->log();
-        }
     }
 
     /// The body parsed by prometheus_client: families, label names, listener series, samples.
@@ -193,7 +186,6 @@ protected:
 
     TempDir m_dir{0755};
     std::vector<std::string> m_extraArgs;
-    std::unique_ptr<DaemonProcess> m_daemon;
 };
 
 TEST_F(MetricsEndpoint, ServesAListenerTheTestOpenedAsOneSeriesWithoutPid) {

@@ -3,6 +3,7 @@
 // made here (`unshare -n`, `ip netns add`), seen by a real porteyed through the control socket,
 // entered by porteyed itself (root) or through porteye-netns-helper (an unprivileged daemon).
 #include "support/RpcClient.hpp"
+#include "support/DaemonTest.hpp"
 #include "support/Subprocess.hpp"
 
 #include <gtest/gtest.h>
@@ -11,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -51,19 +53,16 @@ std::uint64_t netnsOf(pid_t pid) {
     return ::stat(("/proc/" + std::to_string(pid) + "/ns/net").c_str(), &st) == 0 ? st.st_ino : 0;
 }
 
-class Namespaces : public ::testing::Test {
+class Namespaces : public porteye::testing::DaemonTest {
 protected:
     void start(std::vector<std::string> extra = {}) {
         std::vector<std::string> args{"--no-bus",  "--socket",    m_path, "--interval", "0.2", "--config",
                                       "/dev/null", "--state-dir", ""};
+        // Every namespace is what these tests are about (the fixture follows the host's only otherwise).
+        if (std::find(extra.begin(), extra.end(), "--network-namespaces") == extra.end())
+            args.insert(args.end(), {"--network-namespaces", "all"});
         args.insert(args.end(), extra.begin(), extra.end());
-        m_daemon = std::make_unique<DaemonProcess>(args);
-        ASSERT_TRUE(m_daemon->ready()) << "porteyed never sent READY=1:\n" << m_daemon->log();
-    }
-    void TearDown() override {
-        if (m_daemon) {
-            EXPECT_EQ(m_daemon->stop(), 0) << m_daemon->log();
-        }
+        startDaemon(args);
     }
     json listenersOn(std::uint16_t port, bool wantSome = true) {
         RpcClient client(m_path);
@@ -84,7 +83,6 @@ protected:
 
     TempDir m_dir{0755};
     const std::string m_path = m_dir.path() + "/s.sock";
-    std::unique_ptr<DaemonProcess> m_daemon;
 };
 
 TEST_F(Namespaces, AListenerInAnUnshareNamespaceIsListedWithItsNamespaceAndPidAndItsCloseIsSeen) {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // org.porteye.PortEye1 as outside clients see it: the real porteyed on a private
 // dbus-daemon (system-bus rules plus our policy), driven with busctl and porteyectl.
+#include "support/DaemonTest.hpp"
 #include "support/Subprocess.hpp"
 
 #include <gtest/gtest.h>
@@ -30,13 +31,11 @@ bool monitorIsLive(Subprocess& monitor, const std::string& address) {
         10s);
 }
 
-class DbusApiTest : public ::testing::Test {
+class DbusApiTest : public porteye::testing::DaemonTest {
 protected:
     void SetUp() override {
         bus = std::make_unique<PrivateBus>(policyFilePath());
-        daemon = std::make_unique<DaemonProcess>(
-            std::vector<std::string>{"--bus-address", bus->address(), "--interval", "0.1", "--socket", ""});
-        ASSERT_TRUE(daemon->ready()) << "porteyed never sent READY=1:\n" << daemon->process().err();
+        startDaemon({"--bus-address", bus->address(), "--interval", "0.1", "--socket", ""});
     }
 
     /// busctl against the private bus; JSON output so tests read values, not text.
@@ -90,7 +89,6 @@ protected:
     }
 
     std::unique_ptr<PrivateBus> bus;
-    std::unique_ptr<DaemonProcess> daemon;
 };
 
 }  // namespace
@@ -211,7 +209,7 @@ TEST_F(DbusApiTest, BadCallsGetNamedErrorsAndTheDaemonKeepsServing) {
             << c.method << " " << c.args[0] << ": " << result.err;
     }
 
-    EXPECT_FALSE(daemon->process().wait(0ms)) << "porteyed must survive bad calls";
+    EXPECT_FALSE(m_daemon->process().wait(0ms)) << "porteyed must survive bad calls";
     EXPECT_EQ(callManager("ListPorts", {"a{sv}", "0"}).exitCode, 0);
 }
 
@@ -294,9 +292,9 @@ TEST_F(DbusApiTest, SecondInstanceSaysAlreadyRunning) {
 }
 
 TEST_F(DbusApiTest, SigtermStopsCleanly) {
-    EXPECT_EQ(daemon->process().stop(SIGTERM), 0) << daemon->process().err();
+    EXPECT_EQ(m_daemon->process().stop(SIGTERM), 0) << m_daemon->process().err();
     bool stopping = false;
-    for (const auto& n : daemon->notifications())
+    for (const auto& n : m_daemon->notifications())
         stopping |= n.find("STOPPING=1") != std::string::npos;
     EXPECT_TRUE(stopping);
 }

@@ -2,6 +2,7 @@
 // Who the D-Bus front-end says a caller is, what it lets each caller see, and how watches end:
 // real users made here (useradd), real porteyed on a private system bus, clients run by setpriv.
 #include "support/RpcClient.hpp"
+#include "support/DaemonTest.hpp"
 #include "support/Subprocess.hpp"
 
 #include <gtest/gtest.h>
@@ -101,7 +102,7 @@ private:
     std::uint16_t m_port = 0;
 };
 
-class DbusTrust : public ::testing::Test {
+class DbusTrust : public porteye::testing::DaemonTest {
 protected:
     static void SetUpTestSuite() { Users::create(); }
     static void TearDownTestSuite() { Users::remove(); }
@@ -111,9 +112,7 @@ protected:
         ASSERT_NE(getpwnam(kMember), nullptr) << "useradd failed";
         bus = std::make_unique<PrivateBus>(policyFilePath());
         // porteyed looks group porteye up at start: it exists by now.
-        daemon = std::make_unique<DaemonProcess>(std::vector<std::string>{"--bus-address", bus->address(), "--interval",
-                                                                          "0.1", "--socket", m_dir.path() + "/s.sock"});
-        ASSERT_TRUE(daemon->ready()) << "porteyed never sent READY=1:\n" << daemon->log();
+        startDaemon({"--bus-address", bus->address(), "--interval", "0.1", "--socket", m_dir.path() + "/s.sock"});
     }
 
     /// busctl --json=short on the private bus, as root or (with `user`) through setpriv.
@@ -155,7 +154,6 @@ protected:
 
     TempDir m_dir{0755};
     std::unique_ptr<PrivateBus> bus;
-    std::unique_ptr<DaemonProcess> daemon;
 };
 
 }  // namespace

@@ -2,6 +2,7 @@
 // `porteyectl web` end to end: a real porteyed on a control socket, the real porteyectl serving the
 // page, HTTP requests from this process (root) and from a child running as nobody.
 // The host is shared: only sockets made here are asserted on.
+#include "support/DaemonTest.hpp"
 #include "support/Subprocess.hpp"
 
 #include <gtest/gtest.h>
@@ -277,12 +278,11 @@ private:
     std::thread m_thread;
 };
 
-class WebApi : public ::testing::Test {
+class WebApi : public porteye::testing::DaemonTest {
 protected:
     void SetUp() override {
-        m_daemon = std::make_unique<DaemonProcess>(
-            std::vector<std::string>{"--no-bus", "--socket", m_socket, "--interval", "0.1", "--config", "/dev/null"});
-        ASSERT_TRUE(m_daemon->ready()) << "porteyed never sent READY=1:\n" << m_daemon->log();
+        startDaemon({"--no-bus", "--socket", m_socket, "--interval", "0.1", "--config", "/dev/null"});
+        if (HasFatalFailure()) return;
         m_web = std::make_unique<Subprocess>(std::vector<std::string>{porteye::testing::porteyectlPath(), "--socket",
                                                                       m_socket, "web", "--listen", "127.0.0.1:0"},
                                              std::map<std::string, std::string>{}, m_dir.path() + "/web");
@@ -300,9 +300,7 @@ protected:
         if (m_web) {
             EXPECT_EQ(m_web->stop(), 0) << m_web->err();
         }
-        if (m_daemon) {
-            EXPECT_EQ(m_daemon->stop(), 0) << m_daemon->log();
-        }
+        stopDaemon();
     }
 
     httplib::Result get(const std::string& target, httplib::Headers headers = {}) {
@@ -340,7 +338,6 @@ protected:
 
     TempDir m_dir;
     const std::string m_socket = m_dir.path() + "/porteyed.sock";
-    std::unique_ptr<DaemonProcess> m_daemon;
     std::unique_ptr<Subprocess> m_web;
     std::unique_ptr<httplib::Client> m_client;
     std::uint16_t m_port = 0;
@@ -586,9 +583,8 @@ TEST_F(WebApi, SurvivesPorteydRestartingAndTellsThePage) {
     EXPECT_TRUE(json::parse(res->body)["error"].is_string());
     EXPECT_TRUE(eventually([&] { return stream.seen("event: daemon\n"); }, 20s)) << stream.received();
 
-    m_daemon = std::make_unique<DaemonProcess>(
-        std::vector<std::string>{"--no-bus", "--socket", m_socket, "--interval", "0.1", "--config", "/dev/null"});
-    ASSERT_TRUE(m_daemon->ready()) << m_daemon->log();
+    startDaemon({"--no-bus", "--socket", m_socket, "--interval", "0.1", "--config", "/dev/null"});
+    ASSERT_FALSE(HasFatalFailure());
     EXPECT_TRUE(eventually([&] { return stream.seen("event: resync\n"); }, 20s)) << stream.received();
     // Back to live: a new socket reaches the same stream.
     PortHolder holder;
