@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # End-to-end test of the Debian package on a real systemd: packages a finished
-# build directory with cpack (it does not build it), boots a cached Debian 12 root with
+# build directory with cpack (on a finished tree its preinstall step builds nothing), boots a cached Debian 12 root with
 # systemd-nspawn --boot, installs the package with dpkg -i and checks what a
 # new user would do: enable --now, D-Bus, porteyectl watch/list, the journal,
 # the watchdog, stop and removal.
