@@ -11,11 +11,22 @@
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <cstring>
 #include <string_view>
 
 namespace porteye::sys {
 namespace {
+
+// The errno an NLMSG_ERROR or NLMSG_DONE status stands for. The kernel sends -errno (at most
+// MAX_ERRNO, 4095); a value past that is not one, and INT_MIN cannot even be negated, so both
+// become EPROTO (found by fuzz-sockdiag).
+int errnoOfNetlinkCode(int code) {
+    constexpr int kMaxErrno = 4095;
+    if (code < 0 && code >= -kMaxErrno) return -code;
+    if (code > 0 && code <= kMaxErrno) return code;
+    return EPROTO;
+}
 
 // Legacy TCPDIAG_GETSOCK replies (type 18) carry the same inet_diag_msg payload
 // as SOCK_DIAG_BY_FAMILY; accepting both lets older recordings parse.
@@ -180,7 +191,7 @@ ParseResult parseMessages(std::span<const std::byte> bytes, std::vector<core::So
                     const int code = load<int>(payload, 0);
                     if (code != 0) {
                         result.status = ParseStatus::Error;
-                        result.errorCode = code < 0 ? -code : code;
+                        result.errorCode = errnoOfNetlinkCode(code);
                         result.message = "dump ended with error " + std::to_string(result.errorCode);
                         if (auto ext = extendedAckMessage(header, payload); !ext.empty()) {
                             result.message += ": " + ext;
@@ -204,7 +215,7 @@ ParseResult parseMessages(std::span<const std::byte> bytes, std::vector<core::So
                     break;  // a plain ACK
                 }
                 result.status = ParseStatus::Error;
-                result.errorCode = code < 0 ? -code : code;
+                result.errorCode = errnoOfNetlinkCode(code);
                 result.message = std::string("netlink error: ") + std::strerror(result.errorCode);
                 if (auto ext = extendedAckMessage(header, payload); !ext.empty()) {
                     result.message += ": " + ext;

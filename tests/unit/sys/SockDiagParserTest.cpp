@@ -16,6 +16,7 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <limits>
 #include <random>
 #include <set>
 #include <string>
@@ -361,6 +362,20 @@ TEST(SockDiagParser, NlmsgErrorGivesPositiveErrno) {
     EXPECT_EQ(r.status, ParseStatus::Error);
     EXPECT_EQ(r.errorCode, EPERM);
     EXPECT_FALSE(r.message.empty());
+}
+
+TEST(SockDiagParser, StatusThatIsNoErrnoIsAProtocolError) {
+    // INT_MIN (found by fuzz-sockdiag) cannot be negated; past 4095 no kernel errno lies.
+    for (const int code : {std::numeric_limits<int>::min(), -100000, 100000}) {
+        for (const int type : {NLMSG_ERROR, NLMSG_DONE}) {
+            Bytes buf;
+            appendMessage(buf, type, 3, type == NLMSG_ERROR ? errorPayload(code) : intPayload(code), 0);
+            std::vector<SocketRecord> out;
+            const auto r = parseSockDiagBuffer(buf, out, 3);
+            EXPECT_EQ(r.status, ParseStatus::Error) << code;
+            EXPECT_EQ(r.errorCode, EPROTO) << code;
+        }
+    }
 }
 
 TEST(SockDiagParser, NlmsgErrorCarriesExtendedAckMessage) {
