@@ -3,6 +3,7 @@
 
 #include "core/IProcessTable.hpp"
 #include "sys/ContainerNames.hpp"
+#include "sys/ProcText.hpp"  // parseSocketLink, for the tests that used to find it here
 
 #include <filesystem>
 #include <functional>
@@ -71,8 +72,5 @@ private:
     std::optional<std::uint64_t> m_bootTime;
     ContainerNames m_containerNames;  // thread-safe on its own
 };
-
-/// Parses the target of an fd symlink: "socket:[12345]" -> 12345; anything else -> 0.
-std::uint64_t parseSocketLink(std::string_view target);
 
 }  // namespace porteye::sys
