@@ -48,7 +48,9 @@ void PortMonitor::removeClosed(const std::unordered_map<std::uint64_t, bool>& co
             auto last = first;
             while (last != m_snapshot.end() && last->cookie == cookie)
                 ++last;
-            const auto kept = std::remove_if(first, last, [&](const SocketRecord& r) { return removal(r, timeWait); });
+            // timeWait copied: clang before 16 cannot capture a structured binding (the fuzz build's clang is 14).
+            const auto kept = std::remove_if(
+                first, last, [&removal, tw = timeWait](const SocketRecord& r) { return removal(r, tw); });
             m_snapshot.erase(kept, last);
         }
     } else {
