@@ -8,6 +8,7 @@
 # No test is retried: a test that fails once is a failure (a flaky test is a bug).
 #   PORTEYE_SKIP_E2E=1         skip the systemd-nspawn end-to-end test
 #   PORTEYE_SKIP_SANITIZERS=1  skip the sanitizer stages
+#   PORTEYE_SKIP_FUZZ=1        skip the libFuzzer stages (tests/fuzz)
 # Each stage prints its wall time when it ends, and a table of all of them closes the run.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -84,6 +85,18 @@ tsan() {
     TSAN_OPTIONS=halt_on_error=1 build-tsan/tests/porteye_store_tests
 }
 
+# Coverage-guided fuzzing (tests/fuzz, clang + libFuzzer + ASan/UBSan, a tree of its own): every
+# input of the seed corpora once (a crash found once stays found), then 15 s of each target.
+build_fuzz() {
+    cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ -DPORTEYE_FUZZ=ON \
+        -DPORTEYE_WERROR=ON >/dev/null
+    cmake --build build-fuzz -j"$jobs" --target porteye_fuzzers
+}
+fuzz() {
+    tests/fuzz/run.sh --build build-fuzz --replay
+    tests/fuzz/run.sh --build build-fuzz --time 15
+}
+
 stage deps deps
 stage format format
 stage build-plain build_plain
@@ -95,4 +108,8 @@ if [[ "${PORTEYE_SKIP_SANITIZERS:-0}" != 1 ]]; then
     stage build-asan build_asan
     stage ctest-asan ctest_asan
     stage tsan tsan
+fi
+if [[ "${PORTEYE_SKIP_FUZZ:-0}" != 1 ]]; then
+    stage build-fuzz build_fuzz
+    stage fuzz fuzz
 fi
