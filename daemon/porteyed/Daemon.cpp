@@ -270,7 +270,10 @@ int DaemonLoop::run() {
     m_monitor->setNamespaceNamer([this](std::uint64_t netns) {
         return netns == m_source->ownNetns() ? std::string{} : m_namespaces->tracker().nameOf(netns);
     });
-    if (m_eventsOn) m_eventPump = std::make_unique<loop::KernelEventPump>(m_event, *m_kernelEvents, *m_inlet);
+    if (m_eventsOn) {
+        m_eventPump = std::make_unique<loop::KernelEventPump>(m_event, *m_kernelEvents, *m_inlet);
+        m_service->setFreshener([this] { m_eventPump->drain(); });
+    }
     m_journal = std::make_unique<journal::JournalEventLog>(
         journal::parseJournalEvents(m_config.journalEvents).value_or(journal::JournalEvents::Listeners));
     try {

@@ -256,7 +256,9 @@ function applyPortEvent(e, render = true) {
   const pf = formValues(portsForm);
   if (e.action === 'removed' || e.action === 'owner-changed') {
     const gone = portKey(r, e.action === 'owner-changed' ? e.previous_pid : r.pid);
-    ports.rows = ports.rows.filter((x) => x.key !== gone);
+    // An accepted socket is first reported before accept() gave it a file (inode 0).
+    const early = e.action === 'owner-changed' ? portKey({ ...r, inode: 0 }, e.previous_pid) : gone;
+    ports.rows = ports.rows.filter((x) => x.key !== gone && x.key !== early);
   }
   if ((e.action === 'added' || e.action === 'owner-changed') && recordMatches(r, pf, !pf.all)) {
     const key = portKey(r);

@@ -17,6 +17,8 @@ std::string_view kernelEventKindName(KernelEventKind kind) {
             return "udp-bind";
         case KernelEventKind::UdpClose:
             return "udp-close";
+        case KernelEventKind::Accepted:
+            return "accepted";
     }
     return "unknown";
 }

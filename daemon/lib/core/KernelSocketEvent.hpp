@@ -21,9 +21,11 @@ enum class KernelEventKind : std::uint8_t {
     Close,     ///< TCP socket reached CLOSE (from any state but CLOSE)
     UdpBind,   ///< UDP socket bound by bind() (full program only)
     UdpClose,  ///< UDP socket left the port hash (full program only)
+    Accepted,  ///< accept() returned an ESTABLISHED socket (reported earlier as Accept, without an
+               ///< owner): tgid, uid, comm and inode are the acceptor's, for certain
 };
 
-/// "listen", "connect", "accept", "close", "udp-bind", "udp-close".
+/// "listen", "connect", "accept", "close", "udp-bind", "udp-close", "accepted".
 std::string_view kernelEventKindName(KernelEventKind kind);
 
 /// One socket event from the kernel. Addresses and ports are formatted as sys::SockDiagParser

@@ -20,8 +20,11 @@ namespace porteye::core {
 ///                   owner it has now (pid 0: no visible owner is left); `previousPid` is the
 ///                   owner that let go of it (0: none did, an owner joined or the socket was
 ///                   ownerless before). Erase the row (cookie, inode, previousPid), upsert
-///                   `record`. A fork child that inherited a listener and outlived its parent
-///                   is one OwnerChanged (record = the child, previousPid = the parent).
+///                   `record`. An accepted socket is first added before accept() gives it a
+///                   file (inode 0, pid 0: in the accept queue); the acceptor then comes as an
+///                   OwnerChanged with the inode: erase (cookie, 0, previousPid) too. A fork child that inherited a
+///                   listener and outlived its parent is one OwnerChanged (record = the child, previousPid = the
+///                   parent).
 enum class Action : std::uint8_t { Added, Removed, OwnerChanged };
 
 inline std::string_view actionName(Action a) {

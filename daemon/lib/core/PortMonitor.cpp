@@ -88,8 +88,7 @@ PollResult PortMonitor::poll(const std::vector<DumpRequest>& requests) {
     std::vector<std::uint64_t> accepted;
     if (m_kernelEventsActive)  // only events add a socket before its inode is known
         for (const auto& r : m_snapshot)
-            if (r.inode == 0 && r.state != TcpState::TimeWait && r.cookie != 0 && r.pid != 0)
-                accepted.push_back(r.cookie);
+            if (r.inode == 0 && r.state != TcpState::TimeWait && r.cookie != 0) accepted.push_back(r.cookie);
     Snapshot next = m_resolver.resolve(std::move(sockets));
     if (m_resolver.lastIncomplete()) {
         // Out of descriptors or memory: owners read now may be short, which would read as

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <iterator>
+#include <unordered_map>
+#include <utility>
 
 namespace porteye::core {
 
@@ -72,7 +74,8 @@ std::size_t PortMonitor::applyKernelEvents(const std::vector<KernelSocketEvent>&
     m_stats.kernelEvents += events.size();
     std::vector<PortEvent> out;
     Snapshot opened;  // this batch's additions, merged into the snapshot once at the end
-    std::unordered_map<std::uint64_t, std::size_t> openedAt;  // cookie -> index in `opened`; cookie 0 there: closed
+    // cookie -> (index in `opened`, index of its Added event in `out`); cookie 0 in `opened`: closed
+    std::unordered_map<std::uint64_t, std::pair<std::size_t, std::size_t>> openedAt;
     // Closes of sockets the table already had: one pass over the table per batch, not per close
     // (a scan per close was the largest cost of a connection churn).
     std::unordered_map<std::uint64_t, bool> closing;
@@ -86,10 +89,68 @@ std::size_t PortMonitor::applyKernelEvents(const std::vector<KernelSocketEvent>&
                            [](const SocketRecord& a, const SocketRecord& b) { return keyOf(a) < keyOf(b); });
         opened.clear();
     };
+    const auto firstOf = [&](std::uint64_t cookie) {
+        return std::lower_bound(m_snapshot.begin(), m_snapshot.end(), cookie,
+                                [](const SocketRecord& r, std::uint64_t c) { return r.cookie < c; });
+    };
     const auto knownCookie = [&](std::uint64_t cookie) {
-        const auto it = std::lower_bound(m_snapshot.begin(), m_snapshot.end(), cookie,
-                                         [](const SocketRecord& r, std::uint64_t c) { return r.cookie < c; });
+        const auto it = firstOf(cookie);
         return it != m_snapshot.end() && it->cookie == cookie;
+    };
+    // The owner the event names, as a record carries it.
+    const auto own = [&](SocketRecord& r, const KernelSocketEvent& ev) {
+        r.pid = ev.tgid;
+        r.ownerUid = ev.uid;
+        r.process.clear();
+        r.details.reset();
+        if (const ProcessInfo* owner = eventOwner(ev.tgid)) {
+            r.process = owner->name;
+            r.ownerUid = owner->uid;
+            r.details = m_resolver.detailsCache().get(*owner);
+            m_resolver.learn(ev.inode, *owner);
+        } else {
+            r.process = escapeUntrusted(ev.comm);
+        }
+    };
+    // accept() returned a socket reported earlier without its acceptor: the owner is now certain.
+    // Returns false when no record of it is known (its earlier event was lost): then it is an open.
+    const auto accepted = [&](const KernelSocketEvent& ev) {
+        if (const auto pending = openedAt.find(ev.cookie); pending != openedAt.end()) {
+            // Opened in this batch: its one Added event names the acceptor.
+            SocketRecord& r = opened[pending->second.first];
+            r.inode = ev.inode;
+            own(r, ev);
+            out[pending->second.second].record = r;
+            return true;
+        }
+        auto first = firstOf(ev.cookie);
+        auto last = first;
+        while (last != m_snapshot.end() && last->cookie == ev.cookie)
+            ++last;
+        if (first == last) return false;
+        if (std::any_of(first, last, [&](const SocketRecord& r) { return r.inode == ev.inode && r.pid == ev.tgid; }))
+            return true;  // a dump got there first
+        SocketRecord r = *first;
+        // The record of a socket no file held yet is replaced; one a dump showed held keeps its
+        // owners, and the acceptor joins them.
+        const bool early = r.inode == 0;
+        const std::uint32_t previousPid = early ? r.pid : 0;
+        const std::uint32_t previousUid = early ? r.ownerUid : 0;
+        r.inode = ev.inode;
+        own(r, ev);
+        // The records before accept() returned (inode 0: the accept queue's, or a guess) are replaced.
+        const auto kept = std::remove_if(first, last, [](const SocketRecord& x) { return x.inode == 0; });
+        m_snapshot.erase(kept, last);
+        if (!early || previousPid != r.pid) {
+            PortEvent e;
+            e.action = Action::OwnerChanged;
+            e.record = r;
+            e.previousPid = previousPid;
+            e.previousOwnerUid = previousUid;
+            out.push_back(std::move(e));
+        }
+        opened.push_back(std::move(r));  // re-sorted under its new key when merged
+        return true;
     };
 
     for (const auto& ev : events) {
@@ -102,16 +163,20 @@ std::size_t PortMonitor::applyKernelEvents(const std::vector<KernelSocketEvent>&
                 m_eventOnly.erase(ev.cookie);
                 PortEvent e;
                 e.action = Action::Removed;
-                e.record = opened[pending->second];
+                e.record = opened[pending->second.first];
                 e.shortLived = true;
                 out.push_back(std::move(e));
-                opened[pending->second].cookie = 0;  // never merged into the table
+                opened[pending->second.first].cookie = 0;  // never merged into the table
                 openedAt.erase(pending);
                 continue;
             }
             ++m_stats.destroyNotifications;
             closing.emplace(ev.cookie, false);  // removed in one pass over the table, below
             continue;
+        }
+        if (ev.kind == KernelEventKind::Accepted && ev.tgid != 0 && ev.inode != 0) {
+            // A socket re-keyed by an earlier accept of this batch is in `opened`, not in the table.
+            if (closing.contains(ev.cookie) || accepted(ev)) continue;
         }
         // An open whose port is not chosen yet (listen() without bind()) is left to the next dump;
         // so is a socket the table already has (a dump or an earlier event showed it).
@@ -129,24 +194,13 @@ std::size_t PortMonitor::applyKernelEvents(const std::vector<KernelSocketEvent>&
         r.cookie = ev.cookie;
         r.netns = ev.netns;
         if (m_namer) r.netnsName = m_namer(ev.netns);
-        if (ev.tgid != 0) {
-            r.pid = ev.tgid;
-            r.ownerUid = ev.uid;
-            if (const ProcessInfo* owner = eventOwner(ev.tgid)) {
-                r.process = owner->name;
-                r.ownerUid = owner->uid;
-                r.details = m_resolver.detailsCache().get(*owner);
-                m_resolver.learn(ev.inode, *owner);
-            } else {
-                r.process = escapeUntrusted(ev.comm);
-            }
-        }
+        if (ev.tgid != 0) own(r, ev);
         m_eventOnly.insert(ev.cookie);
         PortEvent e;
         e.action = Action::Added;
         e.record = r;
+        openedAt.emplace(r.cookie, std::make_pair(opened.size(), out.size()));
         out.push_back(std::move(e));
-        openedAt.emplace(r.cookie, opened.size());
         opened.push_back(std::move(r));
     }
     flushOpened();

@@ -23,7 +23,7 @@ std::optional<core::KernelSocketEvent> parseBpfSocketEvent(std::span<const std::
     // The ring's records are 8-byte aligned, but copying keeps this independent of the caller's buffer.
     porteye_sock_event raw{};
     std::memcpy(&raw, record.data(), sizeof(raw));
-    if (raw.kind > PORTEYE_EV_UDP_CLOSE || (raw.family != AF_INET && raw.family != AF_INET6) ||
+    if (raw.kind > PORTEYE_EV_ACCEPTED || (raw.family != AF_INET && raw.family != AF_INET6) ||
         (raw.protocol != IPPROTO_TCP && raw.protocol != IPPROTO_UDP)) {
         return std::nullopt;
     }

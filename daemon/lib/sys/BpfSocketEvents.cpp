@@ -89,11 +89,17 @@ std::string errnoText(int err) {
 }
 
 /// The optional programs, in the order of the bits of a load mask.
-constexpr std::size_t kOptionalHooks = 4;
+constexpr std::size_t kOptionalHooks = 5;
 std::array<bpf_program*, kOptionalHooks> optionalPrograms(const porteye_sockets_bpf* skel) {
-    return {skel->progs.on_accept, skel->progs.on_bind4, skel->progs.on_bind6, skel->progs.on_udp_unhash};
+    return {skel->progs.on_accept, skel->progs.on_bind4, skel->progs.on_bind6, skel->progs.on_udp_unhash,
+            skel->progs.on_sys_exit};
 }
-constexpr unsigned kAllHooks = (1U << kOptionalHooks) - 1;
+/// The acceptor at accept()'s return, where fexit/inet_accept is refused: it runs at every system
+/// call's exit, so it is loaded only when the fexit program (which costs nothing elsewhere) is not.
+constexpr unsigned kSysExitHook = 1U << 4;
+constexpr unsigned kAcceptHook = 1U;
+/// What the Full stage is: every fexit/fentry hook (the system-call one is only their stand-in).
+constexpr unsigned kAllHooks = (1U << kOptionalHooks) - 1 - kSysExitHook;
 
 struct Skeleton {
     porteye_sockets_bpf* skel = nullptr;
@@ -191,6 +197,7 @@ EventSourceOpenResult BpfSocketEvents::open(const EventSourceOptions& options) {
                                            one.reason);
             }
         }
+        if ((usable & kAcceptHook) != 0) usable &= ~kSysExitHook;
         if (usable != 0) {
             Skeleton some = load(options, usable);
             if (some.skel != nullptr) {
@@ -211,7 +218,8 @@ EventSourceOpenResult BpfSocketEvents::open(const EventSourceOptions& options) {
     }
     const auto programs = optionalPrograms(self.m_skel);
     std::array<bpf_link**, kOptionalHooks> links = {&self.m_skel->links.on_accept, &self.m_skel->links.on_bind4,
-                                                    &self.m_skel->links.on_bind6, &self.m_skel->links.on_udp_unhash};
+                                                    &self.m_skel->links.on_bind6, &self.m_skel->links.on_udp_unhash,
+                                                    &self.m_skel->links.on_sys_exit};
     unsigned attached = 0;
     for (std::size_t i = 0; i < kOptionalHooks; ++i) {
         if ((mask & (1U << i)) == 0) {
@@ -226,7 +234,10 @@ EventSourceOpenResult BpfSocketEvents::open(const EventSourceOptions& options) {
         }
     }
     // The accept hook reports accepts (with the acceptor and the inode) in place of the tracepoint.
-    self.m_skel->bss->accept_hooked = (attached & 1U) != 0 ? 1 : 0;
+    self.m_skel->bss->accept_hooked = (attached & kAcceptHook) != 0 ? 1 : 0;
+    // Else the system-call exit names the acceptor; the passive open then names no owner.
+    self.m_skel->bss->acceptor_hooked = (attached & kAcceptHook) == 0 && (attached & kSysExitHook) != 0 ? 1 : 0;
+    self.m_acceptors = (attached & (kAcceptHook | kSysExitHook)) != 0;
 
     self.m_ring = ring_buffer__new(bpf_map__fd(self.m_skel->maps.events), &BpfSocketEvents::onRecord, &self, nullptr);
     if (self.m_ring == nullptr) {
@@ -234,7 +245,7 @@ EventSourceOpenResult BpfSocketEvents::open(const EventSourceOptions& options) {
         result.source.reset(new BpfSocketEvents());
         return result;
     }
-    if (attached == kAllHooks) {
+    if ((attached & kAllHooks) == kAllHooks) {
         self.m_stage = core::EventSourceStage::Full;
     } else {
         self.m_stage = core::EventSourceStage::TracepointOnly;

@@ -57,6 +57,9 @@ public:
     /// Records the ring held that did not parse (a program/user-space mismatch); never expected.
     /// Not part of lost(): they were delivered, just not understood.
     std::uint64_t malformed() const { return m_malformed; }
+    /// Whether accepted sockets are reported again when accept() returns, with the acceptor and
+    /// the inode (KernelEventKind::Accepted); otherwise they name the listener's owner, a guess.
+    bool reportsAcceptors() const { return m_acceptors; }
 
 private:
     BpfSocketEvents() = default;
@@ -69,6 +72,7 @@ private:
     std::size_t m_appended = 0;
     std::uint64_t m_malformed = 0;
     std::uint64_t m_droppedHere = 0;  ///< records consume() could not store (out of memory)
+    bool m_acceptors = false;
 };
 
 }  // namespace porteye::sys

@@ -63,6 +63,7 @@ std::optional<core::PortEvent> PortService::visibleEvent(const Caller& caller, c
 }
 
 std::vector<core::SocketRecord> PortService::list(const Caller& caller, core::ListQuery query) const {
+    if (m_freshen) m_freshen();
     if (!seesEverything(caller)) query.filter.uid = caller.uid;
     const std::size_t cap = m_options.maxReplyRecords;
     const std::size_t limit = query.limit == 0 ? cap + 1 : query.limit;

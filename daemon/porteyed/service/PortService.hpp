@@ -176,6 +176,9 @@ public:
     /// then ("disabled", or "failed: <why it could not be opened>"). The store outlives the service.
     /// Fills what the service does not own (namespaces, event source) into every status reply.
     void setStatusSources(std::function<void(ServiceStatus&)> fill) { m_fillStatus = std::move(fill); }
+    /// Called before a list is answered, to apply what the kernel has queued since the last drain
+    /// (KernelEventPump::drain): the answer is the table as of the request, not of up to 20 ms before.
+    void setFreshener(std::function<void()> freshen) { m_freshen = std::move(freshen); }
     void setEventStore(core::IEventStore* store, std::string statusWhenNone = "disabled") {
         m_store = store;
         m_storeStatus = std::move(statusWhenNone);
@@ -220,6 +223,7 @@ private:
     core::PortMonitor& m_monitor;
     core::ISocketSource& m_source;
     core::TickCachedProcessTable m_watchProcesses;
+    std::function<void()> m_freshen;
     std::function<void(ServiceStatus&)> m_fillStatus;  // what watches read, shared within one tick
     ServiceOptions m_options;
     std::map<WatchId, Watch> m_watches;

@@ -28,6 +28,13 @@ KernelSocketEvent opened(KernelEventKind kind, const SocketRecord& r, std::uint3
     return e;
 }
 
+/// accept() returned `r` in process `tgid`, as the descriptor with `inode`.
+KernelSocketEvent acceptedBy(const SocketRecord& r, std::uint32_t tgid, std::uint64_t inode) {
+    auto e = opened(KernelEventKind::Accepted, r, tgid, "worker");
+    e.inode = inode;
+    return e;
+}
+
 KernelSocketEvent closed(const SocketRecord& r) {
     auto e = opened(KernelEventKind::Close, r, 0, "");
     e.state = TcpState::Close;
@@ -115,6 +122,50 @@ TEST_F(KernelEventsTest, AnAcceptedSocketReportedBeforeItHadAnInodeIsTheSameSock
     EXPECT_EQ(seen.size(), 1u) << "no removal and re-addition of the same connection";
     ASSERT_EQ(monitor.snapshot().size(), 1u);
     EXPECT_EQ(monitor.snapshot()[0].inode, 200u);
+}
+
+TEST_F(KernelEventsTest, AnAcceptAndItsAcceptorInOneBatchAreOneAdditionUnderTheAcceptor) {
+    auto conn = tcpSocket(0, 8080, TcpState::Established, 50000);
+    conn.cookie = 777;
+    processes.add(43, "worker", {200});
+    monitor.applyKernelEvents({opened(KernelEventKind::Accept, conn, 0, ""), acceptedBy(conn, 43, 200)});
+    ASSERT_EQ(seen.size(), 1u);
+    EXPECT_EQ(seen[0].action, Action::Added);
+    EXPECT_EQ(seen[0].record.pid, 43u);
+    EXPECT_EQ(seen[0].record.inode, 200u);
+
+    // The next listener-only poll carries it under its acceptor, without a walk of /proc.
+    source.sockets = {};
+    const int walks = processes.walks;
+    DumpRequest listeners;
+    listeners.states = stateBit(TcpState::Listen);
+    monitor.poll({listeners});
+    EXPECT_EQ(seen.size(), 1u);
+    EXPECT_EQ(processes.walks, walks);
+    ASSERT_EQ(monitor.snapshot().size(), 1u);
+    EXPECT_EQ(monitor.snapshot()[0].pid, 43u);
+}
+
+TEST_F(KernelEventsTest, AnAcceptorNamedInALaterBatchIsAnOwnerChangeFromTheAcceptQueue) {
+    auto conn = tcpSocket(0, 8080, TcpState::Established, 50000);
+    conn.cookie = 777;
+    processes.add(43, "worker", {200});
+    monitor.applyKernelEvents({opened(KernelEventKind::Accept, conn, 0, "")});
+    ASSERT_EQ(seen.size(), 1u);
+    EXPECT_EQ(seen[0].record.pid, 0u) << "in the accept queue nobody holds it, as ss shows it";
+    monitor.applyKernelEvents({acceptedBy(conn, 43, 200)});
+    ASSERT_EQ(seen.size(), 2u);
+    EXPECT_EQ(seen[1].action, Action::OwnerChanged);
+    EXPECT_EQ(seen[1].previousPid, 0u);
+    EXPECT_EQ(seen[1].record.pid, 43u);
+    EXPECT_EQ(seen[1].record.inode, 200u);
+    ASSERT_EQ(monitor.snapshot().size(), 1u) << "the accept queue's record is replaced, not kept beside";
+    EXPECT_EQ(monitor.snapshot()[0].pid, 43u);
+
+    conn.inode = 200;
+    source.sockets = {conn};
+    monitor.poll();
+    EXPECT_EQ(seen.size(), 2u) << "the dump agrees: nothing more to say";
 }
 
 TEST_F(KernelEventsTest, AListenWithoutBindIsLeftToTheDumpAndUnknownClosesAreIgnored) {

@@ -95,7 +95,7 @@ TEST(BpfEventParser, RejectsShortRecordsAndUnknownKindsFamiliesProtocols) {
     EXPECT_FALSE(parseBpfSocketEvent(std::span(bytes).first(bytes.size() - 1)));
     EXPECT_FALSE(parseBpfSocketEvent({}));
     auto raw = ipv4Listen();
-    raw.kind = PORTEYE_EV_UDP_CLOSE + 1;
+    raw.kind = PORTEYE_EV_ACCEPTED + 1;
     EXPECT_FALSE(parseBpfSocketEvent(bytesOf(raw)));
     raw = ipv4Listen();
     raw.family = AF_UNIX;

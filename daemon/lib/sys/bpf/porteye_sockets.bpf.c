@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 // Socket opens and closes with their owners, for porteyed (user half: daemon/lib/sys/BpfSocketEvents.cpp).
 // Required: tp_btf/inet_sock_set_state (TCP, IPv4 and IPv6). Optional (loaded one by one, may be refused):
-// fexit on inet_accept (acceptor and inode), fexit on inet_bind/inet6_bind and fentry on udp_lib_unhash (UDP).
-// Only typed loads on BTF pointers: no bpf_probe_read (refused under lockdown=confidentiality).
+// fexit on inet_accept (acceptor and inode), fexit on inet_bind/inet6_bind and fentry on udp_lib_unhash (UDP),
+// and tp_btf/sys_exit for accept()/accept4() returning (acceptor and inode where fexit is refused).
+// Only typed loads on BTF pointers: no bpf_probe_read (refused under lockdown=confidentiality); memory
+// reached through untyped pointers is typed with bpf_rdonly_cast, whose loads are checked the same way.
 #include "vmlinux.h"
 
+#include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -30,7 +33,10 @@ const volatile __u64 wakeup_bytes = 256 * 1024;  // wake the consumer only once 
 const volatile __u64 only_netns = 0;              // report only sockets of this network namespace (0: all)
 
 // Written by user space after load (mmapped .bss).
-__u32 accept_hooked = 0;  // fexit/inet_accept is attached: it reports accepts, not the tracepoint
+__u32 accept_hooked = 0;    // fexit/inet_accept is attached: it reports accepts, not the tracepoint
+__u32 acceptor_hooked = 0;  // tp_btf/sys_exit is attached: it names the acceptor when accept() returns
+
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
 
 // Failed ring reserves, one slot per CPU (read by user space through the mmapped .bss).
 __u64 lost_events[PORTEYE_MAX_CPUS] = {};
@@ -99,6 +105,20 @@ static __always_inline void count_lost(void) {
     __sync_fetch_and_add(&lost_events[cpu], 1);
 }
 
+static __always_inline void fill_addresses(struct porteye_sock_event *e, const struct sock *sk) {
+    __u16 family = sk->__sk_common.skc_family;
+    e->family = family;
+    if (family == AF_INET6) {
+        __builtin_memcpy(e->saddr, &sk->__sk_common.skc_v6_rcv_saddr, 16);
+        __builtin_memcpy(e->daddr, &sk->__sk_common.skc_v6_daddr, 16);
+    } else {
+        __u32 s = sk->__sk_common.skc_rcv_saddr;
+        __u32 d = sk->__sk_common.skc_daddr;
+        __builtin_memcpy(e->saddr, &s, 4);
+        __builtin_memcpy(e->daddr, &d, 4);
+    }
+}
+
 static __always_inline void emit(const struct sock *sk, __u8 kind, __u8 protocol, __u16 sport, int oldstate,
                                  int newstate, __u64 cookie, struct owner *o) {
     struct porteye_sock_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
@@ -114,17 +134,7 @@ static __always_inline void emit(const struct sock *sk, __u8 kind, __u8 protocol
     e->cookie = cookie;
     e->ts_ns = bpf_ktime_get_ns();
     e->netns = sk->__sk_common.skc_net.net->ns.inum;
-    __u16 family = sk->__sk_common.skc_family;
-    e->family = family;
-    if (family == AF_INET6) {
-        __builtin_memcpy(e->saddr, &sk->__sk_common.skc_v6_rcv_saddr, 16);
-        __builtin_memcpy(e->daddr, &sk->__sk_common.skc_v6_daddr, 16);
-    } else {
-        __u32 s = sk->__sk_common.skc_rcv_saddr;
-        __u32 d = sk->__sk_common.skc_daddr;
-        __builtin_memcpy(e->saddr, &s, 4);
-        __builtin_memcpy(e->daddr, &d, 4);
-    }
+    fill_addresses(e, sk);
     e->sport = sport;
     e->dport = bpf_ntohs(sk->__sk_common.skc_dport);
 
@@ -207,6 +217,11 @@ int BPF_PROG(on_state, const struct sock *sk, int oldstate, int newstate) {
         }
         if (accept_hooked)
             return 0;
+        // With the acceptor reported when accept() returns, the listener's owner is not written as the
+        // owner: until then no process holds the socket (it waits in the accept queue, as ss shows it),
+        // and the process that accepts may be another (pre-fork servers, socket activation).
+        if (acceptor_hooked)
+            o = 0;
         kind = PORTEYE_EV_ACCEPT;
     } else if (newstate == TCP_CLOSE && oldstate != TCP_CLOSE) {
         o = bpf_sk_storage_get(&owners, (void *)sk, 0, 0);
@@ -273,5 +288,78 @@ int BPF_PROG(on_udp_unhash, struct sock *sk) {
     __u64 cookie = bpf_get_socket_cookie(sk);
     struct owner *o = bpf_sk_storage_get(&owners, sk, 0, 0);
     emit(sk, PORTEYE_EV_UDP_CLOSE, IPPROTO_UDP, sk->__sk_common.skc_num, TCP_CLOSE, TCP_CLOSE, cookie, o);
+    return 0;
+}
+
+#if defined(__TARGET_ARCH_x86)
+#define PORTEYE_NR_ACCEPT 43
+#define PORTEYE_NR_ACCEPT4 288
+#define PORTEYE_SYSCALL_NR(regs) ((long)(regs)->orig_ax)
+#elif defined(__TARGET_ARCH_arm64)
+#define PORTEYE_NR_ACCEPT 202
+#define PORTEYE_NR_ACCEPT4 242
+#define PORTEYE_SYSCALL_NR(regs) ((long)(regs)->syscallno)
+#endif
+
+// Optional, where fexit/inet_accept is refused: accept()/accept4() returning, in the acceptor's
+// context. The new descriptor leads to the socket (its cookie joins the earlier ESTABLISHED event)
+// and to its inode: the acceptor is then known for certain, not inferred from the listener.
+// Runs at every system call's exit: it leaves at the first test for anything but a successful accept.
+SEC("tp_btf/sys_exit")
+int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret) {
+#ifdef PORTEYE_NR_ACCEPT
+    if (ret < 0)
+        return 0;
+    long nr = PORTEYE_SYSCALL_NR(regs);
+    if (nr != PORTEYE_NR_ACCEPT && nr != PORTEYE_NR_ACCEPT4)
+        return 0;
+    struct task_struct *task = bpf_get_current_task_btf();
+    struct fdtable *fdt = task->files->fdt;
+    if (!fdt || (unsigned long)ret >= fdt->max_fds)
+        return 0;
+    // fdt->fd is an array of pointers, which BTF does not type: read the slot as a struct whose first
+    // member is a pointer, then type what it points to.
+    struct file **slots = fdt->fd;
+    struct callback_head *slot =
+        bpf_rdonly_cast((void *)(slots + ret), bpf_core_type_id_kernel(struct callback_head));
+    struct file *file = bpf_rdonly_cast((void *)slot->next, bpf_core_type_id_kernel(struct file));
+    if (!file)
+        return 0;
+    struct socket *sock = bpf_rdonly_cast(file->private_data, bpf_core_type_id_kernel(struct socket));
+    if (!sock)
+        return 0;
+    struct sock *sk = sock->sk;
+    if (!sk || sk->sk_protocol != IPPROTO_TCP)
+        return 0;
+    __u16 family = sk->__sk_common.skc_family;
+    if ((family != AF_INET && family != AF_INET6) || !wanted(sk))
+        return 0;
+    // Set by bpf_get_socket_cookie() at the ESTABLISHED event; 0: the socket predates the program.
+    __u64 cookie = sk->__sk_common.skc_cookie.counter;
+    if (!cookie)
+        return 0;
+    struct porteye_sock_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+    if (!e) {
+        count_lost();
+        return 0;
+    }
+    __builtin_memset(e, 0, sizeof(*e));
+    e->kind = PORTEYE_EV_ACCEPTED;
+    e->protocol = IPPROTO_TCP;
+    e->state = sk->__sk_common.skc_state;
+    e->oldstate = TCP_SYN_RECV;
+    e->cookie = cookie;
+    e->ts_ns = bpf_ktime_get_ns();
+    e->netns = sk->__sk_common.skc_net.net->ns.inum;
+    fill_addresses(e, sk);
+    e->sport = sk->__sk_common.skc_num;
+    e->dport = bpf_ntohs(sk->__sk_common.skc_dport);
+    e->inode = file->f_inode->i_ino;
+    e->tgid = bpf_get_current_pid_tgid() >> 32;
+    e->uid = (__u32)bpf_get_current_uid_gid();
+    bpf_get_current_comm(e->comm, sizeof(e->comm));
+    // Batched like the connection events it completes: the consumer drains on its timer.
+    bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+#endif
     return 0;
 }

@@ -16,6 +16,7 @@ enum porteye_event_kind {
     PORTEYE_EV_CLOSE = 3,
     PORTEYE_EV_UDP_BIND = 4,
     PORTEYE_EV_UDP_CLOSE = 5,
+    PORTEYE_EV_ACCEPTED = 6, /* accept() returned the socket: tgid, uid, comm and inode are the acceptor's */
 };
 
 #define PORTEYE_COMM_LEN 16
