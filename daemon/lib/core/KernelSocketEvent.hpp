@@ -74,7 +74,7 @@ std::string_view eventSourceModeName(EventSourceMode mode);
 std::optional<EventSourceMode> parseEventSourceMode(std::string_view text);
 
 /// Socket events pushed by the kernel. Single-threaded: one owner thread calls everything.
-/// Usage: call consume() on a 10-20 ms timer and whenever fd() is readable; when lost() grew since
+/// Usage: call consume() on a timer of a few milliseconds and whenever fd() is readable; when lost() grew since
 /// the last look, some events are gone: resynchronise with a sock_diag dump.
 class IKernelEventSource {
 public:

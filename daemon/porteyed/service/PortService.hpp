@@ -177,7 +177,7 @@ public:
     /// Fills what the service does not own (namespaces, event source) into every status reply.
     void setStatusSources(std::function<void(ServiceStatus&)> fill) { m_fillStatus = std::move(fill); }
     /// Called before a list is answered, to apply what the kernel has queued since the last drain
-    /// (KernelEventPump::drain): the answer is the table as of the request, not of up to 20 ms before.
+    /// (KernelEventPump::drain): the answer is the table as of the request, not of one drain period before.
     void setFreshener(std::function<void()> freshen) { m_freshen = std::move(freshen); }
     void setEventStore(core::IEventStore* store, std::string statusWhenNone = "disabled") {
         m_store = store;
