@@ -1,16 +1,13 @@
 // SPDX-License-Identifier: MIT
 #include "sys/LoopbackPeer.hpp"
 
+#include "sys/NetlinkSocketSource.hpp"
+#include "sys/SockDiagParser.hpp"
+
 #include <arpa/inet.h>
-#include <linux/inet_diag.h>
-#include <linux/netlink.h>
-#include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
-#include <sys/time.h>
-#include <unistd.h>
 
-#include <cerrno>
 #include <cstring>
 
 namespace porteye::sys {
@@ -41,20 +38,6 @@ std::optional<DiagAddress> parseAddress(std::string text) {
     return std::nullopt;
 }
 
-class Fd {
-public:
-    explicit Fd(int fd) : m_fd(fd) {}
-    ~Fd() {
-        if (m_fd >= 0) ::close(m_fd);
-    }
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-    int get() const { return m_fd; }
-
-private:
-    int m_fd;
-};
-
 }  // namespace
 
 bool isLoopbackAddress(const std::string& address) {
@@ -75,61 +58,30 @@ std::optional<std::uint32_t> loopbackPeerUid(const std::string& peerAddress, std
     const auto local = parseAddress(localAddress);
     if (!peer || !local || peer->family != local->family) return std::nullopt;
 
-    // An exact lookup (no NLM_F_DUMP): the kernel finds the one socket whose local end is the
-    // peer's address and port and whose remote end is ours. This is a lookup in the established
-    // hash, not a walk of the table, so it costs the same on a host with 100k sockets.
-    struct {
-        nlmsghdr header;
-        inet_diag_req_v2 request;
-    } message{};
-    message.header.nlmsg_len = sizeof(message);
-    message.header.nlmsg_type = SOCK_DIAG_BY_FAMILY;
-    message.header.nlmsg_flags = NLM_F_REQUEST;
-    message.header.nlmsg_seq = 1;
-    message.request.sdiag_family = static_cast<std::uint8_t>(peer->family);
-    message.request.sdiag_protocol = IPPROTO_TCP;
-    message.request.idiag_states = ~0U;
-    message.request.id.idiag_sport = htons(peerPort);
-    message.request.id.idiag_dport = htons(localPort);
-    std::memcpy(message.request.id.idiag_src, peer->words, sizeof(peer->words));
-    std::memcpy(message.request.id.idiag_dst, local->words, sizeof(local->words));
-    message.request.id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
-    message.request.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
-
-    // The daemon's netlink code (daemon/lib/sys) dumps tables; this is a single request/reply
-    // exchange of a few dozen bytes, kept here so the web page depends on nothing of the daemon.
-    Fd fd(::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG));
-    if (fd.get() < 0) return std::nullopt;
-    timeval timeout{2, 0};
-    ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-    sockaddr_nl kernel{};
-    kernel.nl_family = AF_NETLINK;
-    if (::sendto(fd.get(), &message, sizeof(message), 0, reinterpret_cast<const sockaddr*>(&kernel), sizeof(kernel)) !=
-        static_cast<ssize_t>(sizeof(message)))
-        return std::nullopt;
-
-    char buffer[8192];
-    ssize_t n = 0;
-    do {
-        n = ::recv(fd.get(), buffer, sizeof(buffer), 0);
-    } while (n < 0 && errno == EINTR);
-    if (n < 0) return std::nullopt;
-    // One reply: the socket's inet_diag_msg, or NLMSG_ERROR (ENOENT: no such socket).
-    nlmsghdr header{};
-    if (static_cast<std::size_t>(n) < sizeof(header)) return std::nullopt;
-    std::memcpy(&header, buffer, sizeof(header));
-    if (header.nlmsg_type != SOCK_DIAG_BY_FAMILY || header.nlmsg_len > static_cast<std::size_t>(n) ||
-        header.nlmsg_len < NLMSG_LENGTH(sizeof(inet_diag_msg)))
-        return std::nullopt;
-    inet_diag_msg diag{};
-    std::memcpy(&diag, buffer + NLMSG_HDRLEN, sizeof(diag));
+    // An exact lookup (no dump): the kernel finds the one socket whose local end is the peer's
+    // address and port and whose remote end is ours. This is a lookup in the established hash,
+    // not a walk of the table, so it costs the same on a host with 100k sockets.
+    sys::SocketEnds ends;
+    ends.family = peer->family;
+    ends.protocol = IPPROTO_TCP;
+    std::memcpy(ends.localAddress.data(), peer->words, sizeof(peer->words));
+    ends.localPort = peerPort;
+    std::memcpy(ends.remoteAddress.data(), local->words, sizeof(local->words));
+    ends.remotePort = localPort;
+    std::optional<core::SocketRecord> found;
+    try {
+        sys::NetlinkSocketSource netlink;
+        std::string why;
+        found = netlink.lookup(ends, why);
+    } catch (const std::exception&) {
+        return std::nullopt;  // no sock_diag socket: the peer cannot be vouched for
+    }
     // The lookup falls back to a listener on the port; only the exact connected socket counts.
-    if (diag.id.idiag_sport != htons(peerPort) || diag.id.idiag_dport != htons(localPort) ||
-        std::memcmp(diag.id.idiag_src, peer->words, sizeof(peer->words)) != 0 ||
-        std::memcmp(diag.id.idiag_dst, local->words, sizeof(local->words)) != 0)
+    if (!found || found->localPort != peerPort || found->remotePort != localPort ||
+        found->localAddress != sys::formatInetAddress(peer->family, peer->words) ||
+        found->remoteAddress != sys::formatInetAddress(local->family, local->words))
         return std::nullopt;
-    return diag.idiag_uid;
-    return std::nullopt;
+    return found->uid;
 }
 
 }  // namespace porteye::sys

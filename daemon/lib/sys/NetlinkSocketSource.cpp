@@ -173,6 +173,32 @@ int NetlinkSocketSource::dumpFamily(int family, int protocol, core::StateMask st
     }
 }
 
+std::optional<core::SocketRecord> NetlinkSocketSource::lookup(const SocketEnds& ends, std::string& message) {
+    const std::uint32_t sequence = nextSequence();
+    const auto requestBytes = buildSockDiagLookupRequest(ends, sequence);
+    sockaddr_nl kernel{};
+    kernel.nl_family = AF_NETLINK;
+    ssize_t sent = 0;
+    do {
+        sent = ::sendto(m_fd, requestBytes.data(), requestBytes.size(), 0, reinterpret_cast<const sockaddr*>(&kernel),
+                        sizeof(kernel));
+    } while (sent < 0 && errno == EINTR);
+    if (sent < 0) {
+        message = errnoText("sendto(sock_diag)", errno);
+        return std::nullopt;
+    }
+    // One datagram: the socket's inet_diag_msg (no NLMSG_DONE follows), or NLMSG_ERROR.
+    const long length = receive(message);
+    if (length < 0) return std::nullopt;
+    std::vector<core::SocketRecord> found;
+    const auto parsed =
+        parseSockDiagBuffer(std::span<const std::byte>(m_buffer.data(), static_cast<std::size_t>(length)), found,
+                            sequence, ends.protocol == IPPROTO_UDP ? core::Protocol::Udp : core::Protocol::Tcp);
+    if (parsed.status == ParseStatus::Error || parsed.status == ParseStatus::Malformed) message = parsed.message;
+    if (found.size() != 1) return std::nullopt;
+    return found.front();
+}
+
 long NetlinkSocketSource::receive(std::string& message) {
     for (;;) {
         // Peek the datagram's real size first so a large one is never truncated.

@@ -2,10 +2,12 @@
 #pragma once
 
 #include "core/ISocketSource.hpp"
+#include "sys/SockDiagRequest.hpp"
 
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,6 +33,10 @@ public:
     /// (or one family), then UDP with one dump per family. Retries on EINTR; on a netlink
     /// error or malformed reply returns error != 0 and no partial table.
     core::DumpResult dump(const core::DumpRequest& request) override;
+
+    /// The one socket with exactly these ends (an exact lookup, no dump); nullopt when there is
+    /// none (ENOENT), or on a failure, which `message` then names.
+    std::optional<core::SocketRecord> lookup(const SocketEnds& ends, std::string& message);
 
 private:
     void openSocket();

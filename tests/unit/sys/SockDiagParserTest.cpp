@@ -624,6 +624,31 @@ TEST(SockDiagRequest, BuildsLegacyRequestCoveringBothFamiliesInOneWalk) {
     EXPECT_EQ(req.idiag_ext, 0);
 }
 
+TEST(SockDiagRequest, BuildsAnExactLookupOfOneSocketByItsEnds) {
+    SocketEnds ends;
+    ends.family = AF_INET;
+    ends.protocol = IPPROTO_TCP;
+    ends.localAddress[0] = htonl(0x7f000001);
+    ends.localPort = 40000;
+    ends.remoteAddress[0] = htonl(0x7f000002);
+    ends.remotePort = 8080;
+    const auto bytes = buildSockDiagLookupRequest(ends, 3);
+    ASSERT_EQ(bytes.size(), sizeof(nlmsghdr) + sizeof(inet_diag_req_v2));
+    nlmsghdr h{};
+    std::memcpy(&h, bytes.data(), sizeof(h));
+    EXPECT_EQ(h.nlmsg_type, SOCK_DIAG_BY_FAMILY);
+    EXPECT_EQ(h.nlmsg_flags, NLM_F_REQUEST) << "a lookup in the hash, not a dump";
+    EXPECT_EQ(h.nlmsg_seq, 3U);
+    inet_diag_req_v2 req{};
+    std::memcpy(&req, bytes.data() + sizeof(nlmsghdr), sizeof(req));
+    EXPECT_EQ(req.sdiag_family, AF_INET);
+    EXPECT_EQ(ntohs(req.id.idiag_sport), 40000);
+    EXPECT_EQ(ntohs(req.id.idiag_dport), 8080);
+    EXPECT_EQ(req.id.idiag_src[0], htonl(0x7f000001));
+    EXPECT_EQ(req.id.idiag_dst[0], htonl(0x7f000002));
+    EXPECT_EQ(req.id.idiag_cookie[0], INET_DIAG_NOCOOKIE);
+}
+
 // --- Robustness: deterministic mutation of recorded fixtures ---
 
 TEST(SockDiagParserRobustness, SurvivesTwentyThousandMutations) {
