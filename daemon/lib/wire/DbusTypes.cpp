@@ -2,6 +2,7 @@
 #include "wire/DbusTypes.hpp"
 
 #include "core/TimeFormat.hpp"
+#include "wire/FieldTables.hpp"
 
 #include <limits>
 #include <memory>
@@ -15,14 +16,9 @@ namespace {
 Options detailsToDbus(const core::SocketRecord& r) {
     Options out;
     if (const auto* d = r.details.get()) {
-        if (!d->cmdline.empty()) out.emplace("cmdline", sdbus::Variant(d->cmdline));
-        if (!d->user.empty()) out.emplace("user", sdbus::Variant(d->user));
-        if (!d->exe.empty()) out.emplace("exe", sdbus::Variant(d->exe));
+        for (const auto& field : protocol::detailStringFields())
+            if (!(d->*field.member).empty()) out.emplace(field.key, sdbus::Variant(d->*field.member));
         if (d->startTimeUs != 0) out.emplace("start_time", sdbus::Variant(d->startTimeUs));
-        if (!d->unit.empty()) out.emplace("unit", sdbus::Variant(d->unit));
-        if (!d->containerRuntime.empty()) out.emplace("container_runtime", sdbus::Variant(d->containerRuntime));
-        if (!d->containerId.empty()) out.emplace("container_id", sdbus::Variant(d->containerId));
-        if (!d->containerName.empty()) out.emplace("container_name", sdbus::Variant(d->containerName));
     }
     if (r.netns != 0) out.emplace("netns", sdbus::Variant(r.netns));
     if (!r.netnsName.empty()) out.emplace("netns_name", sdbus::Variant(r.netnsName));
@@ -49,14 +45,9 @@ bool detail(const Options& details, const char* key, T& out) {
 void detailsFromDbus(const Options& details, core::SocketRecord& r) {
     core::ProcessDetails d;
     bool any = false;
-    any |= detail(details, "cmdline", d.cmdline);
-    any |= detail(details, "user", d.user);
-    any |= detail(details, "exe", d.exe);
+    for (const auto& field : protocol::detailStringFields())
+        any |= detail(details, field.key, d.*field.member);
     any |= detail(details, "start_time", d.startTimeUs);
-    any |= detail(details, "unit", d.unit);
-    any |= detail(details, "container_runtime", d.containerRuntime);
-    any |= detail(details, "container_id", d.containerId);
-    any |= detail(details, "container_name", d.containerName);
     if (any) r.details = std::make_shared<const core::ProcessDetails>(std::move(d));
     detail(details, "netns", r.netns);
     detail(details, "netns_name", r.netnsName);
@@ -178,70 +169,22 @@ Options optionsToDbus(const protocol::OptionMap& options) {
 }
 
 Options statusToDbus(const core::DaemonStatus& s) {
-    return Options{{"version", sdbus::Variant(s.version)},
-                   {"instance_id", sdbus::Variant(s.instanceId)},
-                   {"host_wide", sdbus::Variant(s.hostWide)},
-                   {"poll_interval", sdbus::Variant(s.pollIntervalSeconds)},
-                   {"sockets", sdbus::Variant(s.sockets)},
-                   {"history_size", sdbus::Variant(s.historySize)},
-                   {"history_capacity", sdbus::Variant(s.historyCapacity)},
-                   {"history_dropped", sdbus::Variant(s.historyDropped)},
-                   {"next_sequence", sdbus::Variant(s.nextSequence)},
-                   {"watches", sdbus::Variant(s.watches)},
-                   {"view", sdbus::Variant(s.view)},
-                   {"polls", sdbus::Variant(s.polls)},
-                   {"failed_polls", sdbus::Variant(s.failedPolls)},
-                   {"network_namespaces", sdbus::Variant(s.networkNamespaces)},
-                   {"event_source", sdbus::Variant(s.eventSource)},
-                   {"short_lived", sdbus::Variant(s.shortLived)},
-                   {"unattributed_short_lived", sdbus::Variant(s.unattributedShortLived)},
-                   {"resyncs", sdbus::Variant(s.resyncs)},
-                   {"expected_active", sdbus::Variant(s.expectedActive)},
-                   {"expected_rules", sdbus::Variant(s.expectedRules)},
-                   {"unexpected_listeners", sdbus::Variant(s.unexpectedListeners)},
-                   {"unexpected_total", sdbus::Variant(s.unexpectedTotal)}};
+    // Every field, whoever asks: a{sv} readers look keys up, and 0 says "not yours to see".
+    Options out;
+    for (const auto& field : protocol::statusFields())
+        std::visit([&](auto member) { out.emplace(field.key, sdbus::Variant(s.*member)); }, field.member);
+    return out;
 }
-
-namespace {
-
-template <typename T>
-T field(const Options& status, const char* key, T fallback = T{}) {
-    auto it = status.find(key);
-    if (it == status.end()) return fallback;
-    try {
-        return it->second.get<T>();
-    } catch (const sdbus::Error&) {
-        return fallback;  // a newer daemon may type a key differently: keep what we understand
-    }
-}
-
-}  // namespace
 
 core::DaemonStatus statusFromDbus(const Options& status) {
     core::DaemonStatus s;
-    s.version = field<std::string>(status, "version");
-    s.instanceId = field<std::string>(status, "instance_id");
-    s.hostWide = field<bool>(status, "host_wide", true);
-    s.pollIntervalSeconds = field<double>(status, "poll_interval");
-    s.sockets = field<std::uint64_t>(status, "sockets");
-    s.historySize = field<std::uint64_t>(status, "history_size");
-    s.historyCapacity = field<std::uint64_t>(status, "history_capacity");
-    s.historyDropped = field<std::uint64_t>(status, "history_dropped");
-    s.nextSequence = field<std::uint64_t>(status, "next_sequence");
-    s.watches = field<std::uint64_t>(status, "watches");
-    s.view = field<std::string>(status, "view", "all");
-    s.polls = field<std::uint64_t>(status, "polls");
-    s.failedPolls = field<std::uint64_t>(status, "failed_polls");
-    s.store = field<std::string>(status, "store", s.store);
-    s.networkNamespaces = field<std::string>(status, "network_namespaces", s.networkNamespaces);
-    s.eventSource = field<std::string>(status, "event_source", s.eventSource);
-    s.shortLived = field<std::uint64_t>(status, "short_lived");
-    s.unattributedShortLived = field<std::uint64_t>(status, "unattributed_short_lived");
-    s.resyncs = field<std::uint64_t>(status, "resyncs");
-    s.expectedActive = field<bool>(status, "expected_active");
-    s.expectedRules = field<std::uint64_t>(status, "expected_rules");
-    s.unexpectedListeners = field<std::uint64_t>(status, "unexpected_listeners");
-    s.unexpectedTotal = field<std::uint64_t>(status, "unexpected_total");
+    for (const auto& field : protocol::statusFields())
+        std::visit(
+            [&](auto member) {
+                // Absent, or typed otherwise by a newer daemon: keep the default, use what we understand.
+                detail(status, field.key, s.*member);
+            },
+            field.member);
     return s;
 }
 

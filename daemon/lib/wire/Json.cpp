@@ -2,6 +2,7 @@
 #include "wire/Json.hpp"
 
 #include "core/TimeFormat.hpp"
+#include "wire/FieldTables.hpp"
 
 #include <limits>
 #include <memory>
@@ -39,16 +40,11 @@ json toJson(const core::SocketRecord& r) {
            {"cookie", r.cookie},
            {"netns", r.netns != 0 ? json(r.netns) : json(nullptr)},
            {"netns_name", r.netnsName.empty() ? json(nullptr) : json(r.netnsName)},
-           {"cmdline", stringOrNull(d, &core::ProcessDetails::cmdline)},
-           {"user", stringOrNull(d, &core::ProcessDetails::user)},
-           {"exe", stringOrNull(d, &core::ProcessDetails::exe)},
            {"start_time", d != nullptr && d->startTimeUs != 0 ? json(d->startTimeUs) : json(nullptr)},
-           {"unit", stringOrNull(d, &core::ProcessDetails::unit)},
-           {"container_runtime", stringOrNull(d, &core::ProcessDetails::containerRuntime)},
-           {"container_id", stringOrNull(d, &core::ProcessDetails::containerId)},
-           {"container_name", stringOrNull(d, &core::ProcessDetails::containerName)},
            {"cpu_percent", r.usage ? json(r.usage->cpuPercent) : json(nullptr)},
            {"memory_rss", r.usage ? json(r.usage->memoryRssBytes) : json(nullptr)}};
+    for (const auto& field : detailStringFields())
+        j[field.key] = stringOrNull(d, field.member);
     return j;
 }
 
@@ -79,14 +75,9 @@ bool present(const json& j, const char* key) {
 void detailsFromJson(const json& j, core::SocketRecord& r) {
     core::ProcessDetails d;
     bool any = false;
-    for (const auto& [key, field] :
-         {std::pair{"cmdline", &core::ProcessDetails::cmdline}, std::pair{"user", &core::ProcessDetails::user},
-          std::pair{"exe", &core::ProcessDetails::exe}, std::pair{"unit", &core::ProcessDetails::unit},
-          std::pair{"container_runtime", &core::ProcessDetails::containerRuntime},
-          std::pair{"container_id", &core::ProcessDetails::containerId},
-          std::pair{"container_name", &core::ProcessDetails::containerName}}) {
-        if (!present(j, key)) continue;
-        d.*field = stringField(j, key);
+    for (const auto& field : detailStringFields()) {
+        if (!present(j, field.key)) continue;
+        d.*field.member = stringField(j, field.key);
         any = true;
     }
     if (present(j, "start_time")) {
@@ -238,70 +229,51 @@ core::HistoryFilter historyFilterFromJson(const json& j) {
 }
 
 json toJson(const core::DaemonStatus& s) {
-    json j{{"version", s.version},
-           {"instance_id", s.instanceId},
-           {"host_wide", s.hostWide},
-           {"poll_interval", s.pollIntervalSeconds},
-           {"sockets", s.sockets},
-           {"history_size", s.historySize},
-           {"history_capacity", s.historyCapacity},
-           {"history_dropped", s.historyDropped},
-           {"next_sequence", s.nextSequence},
-           {"watches", s.watches},
-           {"view", s.view},
-           {"store", s.store},
-           {"network_namespaces", s.networkNamespaces},
-           {"event_source", s.eventSource},
-           {"expected_active", s.expectedActive},
-           {"expected_rules", s.expectedRules},
-           {"unexpected_listeners", s.unexpectedListeners},
-           {"unexpected_total", s.unexpectedTotal}};
-    if (s.polls != 0) j["polls"] = s.polls;
-    if (s.failedPolls != 0) j["failed_polls"] = s.failedPolls;
-    if (s.hostWide) {
-        j["short_lived"] = s.shortLived;
-        j["unattributed_short_lived"] = s.unattributedShortLived;
-        j["resyncs"] = s.resyncs;
+    json j = json::object();
+    for (const auto& field : statusFields()) {
+        if (field.presence == StatusPresence::HostWide && !s.hostWide) continue;
+        std::visit(
+            [&](auto member) {
+                const auto& value = s.*member;
+                if constexpr (std::is_same_v<std::decay_t<decltype(value)>, std::uint64_t>)
+                    if (field.presence == StatusPresence::NonZero && value == 0) return;
+                j[field.key] = value;
+            },
+            field.member);
     }
     return j;
 }
 
+namespace {
+
+void statusFieldFromJson(const json& j, const StatusField& field, core::DaemonStatus& s) {
+    std::visit(
+        [&](auto member) {
+            using T = std::decay_t<decltype(s.*member)>;
+            if constexpr (std::is_same_v<T, std::string>) {
+                s.*member = stringField(j, field.key);
+            } else if constexpr (std::is_same_v<T, bool>) {
+                if (!j.at(field.key).is_boolean())
+                    throw InvalidArgument(std::string("'") + field.key + "' must be a boolean");
+                s.*member = j.at(field.key).get<bool>();
+            } else if constexpr (std::is_same_v<T, double>) {
+                if (!j.at(field.key).is_number())
+                    throw InvalidArgument(std::string("'") + field.key + "' must be a number");
+                s.*member = j.at(field.key).get<double>();
+            } else {
+                s.*member = unsignedField<std::uint64_t>(j, field.key);
+            }
+        },
+        field.member);
+}
+
+}  // namespace
+
 core::DaemonStatus statusFromJson(const json& j) {
     try {
         core::DaemonStatus s;
-        s.version = stringField(j, "version");
-        if (j.contains("instance_id")) s.instanceId = stringField(j, "instance_id");
-        if (j.contains("host_wide")) {
-            if (!j["host_wide"].is_boolean()) throw InvalidArgument("'host_wide' must be a boolean");
-            s.hostWide = j["host_wide"].get<bool>();
-        }
-        const json& interval = j.at("poll_interval");
-        if (!interval.is_number()) throw InvalidArgument("'poll_interval' must be a number");
-        s.pollIntervalSeconds = interval.get<double>();
-        s.sockets = unsignedField<std::uint64_t>(j, "sockets");
-        s.historySize = unsignedField<std::uint64_t>(j, "history_size");
-        s.historyCapacity = unsignedField<std::uint64_t>(j, "history_capacity");
-        s.historyDropped = unsignedField<std::uint64_t>(j, "history_dropped");
-        s.nextSequence = unsignedField<std::uint64_t>(j, "next_sequence");
-        s.watches = unsignedField<std::uint64_t>(j, "watches");
-        if (j.contains("view")) s.view = stringField(j, "view");
-        if (j.contains("polls")) s.polls = unsignedField<std::uint64_t>(j, "polls");
-        if (j.contains("failed_polls")) s.failedPolls = unsignedField<std::uint64_t>(j, "failed_polls");
-        if (j.contains("store")) s.store = stringField(j, "store");
-        if (j.contains("network_namespaces")) s.networkNamespaces = stringField(j, "network_namespaces");
-        if (j.contains("event_source")) s.eventSource = stringField(j, "event_source");
-        if (j.contains("short_lived")) s.shortLived = unsignedField<std::uint64_t>(j, "short_lived");
-        if (j.contains("unattributed_short_lived"))
-            s.unattributedShortLived = unsignedField<std::uint64_t>(j, "unattributed_short_lived");
-        if (j.contains("resyncs")) s.resyncs = unsignedField<std::uint64_t>(j, "resyncs");
-        if (j.contains("expected_active")) {
-            if (!j["expected_active"].is_boolean()) throw InvalidArgument("'expected_active' must be a boolean");
-            s.expectedActive = j["expected_active"].get<bool>();
-        }
-        if (j.contains("expected_rules")) s.expectedRules = unsignedField<std::uint64_t>(j, "expected_rules");
-        if (j.contains("unexpected_listeners"))
-            s.unexpectedListeners = unsignedField<std::uint64_t>(j, "unexpected_listeners");
-        if (j.contains("unexpected_total")) s.unexpectedTotal = unsignedField<std::uint64_t>(j, "unexpected_total");
+        for (const auto& field : statusFields())
+            if (field.required || j.contains(field.key)) statusFieldFromJson(j, field, s);
         return s;
     } catch (const json::exception& e) {
         throw InvalidArgument(std::string("bad status: ") + e.what());

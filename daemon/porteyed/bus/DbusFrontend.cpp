@@ -113,9 +113,7 @@ private:
         DbusFrontend::CallbackScope scope(m_frontend);
         Options out;
         translateErrors([&] {
-            const auto status = svc().status(caller());
-            out = statusToDbus(status);
-            out["store"] = sdbus::Variant(status.store);
+            out = statusToDbus(svc().status(caller()));
         });
         return out;
     }
