@@ -229,7 +229,8 @@ TEST(ControlSocketLoad, GreedySubscribersChurnAndUsersAtQuotaKeepPeakRssUnder200
     if (::getuid() != 0) GTEST_SKIP() << "needs root for useradd and setresuid";
     TempDir dir(0755);  // the users' clients must reach the socket
     const std::string path = dir.path() + "/s.sock";
-    DaemonProcess daemon({"--no-bus", "--socket", path, "--interval", "0.1", "--config", "/dev/null"});
+    DaemonProcess daemon(
+        {"--no-bus", "--socket", path, "--interval", "0.1", "--config", "/dev/null", "--event-source", "auto"});
     ASSERT_TRUE(daemon.ready()) << daemon.log();
     const pid_t daemonPid = daemon.process().pid();
 

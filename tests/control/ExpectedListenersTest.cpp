@@ -232,7 +232,7 @@ TEST_F(ExpectedListeners, SighupReloadPicksUpANewRule) {
 TEST_F(ExpectedListeners, OneUsersFloodOfAlertsIsHeldBackPerUidWhileRootsGetThroughAndCountsStayExact) {
     if (::geteuid() != 0) GTEST_SKIP() << "needs root to run a user's listeners as nobody";
     writeFile(m_rules.path() + "/a.conf", "tcp *:1\n");
-    startDaemon();
+    startRulesDaemon();
     RpcClient rpc(m_path);
     const auto totalBefore = status(rpc)["unexpected_total"].get<std::uint64_t>();
     // nobody opens 300 unexpected listeners at once.

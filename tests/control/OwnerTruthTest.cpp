@@ -220,7 +220,7 @@ protected:
     void SetUp() override {
         m_daemon = std::make_unique<DaemonProcess>(
             std::vector<std::string>{"--no-bus", "--socket", m_path, "--config", "/dev/null", "--state-dir", "",
-                                     "--network-namespaces", "host", "--interval", "1"});
+                                     "--network-namespaces", "host", "--event-source", "auto", "--interval", "1"});
         ASSERT_TRUE(m_daemon->ready()) << "porteyed never sent READY=1:\n" << m_daemon->log();
         const json st = RpcClient(m_path).call("status").value("result", json::object());
         ASSERT_EQ(st.value("event_source", "").rfind("polling", 0), std::string::npos)
