@@ -361,7 +361,8 @@ TEST(DbusLifecycle, SighupReloadsTheIntervalFromTheConfigFile) {
     EXPECT_TRUE(eventually([&] { return get("PollInterval").get<double>() == 0.25; }, 5s));
     EXPECT_EQ(get("HistoryCapacity").get<std::uint32_t>(), 800u);
     EXPECT_EQ(daemon.process().stop(SIGTERM), 0);
-    EXPECT_NE(daemon.process().err().find("reload: interval '0.5' -> '0.25'"), std::string::npos) << daemon.process().err();
+    EXPECT_NE(daemon.process().err().find("reload: interval '0.5' -> '0.25'"), std::string::npos)
+        << daemon.process().err();
     EXPECT_NE(daemon.process().err().find("reload: history_capacity '500' -> '800'"), std::string::npos);
 }
 

@@ -112,9 +112,7 @@ private:
     Options GetStatus() override {
         DbusFrontend::CallbackScope scope(m_frontend);
         Options out;
-        translateErrors([&] {
-            out = statusToDbus(svc().status(caller()));
-        });
+        translateErrors([&] { out = statusToDbus(svc().status(caller())); });
         return out;
     }
     sdbus::ObjectPath Watch(const std::uint32_t& pid, const Options& options) override {
