@@ -236,7 +236,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         reader.drain();
     }
     // Whatever the input subscribed to gets events now, filtered by its filters and the access rule.
-    if (fx.server->clientCount() > before) fx.server->publishEvents(fx.events);
+    if (fx.server->clientCount() > before) fx.server->onEvents(fx.events);
     ::shutdown(client, SHUT_WR);
     runLoop(fx, reader, [&] { return reader.eof(); });
     ::close(client);
