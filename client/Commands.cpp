@@ -148,11 +148,13 @@ int runStatus(ITransport& transport, const OutputOptions& output, std::ostream& 
         << "  sockets:        " << s.sockets << '\n'
         << "  history:        " << s.historySize << " of " << s.historyCapacity << " events (" << s.historyDropped
         << " dropped)\n"
-        << "  history store:  " << s.store << '\n'
+        << "  history store:  " << s.store
+        << (s.storeDropped ? " (" + std::to_string(s.storeDropped) + " events never written: see the log)" : "") << '\n'
         << "  namespaces:     " << s.networkNamespaces << '\n'
         << "  event source:   " << s.eventSource << '\n'
         << "  short-lived:    " << s.shortLived << " seen by events, " << s.unattributedShortLived
-        << " only by their close; " << s.resyncs << " resyncs\n"
+        << " only by their close; " << s.resyncs << " resyncs"
+        << (s.eventSourceLost ? ", " + std::to_string(s.eventSourceLost) + " kernel events lost" : "") << '\n'
         << "  next sequence:  " << s.nextSequence << '\n'
         << "  active watches: " << s.watches << '\n'
         << "  expected:       "

@@ -237,6 +237,7 @@ int DaemonLoop::run() {
     m_service->setStatusSources([this](service::ServiceStatus& s) {
         s.eventSource = m_eventSourceStatus;
         if (s.hostWide) s.resyncs = m_inlet->resyncs();
+        if (s.hostWide && m_eventPump) s.eventSourceLost = m_eventPump->lostEvents();
         const auto ns = m_namespaces->status();
         if (!ns.enabled) {
             s.networkNamespaces = "own only: " + m_namespacesWhy;

@@ -37,6 +37,7 @@ public:
     }
     void flush() override {}
     std::string health() const override { return failing ? "failed: fake" : "ok"; }
+    std::uint64_t droppedCount() const override { return 0; }
 
     std::vector<core::PortEvent> events;
     bool failing = false;

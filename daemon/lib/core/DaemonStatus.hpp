@@ -41,6 +41,12 @@ struct DaemonStatus {
     std::uint64_t unattributedShortLived = 0;
     /// Resynchronisations after the kernel dropped events or notifications.
     std::uint64_t resyncs = 0;
+    /// Host-wide: events the kernel event source lost (its ring was full), since start. Each loss
+    /// is also a resync; this counts the events, so a reader knows how much the history missed.
+    std::uint64_t eventSourceLost = 0;
+    /// Host-wide: events the persistent store never wrote (it failed, or fell more than its queue
+    /// behind); the log names their sequence numbers when the store works again.
+    std::uint64_t storeDropped = 0;
     /// Expected listeners (core/ExpectedListeners.hpp): whether an allowlist is loaded, its rules,
     /// the unexpected listeners open now (those the caller may see) and the alerts raised since
     /// start (0 for an unprivileged caller, like polls).

@@ -32,6 +32,8 @@ public:
     virtual void flush() = 0;
     /// "ok", or "failed: <reason>" while writes fail.
     virtual std::string health() const = 0;
+    /// Events appended but never written (the store failed, or fell too far behind), since start.
+    virtual std::uint64_t droppedCount() const = 0;
 };
 
 /// The history as clients see it: the ring first, and the store for what the ring no longer

@@ -35,6 +35,8 @@ const std::array kStatusFields{
     StatusField{"short_lived", &S::shortLived, P::HostWide},
     StatusField{"unattributed_short_lived", &S::unattributedShortLived, P::HostWide},
     StatusField{"resyncs", &S::resyncs, P::HostWide},
+    StatusField{"event_source_lost", &S::eventSourceLost, P::HostWide},
+    StatusField{"store_dropped", &S::storeDropped, P::HostWide},
 };
 
 using D = core::ProcessDetails;

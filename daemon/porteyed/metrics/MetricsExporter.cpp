@@ -46,6 +46,8 @@ std::string MetricsExporter::render() {
     g.historySize = status.historySize;
     g.historyCapacity = status.historyCapacity;
     g.historyDropped = status.historyDropped;
+    g.storeDropped = status.storeDropped;
+    g.eventSourceLost = status.eventSourceLost;
     g.unexpectedListeners = status.unexpectedListeners;
     g.unexpectedTotal = status.unexpectedTotal;
     g.store = status.store;

@@ -211,6 +211,11 @@ std::string renderMetrics(const core::Snapshot& snapshot, const Counters& c, con
     gauge(out, "porteye_history_size", "Events in the in-memory history.", g.historySize);
     gauge(out, "porteye_history_capacity", "Capacity of the in-memory history.", g.historyCapacity);
     counter(out, "porteye_history_dropped_total", "Events the in-memory history overwrote.", g.historyDropped);
+    counter(out, "porteye_history_store_dropped_total",
+            "Events the persistent history store never wrote (it failed or fell behind).", g.storeDropped);
+    counter(out, "porteye_event_source_lost_total",
+            "Events the kernel event source lost (its ring was full); each loss also causes a resync.",
+            g.eventSourceLost);
     family(out, "porteye_store_state", "gauge", "State of the persistent history store; 1 for the current one.");
     {
         const std::string_view state = g.store.rfind("failed", 0) == 0 ? std::string_view("failed") : g.store;

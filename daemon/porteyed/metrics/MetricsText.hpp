@@ -52,7 +52,9 @@ struct Gauges {
     std::uint64_t historySize = 0;
     std::uint64_t historyCapacity = 0;
     std::uint64_t historyDropped = 0;
-    std::string store = "disabled";  ///< "ok", "disabled", "failed: ..." (DaemonStatus::store)
+    std::uint64_t storeDropped = 0;     ///< events the persistent store never wrote (DaemonStatus)
+    std::uint64_t eventSourceLost = 0;  ///< events the kernel event source lost (DaemonStatus)
+    std::string store = "disabled";     ///< "ok", "disabled", "failed: ..." (DaemonStatus::store)
     std::uint64_t journalSent = 0;
     std::uint64_t journalSuppressed = 0;
     std::uint64_t journalFailed = 0;

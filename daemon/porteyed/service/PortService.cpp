@@ -161,6 +161,7 @@ ServiceStatus PortService::hostStatus() const {
     s.unattributedShortLived = m_monitor.stats().unattributedShortLived;
     s.view = m_options.view;
     s.store = m_store ? m_store->health() : m_storeStatus;
+    s.storeDropped = m_store ? m_store->droppedCount() : 0;
     if (m_fillStatus) m_fillStatus(s);
     s.expectedActive = m_expected.active();
     s.expectedRules = m_expected.ruleCount();

@@ -329,8 +329,9 @@ void SqliteEventStore::append(const std::vector<core::PortEvent>& events) {
         m_pending.insert(m_pending.end(), events.begin(), events.end());
         if (m_pending.size() > m_options.maxPending) {
             const std::size_t excess = m_pending.size() - m_options.maxPending;
-            m_pending.erase(m_pending.begin(), m_pending.begin() + static_cast<std::ptrdiff_t>(excess));
-            m_dropped += excess;
+            const auto end = m_pending.begin() + static_cast<std::ptrdiff_t>(excess);
+            countDropped(m_pending.begin(), end);
+            m_pending.erase(m_pending.begin(), end);
         }
         wake = wake || m_pending.size() >= kBatchWake;
     }
@@ -392,21 +393,30 @@ void SqliteEventStore::runWriter() {
         if (ok && batch.empty()) {
             // Nothing was written (a flush with nothing queued): the health stays what it was.
         } else if (ok) {
-            if (m_failing) spdlog::info("history store {} works again", m_path);
+            if (m_droppedUntold != 0) {
+                // What status's store_dropped counts, said once with where the gap is: the
+                // persistent history lacks these events for good (the ring may still hold some).
+                spdlog::warn("history store {} works again; {} events were never written to it (sequence {} to {})",
+                             m_path, m_droppedUntold, m_droppedFirstSequence, m_droppedLastSequence);
+                m_droppedUntold = 0;
+            } else if (m_failing) {
+                spdlog::info("history store {} works again", m_path);
+            }
             m_failing = false;
             m_health = "ok";
         } else {
             lastFailure = std::chrono::steady_clock::now();
             if (stopping) {
-                m_dropped += batch.size();
+                countDropped(batch.begin(), batch.end());
                 spdlog::error("history store {}: {} events not written at stop: {}", m_path, batch.size(), error);
             } else {
                 // Keep them for the next try, newest kept when the queue overflows.
                 std::size_t room =
                     m_options.maxPending > m_pending.size() ? m_options.maxPending - m_pending.size() : 0;
-                while (batch.size() > room) {
-                    batch.pop_front();
-                    ++m_dropped;
+                if (batch.size() > room) {
+                    const auto end = batch.end() - static_cast<std::ptrdiff_t>(room);
+                    countDropped(batch.begin(), end);
+                    batch.erase(batch.begin(), end);
                 }
                 m_pending.insert(m_pending.begin(), std::make_move_iterator(batch.begin()),
                                  std::make_move_iterator(batch.end()));
@@ -417,6 +427,20 @@ void SqliteEventStore::runWriter() {
         m_flushServed = std::max(m_flushServed, ticket);
         m_done.notify_all();
         if (stopping && (m_pending.empty() || !ok)) break;
+    }
+}
+
+template <typename It>
+void SqliteEventStore::countDropped(It first, It last) {
+    for (auto it = first; it != last; ++it) {
+        if (m_droppedUntold == 0) {
+            m_droppedFirstSequence = m_droppedLastSequence = it->sequence;
+        } else {
+            m_droppedFirstSequence = std::min(m_droppedFirstSequence, it->sequence);
+            m_droppedLastSequence = std::max(m_droppedLastSequence, it->sequence);
+        }
+        ++m_droppedUntold;
+        ++m_dropped;
     }
 }
 

@@ -72,7 +72,7 @@ public:
     /// ignored. The destructor does it too.
     void close();
     /// Events dropped because the writer failed or fell behind by more than maxPending.
-    std::uint64_t droppedCount() const;
+    std::uint64_t droppedCount() const override;
     /// The database file.
     const std::string& path() const { return m_path; }
 
@@ -83,6 +83,9 @@ private:
     bool writeBatch(const std::deque<core::PortEvent>& batch, std::string& error);
     void prune();
     void noteFailure(const std::string& reason, std::size_t events);
+    /// Under m_mutex: counts the events of [first, last) as dropped, and their sequence range.
+    template <typename It>
+    void countDropped(It first, It last);
 
     const StoreOptions m_options;
     const std::string m_path;
@@ -103,6 +106,10 @@ private:
     bool m_failing = false;
     std::string m_health = "ok";
     std::uint64_t m_dropped = 0;
+    // The events dropped since the store last worked, told when it works again.
+    std::uint64_t m_droppedUntold = 0;
+    std::uint64_t m_droppedFirstSequence = 0;
+    std::uint64_t m_droppedLastSequence = 0;
     std::uint64_t m_failures = 0;
     std::chrono::steady_clock::time_point m_lastFailureLog{};
 

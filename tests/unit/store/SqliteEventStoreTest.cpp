@@ -5,6 +5,8 @@
 #include "support/Subprocess.hpp"
 
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 #include <sqlite3.h>
 #include <sys/resource.h>
 
@@ -14,6 +16,7 @@
 #include <filesystem>
 #include <functional>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 using namespace porteye;
@@ -24,6 +27,19 @@ using porteye::store::StoreOptions;
 using porteye::testing::TempDir;
 
 namespace {
+
+/// A file-size limit stands in for a full disk while it lives: writes past 64 KiB fail with EFBIG.
+struct FullDisk {
+    rlimit saved{};
+    FullDisk() {
+        ::signal(SIGXFSZ, SIG_IGN);
+        ::getrlimit(RLIMIT_FSIZE, &saved);
+        rlimit tight = saved;
+        tight.rlim_cur = 64 * 1024;
+        ::setrlimit(RLIMIT_FSIZE, &tight);
+    }
+    ~FullDisk() { ::setrlimit(RLIMIT_FSIZE, &saved); }
+};
 
 WallTime now() {
     return std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
@@ -439,25 +455,13 @@ TEST(SqliteEventStore, AFullDiskFailsWritesVisiblyKeepsThemQueuedAndRecovers) {
     ASSERT_TRUE(store);
     store->append({event(1, Action::Added, 80, 10, "a")});
     store->flush();
-    // A file-size limit stands in for a full disk: writes past it fail with EFBIG.
-    struct LimitGuard {
-        rlimit saved{};
-        LimitGuard() {
-            ::signal(SIGXFSZ, SIG_IGN);
-            ::getrlimit(RLIMIT_FSIZE, &saved);
-            rlimit tight = saved;
-            tight.rlim_cur = 64 * 1024;
-            ::setrlimit(RLIMIT_FSIZE, &tight);
-        }
-        ~LimitGuard() { ::setrlimit(RLIMIT_FSIZE, &saved); }
-    };
     std::vector<PortEvent> many;
     for (std::uint64_t s = 2; s <= 2001; ++s) {
         many.push_back(event(s, Action::Added, 81, 10, "a"));
         many.back().record.process = std::string(100, 'x');
     }
     {
-        LimitGuard full;
+        FullDisk full;
         store->append(many);
         store->flush();
         const std::string health = store->health();
@@ -474,4 +478,43 @@ TEST(SqliteEventStore, AFullDiskFailsWritesVisiblyKeepsThemQueuedAndRecovers) {
                   .size(),
               2001u);
     EXPECT_EQ(store->droppedCount(), 0u);
+}
+
+TEST(SqliteEventStore, EventsDroppedWhileTheDiskWasFullAreCountedAndToldWithTheirSequencesWhenItWorksAgain) {
+    TempDir dir;
+    auto options = optionsFor(dir);
+    options.retryInterval = std::chrono::milliseconds(20);
+    options.maxPending = 500;
+    auto store = openOrFail(options);
+    ASSERT_TRUE(store);
+    store->append({event(1, Action::Added, 80, 10, "a")});
+    store->flush();
+    // What porteyed logs, captured: the store says where the gap in the persistent history is.
+    std::ostringstream logged;
+    auto saved = spdlog::default_logger();
+    spdlog::set_default_logger(
+        std::make_shared<spdlog::logger>("capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(logged)));
+    {
+        FullDisk full;
+        // 2,000 events reach a queue of 500 that cannot be written: the oldest 1,500 go.
+        std::vector<PortEvent> many;
+        for (std::uint64_t s = 2; s <= 2001; ++s) {
+            many.push_back(event(s, Action::Added, 81, 10, "a"));
+            many.back().record.process = std::string(1000, 'x');
+        }
+        store->append(many);
+        store->flush();
+        EXPECT_EQ(store->health().rfind("failed: ", 0), 0u) << store->health();
+    }
+    store->flush();  // room again
+    spdlog::set_default_logger(saved);
+    EXPECT_EQ(store->health(), "ok");
+    // The 500 newest were kept and written; the 1,500 oldest are gone, and said to be.
+    EXPECT_EQ(store->droppedCount(), 1500u);
+    EXPECT_EQ(ask(
+                  *store, [](auto&) {}, 3000)
+                  .size(),
+              501u);
+    EXPECT_NE(logged.str().find("1500 events were never written to it (sequence 2 to 1501)"), std::string::npos)
+        << logged.str();
 }
