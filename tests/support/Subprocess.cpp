@@ -441,7 +441,15 @@ DaemonProcess::DaemonProcess(std::vector<std::string> args, std::map<std::string
         argv.push_back(option);
         argv.push_back(value);
     }
+    // A control socket of its own unless the test names one (or "" for none): two test daemons
+    // on the default /run/porteye/porteyed.sock refuse each other, and the host's porteyed them.
+    if (!named("--socket")) {
+        argv.push_back("--socket");
+        argv.push_back(m_dir.path() + "/porteyed.sock");
+    }
     std::string socketPath;
+    for (std::size_t i = 0; i + 1 < argv.size(); ++i)
+        if (argv[i] == "--socket") socketPath = argv[i + 1];
     if (auto it = std::find(args.begin(), args.end(), "--socket"); it != args.end() && it + 1 != args.end())
         socketPath = *(it + 1);
     for (auto& a : args)

@@ -589,7 +589,10 @@ TEST_F(WebApi, SurvivesPorteydRestartingAndTellsThePage) {
     // Back to live: a new socket reaches the same stream.
     PortHolder holder;
     const auto port = holder.open();
-    EXPECT_TRUE(eventually([&] { return stream.seen("\"local_port\":" + std::to_string(port)); }, 20s));
+    EXPECT_TRUE(eventually([&] { return stream.seen("\"local_port\":" + std::to_string(port)); }, 20s))
+        << port << " not in:\n"
+        << stream.received() << "\nporteyed's log:\n"
+        << m_daemon->log();
     EXPECT_EQ(get("/api/status")->status, 200);
 }
 
