@@ -332,11 +332,13 @@ async function loadStatus() {
   dl.replaceChildren();
   for (const [term, value] of rows) {
     if (value === undefined || value === null || value === '') continue;
+    const pair = document.createElement('div'); // a dl may group each dt with its dd
     const dt = document.createElement('dt');
     dt.textContent = term;
     const dd = document.createElement('dd');
     dd.textContent = String(value);
-    dl.append(dt, dd);
+    pair.append(dt, dd);
+    dl.appendChild(pair);
   }
   dl.hidden = false;
 }
