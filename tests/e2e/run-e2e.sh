@@ -175,8 +175,9 @@ mkdir -p "$cache"
 exec 9>"$cache/.lock"
 flock 9
 if [[ ! -x $rootfs/lib/systemd/systemd ]]; then
-    log "debootstrap $SUITE into $rootfs (packages: $include; about a minute)"
-    rm -rf "$rootfs.tmp"
+    log "debootstrap $SUITE into $rootfs (packages: $include; then ${COCKPIT_PACKAGES[*]}; about a minute)"
+    umount "$rootfs.tmp/proc" 2>/dev/null || true # left mounted by a run that was killed
+    rm -rf --one-file-system "$rootfs.tmp"
     if ! debootstrap --variant=minbase --include="$include" "$SUITE" "$rootfs.tmp" "$mirror" \
         >"$work/debootstrap.log" 2>&1; then
         rm -rf "$rootfs.tmp"
@@ -518,8 +519,8 @@ in_ct systemctl stop porteye-e2e-web.service porteye-e2e-act.socket || true
 web_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/../web" && pwd)
 cockpit_screenshot=${PORTEYE_E2E_SCREENSHOT:-$work/cockpit.png}
 check "dpkg -i $(basename "$cockpit_deb") (beside porteye)" in_ct dpkg -i "/opt/payload/$(basename "$cockpit_deb")"
-check "cockpit-bridge --packages lists porteye in /usr/share/cockpit/porteye" \
-    sh -c "nsenter -t $container_pid -a cockpit-bridge --packages | grep -E '^porteye +/usr/share/cockpit/porteye\$'"
+check "cockpit-bridge --packages lists porteye (menu label PortEye) in /usr/share/cockpit/porteye" \
+    sh -c "nsenter -t $container_pid -a cockpit-bridge --packages | grep -E '^porteye +PortEye +/usr/share/cockpit/porteye\$'"
 pe_password=$(head -c 12 /dev/urandom | base64 | tr -d '/+=')
 check "useradd pe-user, pe-admin (group sudo), passwords set" in_ct sh -ec "
     useradd -m -s /bin/bash pe-user
@@ -548,6 +549,7 @@ else
         "PASS: "*) pass "${line#PASS: }" && cockpit_checks=$((cockpit_checks + 1)) ;;
         "FAIL: "*) fail "${line#FAIL: }" && cockpit_checks=$((cockpit_checks + 1)) ;;
         "    | "*) printf '%s\n' "$line" ;;
+        "cockpit: "*) log "$line" ;;
         esac
     done <"$work/cockpit.log"
     if ((cockpit_rc != 0 && cockpit_checks == 0)) || ((cockpit_rc == 0 && cockpit_checks == 0)); then
