@@ -170,6 +170,10 @@ function describeError(error) {
     return [_('porteyed is not running'),
       _('This page shows what the PortEye daemon reports, and it is not running on this host. ' +
         'Start it with "systemctl enable --now porteyed" (administrative access needed), then reload this page.')];
+  if (/LimitExceeded/.test(name))
+    return [_('Too many live views'),
+      _('porteyed limits how many live views one user may hold, and yours are in use (other PortEye pages ' +
+        'or porteyectl sessions). Close some, then reload this page.')];
   if (/AccessDenied/.test(name))
     return [_('Not permitted'), _('porteyed refused the request: ') + message];
   if (/disconnected|terminated|no-session/.test(name))
@@ -236,7 +240,7 @@ function applyEvent(event) {
     renderAlerts();
   } else if (event.action === 'owner-changed') {
     sockets.delete(keyOf(r, event.previousPid));
-    if (r.pid || ![...sockets.values()].some((s) => s.cookie === r.cookie && s.inode === r.inode)) sockets.set(keyOf(r), r);
+    sockets.set(keyOf(r), r);
   }
   if (historyPage.newest && !$('panel-history').hidden && historyMatches(event)) {
     historyTable.render([...historyTable.items, event]);
