@@ -22,6 +22,7 @@ const HOSTILE = '<b id=x>&\'"';   // 11 bytes: fits comm (15), markup, quotes an
 const PORT_USER = 4721;
 const PORT_HOSTILE = 4723;
 const PORT_ADMIN = 4724;
+const PORT_UNEXPECTED = 4725;
 
 let failures = 0;
 function result(ok, what, detail = '') {
@@ -171,6 +172,23 @@ try {
       const rows = frame.locator('#history-table tbody tr').filter({ hasText: `:${PORT_ADMIN}` });
       await rows.filter({ hasText: 'opened' }).first().waitFor({ timeout });
       await rows.filter({ hasText: 'closed' }).first().waitFor({ timeout });
+    });
+    await check(`an unexpected listener (port ${PORT_UNEXPECTED}, no rule for it) is highlighted, in the alerts and its row`, async () => {
+      // An allowlist that expects every listener but this port's; loaded by a reload (SIGHUP).
+      inContainer(`mkdir -p /etc/porteye/expected.d && printf 'tcp *:1-${PORT_UNEXPECTED - 1}\ntcp *:${PORT_UNEXPECTED + 1}-65535\n` +
+        `udp *:*\n' >/etc/porteye/expected.d/cockpit-e2e.conf && systemctl reload porteyed`);
+      const unexpectedPid = listen('root', PORT_UNEXPECTED);
+      try {
+        await frame.locator('#tab-sockets').click();
+        await frame.locator('#alerts-list li').filter({ hasText: `:${PORT_UNEXPECTED}` }).first().waitFor({ timeout });
+        const alert = await frame.locator('#alerts-list').innerText();
+        if (!alert.includes(`no rule for tcp port ${PORT_UNEXPECTED}`)) throw new Error(alert);
+        await rowsWith(frame, PORT_UNEXPECTED).and(frame.locator('tr.unexpected')).first().waitFor({ timeout });
+        if ((await frame.locator('#sockets-table tbody tr.unexpected').count()) !== 1)
+          throw new Error('rows other than the unexpected one are highlighted');
+      } finally {
+        inContainer(`kill ${unexpectedPid}; rm -f /etc/porteye/expected.d/cockpit-e2e.conf; systemctl reload porteyed`);
+      }
     });
     await admin.context.close();
   }
