@@ -90,10 +90,12 @@ protected:
 
     /// porteye-test-subscriber: one connection that calls Subscribe `count` times and then
     /// prints the signals it receives (see its header); ready once it printed "ready".
-    std::unique_ptr<Subprocess> subscriber(std::size_t count, const std::vector<std::string>& as = {}) {
+    /// With `stops`, it then Stops its first `stops` subscriptions and Subscribes as many times again.
+    std::unique_ptr<Subprocess> subscriber(std::size_t count, const std::vector<std::string>& as = {},
+                                           std::size_t stops = 0) {
         std::vector<std::string> argv = as;
-        argv.insert(argv.end(),
-                    {PORTEYE_BINARY_DIR "/tests/porteye-test-subscriber", bus->address(), std::to_string(count)});
+        argv.insert(argv.end(), {PORTEYE_BINARY_DIR "/tests/porteye-test-subscriber", bus->address(),
+                                 std::to_string(count), std::to_string(stops)});
         auto process = std::make_unique<Subprocess>(argv);
         EXPECT_TRUE(process->waitForOutput("ready\n", 20s)) << process->out() << process->err();
         return process;
@@ -496,6 +498,14 @@ TEST_F(DbusApiTest, SubscriptionsAreLimitedPerUserAndFreedWhenTheirClientLeavesT
     // Another ordinary user has a quota of their own.
     auto other = subscriber(1, kAsDaemonUser);
     EXPECT_EQ(countLines(other->out(), "subscribed "), 1u) << other->out();
+}
+
+TEST_F(DbusApiTest, AnOrdinaryUserStopsTheirOwnSubscriptionAndGetsItsPlaceBack) {
+    // 32, the quota; Stop of the first one; then one more fits.
+    auto nobody = subscriber(32, kAsNobody, 1);
+    EXPECT_EQ(countLines(nobody->out(), "stopped /org/porteye/PortEye1/subscription/1"), 1u) << nobody->out();
+    EXPECT_EQ(countLines(nobody->out(), "subscribed "), 33u) << nobody->out();
+    EXPECT_EQ(countLines(nobody->out(), "error "), 0u) << nobody->out();
 }
 
 TEST_F(DbusApiTest, RootIsHeldOnlyToTheSubscriptionLimitOfTheWholeDaemon) {

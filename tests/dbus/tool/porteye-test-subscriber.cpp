@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: MIT
-// porteye-test-subscriber ADDRESS COUNT: one D-Bus client that holds its subscriptions, as a
-// page or porteyectl does (busctl leaves the bus after each call, which ends them). On one
+// porteye-test-subscriber ADDRESS COUNT [STOPS]: one D-Bus client that holds its subscriptions,
+// as a page or porteyectl does (busctl leaves the bus after each call, which ends them). On one
 // connection it calls org.porteye.PortEye1.Subscribe({}) COUNT times, printing a line per call:
 //   subscribed PATH        or    error ERROR.NAME
-// then "ready", and then, until it is killed, one line per signal from porteyed it receives:
+// then calls Stop on the first STOPS of them ("stopped PATH" or "error ERROR.NAME") and
+// Subscribes STOPS times again, then prints "ready", and then, until it is killed, one line per signal from porteyed it
+// receives:
 //   signal INTERFACE MEMBER PATH port=PORT uid=UID
 // It also asks the bus for the manager's broadcast signals (a match rule), so a line for
 // interface org.porteye.PortEye1 shows that the bus policy let a broadcast through to this user.
@@ -13,11 +15,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 namespace {
 
 constexpr const char* kService = "org.porteye.PortEye1";
 constexpr const char* kManagerPath = "/org/porteye/PortEye1";
+constexpr const char* kSubscriptionInterface = "org.porteye.PortEye1.Subscription";
 
 /// Prints a porteye event signal: its record's local port and uid, enough for the tests.
 int onMessage(sd_bus_message* m, void*, sd_bus_error*) {
@@ -49,8 +53,8 @@ int onMessage(sd_bus_message* m, void*, sd_bus_error*) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    if (argc != 3) {
-        std::fprintf(stderr, "usage: porteye-test-subscriber ADDRESS COUNT\n");
+    if (argc != 3 && argc != 4) {
+        std::fprintf(stderr, "usage: porteye-test-subscriber ADDRESS COUNT [STOPS]\n");
         return 2;
     }
     std::setvbuf(stdout, nullptr, _IOLBF, 0);
@@ -68,19 +72,36 @@ int main(int argc, char** argv) {
         return 1;
     }
     const long count = std::strtol(argv[2], nullptr, 10);
-    for (long i = 0; i < count; ++i) {
-        sd_bus_error error = SD_BUS_ERROR_NULL;
-        sd_bus_message* reply = nullptr;
-        if (sd_bus_call_method(bus, kService, kManagerPath, kService, "Subscribe", &error, &reply, "a{sv}", 0) < 0) {
-            std::printf("error %s\n", error.name ? error.name : "?");
-        } else {
-            const char* path = nullptr;
-            sd_bus_message_read(reply, "o", &path);
-            std::printf("subscribed %s\n", path ? path : "?");
+    const long stops = argc == 4 ? std::strtol(argv[3], nullptr, 10) : 0;
+    std::vector<std::string> paths;
+    auto subscribe = [&](long times) {
+        for (long i = 0; i < times; ++i) {
+            sd_bus_error error = SD_BUS_ERROR_NULL;
+            sd_bus_message* reply = nullptr;
+            if (sd_bus_call_method(bus, kService, kManagerPath, kService, "Subscribe", &error, &reply, "a{sv}", 0) <
+                0) {
+                std::printf("error %s\n", error.name ? error.name : "?");
+            } else {
+                const char* path = nullptr;
+                sd_bus_message_read(reply, "o", &path);
+                paths.emplace_back(path ? path : "?");
+                std::printf("subscribed %s\n", paths.back().c_str());
+            }
+            sd_bus_message_unref(reply);
+            sd_bus_error_free(&error);
         }
-        sd_bus_message_unref(reply);
+    };
+    subscribe(count);
+    for (long i = 0; i < stops && i < static_cast<long>(paths.size()); ++i) {
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        if (sd_bus_call_method(bus, kService, paths[i].c_str(), kSubscriptionInterface, "Stop", &error, nullptr, "") <
+            0)
+            std::printf("error %s\n", error.name ? error.name : "?");
+        else
+            std::printf("stopped %s\n", paths[i].c_str());
         sd_bus_error_free(&error);
     }
+    subscribe(stops);
     std::printf("ready\n");
     for (;;) {
         const int r = sd_bus_process(bus, nullptr);
