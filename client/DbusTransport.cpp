@@ -43,22 +43,13 @@ public:
         registerProxy();
     }
     ~ManagerProxy() { unregisterProxy(); }
-    std::function<void(const dbus::EventStruct&)> onEvent;
-    std::function<void(const dbus::EventStruct&, const std::string&, bool)> onUnexpected;
 
 private:
-    void onUnexpectedListener(const dbus::EventStruct& event, const std::string& reason, const bool& present) override {
-        if (onUnexpected) onUnexpected(event, reason, present);
-    }
-    void onPortAdded(const dbus::EventStruct& event) override {
-        if (onEvent) onEvent(event);
-    }
-    void onPortRemoved(const dbus::EventStruct& event) override {
-        if (onEvent) onEvent(event);
-    }
-    void onPortOwnerChanged(const dbus::EventStruct& event) override {
-        if (onEvent) onEvent(event);
-    }
+    // The broadcast signals reach root and group porteye only; streams use a Subscription.
+    void onUnexpectedListener(const dbus::EventStruct&, const std::string&, const bool&) override {}
+    void onPortAdded(const dbus::EventStruct&) override {}
+    void onPortRemoved(const dbus::EventStruct&) override {}
+    void onPortOwnerChanged(const dbus::EventStruct&) override {}
 };
 
 class WatchProxy final : public sdbus::ProxyInterfaces<org::porteye::PortEye1::Watch_proxy> {
@@ -123,6 +114,33 @@ private:
 }
 
 }  // namespace
+
+/// One Subscribe: the host's events as porteyed lets this user see them, sent to us alone, so
+/// every user's stream is live (the broadcast signals are for root and group porteye only).
+class SubscriptionProxy final : public sdbus::ProxyInterfaces<org::porteye::PortEye1::Subscription_proxy> {
+public:
+    SubscriptionProxy(sdbus::IConnection& connection, const std::string& path)
+        : ProxyInterfaces(connection, dbus::kBusName, path) {
+        registerProxy();
+    }
+    ~SubscriptionProxy() { unregisterProxy(); }
+    std::function<void(const dbus::EventStruct&)> onEvent;
+    std::function<void(const dbus::EventStruct&, const std::string&, bool)> onUnexpected;
+
+private:
+    void onUnexpectedListener(const dbus::EventStruct& event, const std::string& reason, const bool& present) override {
+        if (onUnexpected) onUnexpected(event, reason, present);
+    }
+    void onPortAdded(const dbus::EventStruct& event) override {
+        if (onEvent) onEvent(event);
+    }
+    void onPortRemoved(const dbus::EventStruct& event) override {
+        if (onEvent) onEvent(event);
+    }
+    void onPortOwnerChanged(const dbus::EventStruct& event) override {
+        if (onEvent) onEvent(event);
+    }
+};
 
 DbusTransport::DbusTransport(const dbus::BusSpec& bus) {
     try {
@@ -239,59 +257,61 @@ void DbusTransport::watch(std::uint32_t pid, const WatchOptions& options, const 
     }
 }
 
-StreamEnd DbusTransport::events(const core::SocketFilter& filter, const EventCallback& onEvent,
+StreamEnd DbusTransport::follow(const core::SocketFilter& filter,
+                                const std::function<void(SubscriptionProxy&, bool& finished)>& attach,
                                 const StreamOptions& options) {
-    // Rather than wait silently for signals the bus will never deliver:
-    // The bus policy delivers PortAdded/PortRemoved only to root and group porteye.
-    if (!seesEveryonesSockets())
-        throw CommandError(kExitAccessDenied,
-                           "host-wide events on D-Bus are for root and group porteye; use --socket, which "
-                           "streams the events of your own sockets");
     try {
         DaemonPresence presence(*m_connection);
         ManagerProxy manager(*m_connection);
-        (void)manager.Version();  // fails early, with a clear message, when porteyed is not there
+        // Signals that arrive between the reply and the proxy's match wait in the connection's
+        // queue, and the proxy's handlers see them when runUntil dispatches: none is lost.
+        const sdbus::ObjectPath path = manager.Subscribe(dbus::optionsToDbus(protocol::toOptions(filter)));
+        SubscriptionProxy subscription(*m_connection, path);
         bool finished = false;
-        manager.onEvent = [&](const dbus::EventStruct& raw) {
-            if (finished) return;
-            const auto event = dbus::eventFromDbus(raw);
-            if (filter.matches(event.record) && !onEvent(event)) finished = true;
-        };
-        // The proxy's signal match is in place since its construction. Calls made in onSubscribed
-        // (a ListPorts) leave the signals that arrive meanwhile queued for runUntil.
-        if (options.onSubscribed && !options.onSubscribed()) return StreamEnd::Callback;
-        const auto end = runUntil([&] { return finished || presence.gone(); }, options.deadline);
-        if (end == StreamEnd::Callback && !finished) throwDaemonLeft();
+        attach(subscription, finished);
+        // Calls made in onSubscribed (a ListPorts) leave the signals that arrive meanwhile queued for runUntil.
+        auto end = StreamEnd::Callback;
+        if (!options.onSubscribed || options.onSubscribed()) {
+            end = runUntil([&] { return finished || presence.gone(); }, options.deadline);
+            if (end == StreamEnd::Callback && !finished) throwDaemonLeft();
+        }
+        try {
+            subscription.Stop();
+        } catch (const sdbus::Error&) {
+            // porteyed drops it anyway when we leave the bus.
+        }
         return end;
     } catch (const sdbus::Error& e) {
         rethrow(e);
     }
 }
 
+StreamEnd DbusTransport::events(const core::SocketFilter& filter, const EventCallback& onEvent,
+                                const StreamOptions& options) {
+    return follow(
+        filter,
+        [&](SubscriptionProxy& subscription, bool& finished) {
+            subscription.onEvent = [&](const dbus::EventStruct& raw) {
+                if (finished) return;
+                const auto event = dbus::eventFromDbus(raw);
+                if (filter.matches(event.record) && !onEvent(event)) finished = true;
+            };
+        },
+        options);
+}
+
 StreamEnd DbusTransport::unexpected(const core::SocketFilter& filter, const UnexpectedCallback& onAlert,
                                     const StreamOptions& options) {
-    // UnexpectedListener is broadcast like PortAdded, so the same policy limits who receives it.
-    if (!seesEveryonesSockets())
-        throw CommandError(kExitAccessDenied,
-                           "unexpected-listener signals on D-Bus are for root and group porteye; use --socket, "
-                           "which streams the alerts of your own sockets");
-    try {
-        DaemonPresence presence(*m_connection);
-        ManagerProxy manager(*m_connection);
-        (void)manager.Version();
-        bool finished = false;
-        manager.onUnexpected = [&](const dbus::EventStruct& raw, const std::string& reason, bool present) {
-            if (finished) return;
-            core::UnexpectedListener alert{dbus::eventFromDbus(raw), reason, present};
-            if (filter.matches(alert.event.record) && !onAlert(alert)) finished = true;
-        };
-        if (options.onSubscribed && !options.onSubscribed()) return StreamEnd::Callback;
-        const auto end = runUntil([&] { return finished || presence.gone(); }, options.deadline);
-        if (end == StreamEnd::Callback && !finished) throwDaemonLeft();
-        return end;
-    } catch (const sdbus::Error& e) {
-        rethrow(e);
-    }
+    return follow(
+        filter,
+        [&](SubscriptionProxy& subscription, bool& finished) {
+            subscription.onUnexpected = [&](const dbus::EventStruct& raw, const std::string& reason, bool present) {
+                if (finished) return;
+                core::UnexpectedListener alert{dbus::eventFromDbus(raw), reason, present};
+                if (filter.matches(alert.event.record) && !onAlert(alert)) finished = true;
+            };
+        },
+        options);
 }
 
 }  // namespace porteye::cli

@@ -12,6 +12,8 @@ class IConnection;
 
 namespace porteye::cli {
 
+class SubscriptionProxy;
+
 /// Talks to porteyed over D-Bus (the default transport) through the proxy
 /// generated from org.porteye.PortEye1.xml.
 class DbusTransport final : public ITransport {
@@ -33,6 +35,13 @@ private:
     /// Dispatches bus messages until `done()`, a stop signal or the deadline (if set).
     StreamEnd runUntil(const std::function<bool()>& done,
                        std::optional<std::chrono::steady_clock::time_point> deadline = std::nullopt);
+
+    /// Subscribes (Subscribe: every user's own events, sent to this connection alone), lets
+    /// `attach` set the handlers, and dispatches until they set `finished`, a stop signal, the
+    /// deadline or porteyed leaving the bus.
+    StreamEnd follow(const core::SocketFilter& filter,
+                     const std::function<void(SubscriptionProxy&, bool& finished)>& attach,
+                     const StreamOptions& options);
 
     std::unique_ptr<sdbus::IConnection> m_connection;
     std::string m_busName;

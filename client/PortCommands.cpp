@@ -127,7 +127,7 @@ int runWait(ITransport& transport, const WaitOptions& options, const OutputOptio
                           },
                           deadline});
     } catch (const CommandError& e) {
-        // Host-wide D-Bus signals are for root and group porteye: anyone else asks again and again.
+        // A porteyed or bus policy that refuses this user Subscribe: ask again and again.
         if (e.exitCode() != kExitAccessDenied) throw;
         polled = true;
     }

@@ -358,7 +358,7 @@ private:
                 return;  // the stop signal came while connecting
             } catch (const cli::CommandError& e) {
                 if (e.exitCode() == cli::kExitAccessDenied) {
-                    // Not for this user (host-wide D-Bus signals are for root and group porteye): the
+                    // Not for this user (a porteyed or bus policy that refuses them Subscribe): the
                     // page still answers, without live updates. Retrying would not change that.
                     m_err << "porteyectl web: no live updates: " << e.what() << '\n';
                     m_hub.publish("event: daemon\ndata: " +

@@ -171,7 +171,7 @@ TEST_P(PortCommandsTest, WaitEndsWithUnavailableWhenPorteydGoesAway) {
 
 TEST_P(PortCommandsTest, WaitAsAnotherUserGoesByTheSocketsItMaySee) {
     // The visibility rule: nobody sees only nobody's sockets, so root's listener is invisible to it.
-    // Over D-Bus nobody may not receive host-wide signals either: wait falls back to listing.
+    // Over D-Bus its stream is a Subscribe subscription, which the same rule filters.
     OwnSocket own;
     own.listen();
     ASSERT_TRUE(daemonSees(own.port()));

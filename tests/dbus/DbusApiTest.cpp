@@ -88,8 +88,33 @@ protected:
         return argv;
     }
 
+    /// porteye-test-subscriber: one connection that calls Subscribe `count` times and then
+    /// prints the signals it receives (see its header); ready once it printed "ready".
+    /// With `stops`, it then Stops its first `stops` subscriptions and Subscribes as many times again.
+    std::unique_ptr<Subprocess> subscriber(std::size_t count, const std::vector<std::string>& as = {},
+                                           std::size_t stops = 0) {
+        std::vector<std::string> argv = as;
+        argv.insert(argv.end(), {PORTEYE_BINARY_DIR "/tests/porteye-test-subscriber", bus->address(),
+                                 std::to_string(count), std::to_string(stops)});
+        auto process = std::make_unique<Subprocess>(argv);
+        EXPECT_TRUE(process->waitForOutput("ready\n", 20s)) << process->out() << process->err();
+        return process;
+    }
+
     std::unique_ptr<PrivateBus> bus;
 };
+
+const std::vector<std::string> kAsNobody = asNobody({});
+/// Another ordinary user than nobody (Debian's uid 1).
+const std::vector<std::string> kAsDaemonUser{"setpriv", "--reuid=daemon", "--regid=daemon", "--clear-groups"};
+
+std::size_t countLines(const std::string& out, const std::string& prefix) {
+    std::size_t n = 0;
+    std::istringstream lines(out);
+    for (std::string line; std::getline(lines, line);)
+        n += line.rfind(prefix, 0) == 0 ? 1 : 0;
+    return n;
+}
 
 }  // namespace
 
@@ -391,12 +416,139 @@ TEST_F(DbusApiTest, EventsStreamsHostChangesThroughPorteyectl) {
     EXPECT_EQ(events.stop(SIGINT), 0);
 }
 
-TEST_F(DbusApiTest, EventsOnDbusTellsAnUnprivilegedUserWhyNotInsteadOfWaitingForever) {
-    auto result = run({"setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", porteyectlPath(),
-                       "--bus-address", bus->address(), "events"},
-                      {}, 10s);
-    EXPECT_EQ(result.exitCode, 6) << result.err;
-    EXPECT_NE(result.err.find("--socket"), std::string::npos) << result.err;
+TEST_F(DbusApiTest, EventsOnDbusAreLiveForAnOrdinaryUserWithTheirOwnSocketsOnly) {
+    Subprocess events(asNobody(porteyectl({"events", "--json"})));
+    // Live once porteyed has registered the subscription (its log says so, with the uid).
+    ASSERT_TRUE(eventually([&] { return m_daemon->log().find("(uid 65534)") != std::string::npos; }, 10s))
+        << events.err() << m_daemon->log();
+
+    // Root's listener first, known to porteyed before nobody's opens: had it been sent to
+    // nobody, it would arrive before nobody's own.
+    PortHolder rootHolder;
+    const auto rootPort = rootHolder.open();
+    ASSERT_TRUE(eventually([&] { return hasPort(listPorts(), rootPort, rootHolder.pid()); }, 5s));
+    Subprocess nobodyListener(nobodyListenerArgv());
+    ASSERT_TRUE(nobodyListener.waitForOutput("\n", 5s)) << nobodyListener.err();
+    const auto nobodyPort = static_cast<std::uint16_t>(std::stoi(nobodyListener.out()));
+
+    auto added = [](std::uint16_t port) {
+        return [port](const std::string& out) {
+            std::istringstream lines(out);
+            for (std::string line; std::getline(lines, line);) {
+                auto e = nlohmann::json::parse(line, nullptr, false);
+                if (!e.is_discarded() && e["action"] == "added" && e["record"]["local_port"] == port) return true;
+            }
+            return false;
+        };
+    };
+    EXPECT_TRUE(events.waitForOutput(added(nobodyPort), 5s)) << events.out() << events.err();
+    EXPECT_FALSE(added(rootPort)(events.out())) << "root's listener reached nobody:\n" << events.out();
+    EXPECT_EQ(events.out().find("\"uid\":0,"), std::string::npos) << events.out();
+    nobodyListener.stop(SIGTERM);
+    EXPECT_EQ(events.stop(SIGINT), 0) << events.err();
+}
+
+TEST_F(DbusApiTest, SubscribeSendsAnOrdinaryUserItsOwnNewListenerAndNeitherRootsNorTheBroadcasts) {
+    auto nobody = subscriber(1, kAsNobody);
+    ASSERT_EQ(countLines(nobody->out(), "subscribed /org/porteye/PortEye1/subscription/"), 1u) << nobody->out();
+    // Root subscribes too, as a check that the broadcasts do reach root (the policy) and go on.
+    auto root = subscriber(1);
+
+    PortHolder rootHolder;
+    const auto rootPort = std::to_string(rootHolder.open());
+    // Root's listener is known to porteyed, and its events sent, before nobody's opens: had
+    // they been sent to nobody, they would arrive first.
+    ASSERT_TRUE(root->waitForOutput("PortAdded /org/porteye/PortEye1/subscription/2 port=" + rootPort, 5s))
+        << root->out();
+    ASSERT_TRUE(root->waitForOutput("signal org.porteye.PortEye1 PortAdded /org/porteye/PortEye1 port=" + rootPort, 5s))
+        << root->out();
+    Subprocess nobodyListener(nobodyListenerArgv());
+    ASSERT_TRUE(nobodyListener.waitForOutput("\n", 5s)) << nobodyListener.err();
+    const std::string nobodyPort = std::to_string(std::stoi(nobodyListener.out()));
+
+    EXPECT_TRUE(
+        nobody->waitForOutput("signal org.porteye.PortEye1.Subscription PortAdded "
+                              "/org/porteye/PortEye1/subscription/1 port=" +
+                                  nobodyPort + " uid=65534\n",
+                              5s))
+        << nobody->out();
+    nobodyListener.stop(SIGTERM);
+    EXPECT_TRUE(nobody->waitForOutput("PortRemoved /org/porteye/PortEye1/subscription/1 port=" + nobodyPort, 5s))
+        << nobody->out();
+    EXPECT_EQ(nobody->out().find("port=" + rootPort + " "), std::string::npos) << "root's listener reached nobody";
+    EXPECT_EQ(nobody->out().find("signal org.porteye.PortEye1 "), std::string::npos) << "a broadcast reached nobody:\n"
+                                                                                     << nobody->out();
+    EXPECT_EQ(nobody->out().find(" uid=0\n"), std::string::npos) << nobody->out();
+}
+
+TEST_F(DbusApiTest, SubscriptionsAreLimitedPerUserAndFreedWhenTheirClientLeavesTheBus) {
+    {
+        auto first = subscriber(33, kAsNobody);
+        EXPECT_EQ(countLines(first->out(), "subscribed "), 32u) << first->out();
+        EXPECT_EQ(countLines(first->out(), "error org.porteye.PortEye1.Error.LimitExceeded"), 1u) << first->out();
+        // The quota is per user, not per connection.
+        auto second = subscriber(1, kAsNobody);
+        EXPECT_EQ(countLines(second->out(), "error org.porteye.PortEye1.Error.LimitExceeded"), 1u) << second->out();
+        first->stop(SIGKILL);  // no Stop: only NameOwnerChanged can tell porteyed
+    }
+    ASSERT_TRUE(eventually([&] { return m_daemon->log().find("32 subscription(s)") != std::string::npos; }, 10s))
+        << m_daemon->log();
+    auto again = subscriber(32, kAsNobody);
+    EXPECT_EQ(countLines(again->out(), "subscribed "), 32u) << again->out();
+    // Another ordinary user has a quota of their own.
+    auto other = subscriber(1, kAsDaemonUser);
+    EXPECT_EQ(countLines(other->out(), "subscribed "), 1u) << other->out();
+}
+
+TEST_F(DbusApiTest, AnOrdinaryUserStopsTheirOwnSubscriptionAndGetsItsPlaceBack) {
+    // 32, the quota; Stop of the first one; then one more fits.
+    auto nobody = subscriber(32, kAsNobody, 1);
+    EXPECT_EQ(countLines(nobody->out(), "stopped /org/porteye/PortEye1/subscription/1"), 1u) << nobody->out();
+    EXPECT_EQ(countLines(nobody->out(), "subscribed "), 33u) << nobody->out();
+    EXPECT_EQ(countLines(nobody->out(), "error "), 0u) << nobody->out();
+}
+
+TEST_F(DbusApiTest, RootIsHeldOnlyToTheSubscriptionLimitOfTheWholeDaemon) {
+    auto root = subscriber(1025);
+    EXPECT_EQ(countLines(root->out(), "subscribed "), 1024u);
+    EXPECT_EQ(countLines(root->out(), "error org.porteye.PortEye1.Error.LimitExceeded"), 1u)
+        << root->out().substr(root->out().size() - 200);
+    auto nobody = subscriber(1, kAsNobody);
+    EXPECT_EQ(countLines(nobody->out(), "error org.porteye.PortEye1.Error.LimitExceeded"), 1u) << nobody->out();
+}
+
+TEST_F(DbusApiTest, AnotherUserCannotStopSomeoneElsesSubscription) {
+    auto nobody = subscriber(1, kAsNobody);
+    const std::string path = "/org/porteye/PortEye1/subscription/1";
+    ASSERT_EQ(countLines(nobody->out(), "subscribed " + path), 1u) << nobody->out();
+    std::vector<std::string> stop = kAsDaemonUser;
+    stop.insert(stop.end(), {"gdbus", "call", "--address", bus->address(), "--dest", "org.porteye.PortEye1",
+                             "--object-path", path, "--method", "org.porteye.PortEye1.Subscription.Stop"});
+    auto refused = run(stop);
+    EXPECT_NE(refused.exitCode, 0);
+    // The same answer as for a subscription that does not exist.
+    EXPECT_NE(refused.err.find("org.porteye.PortEye1.Error.NoSuchWatch"), std::string::npos) << refused.err;
+
+    // Still nobody's, and live.
+    Subprocess nobodyListener(nobodyListenerArgv());
+    ASSERT_TRUE(nobodyListener.waitForOutput("\n", 5s)) << nobodyListener.err();
+    const std::string nobodyPort = std::to_string(std::stoi(nobodyListener.out()));
+    EXPECT_TRUE(nobody->waitForOutput("PortAdded " + path + " port=" + nobodyPort, 5s)) << nobody->out();
+}
+
+TEST_F(DbusApiTest, SubscribeWithABadFilterIsAnInvalidArgumentForAnyone) {
+    for (const std::string filter : {"{'port': <'eighty'>}", "{'colour': <'red'>}"}) {
+        std::vector<std::string> argv = kAsNobody;
+        argv.insert(argv.end(),
+                    {"gdbus", "call", "--address", bus->address(), "--dest", "org.porteye.PortEye1", "--object-path",
+                     "/org/porteye/PortEye1", "--method", "org.porteye.PortEye1.Subscribe", filter});
+        auto result = run(argv);
+        EXPECT_NE(result.exitCode, 0) << filter;
+        EXPECT_NE(result.err.find("org.porteye.PortEye1.Error.InvalidArgument"), std::string::npos)
+            << filter << ": " << result.err;
+    }
+    auto good = callManager("Subscribe", {"a{sv}", "1", "port", "q", "80"}, /*asNobody=*/true);
+    EXPECT_EQ(good.exitCode, 0) << good.err;
 }
 
 TEST_F(DbusApiTest, ExitOfAWatchedProcessIsReportedAtOnceNotAtTheNextStep) {

@@ -4,7 +4,7 @@
 # build directory with cpack (on a finished tree its preinstall step builds nothing), boots a cached Debian 12 root with
 # systemd-nspawn --boot, installs the package with dpkg -i and checks what a
 # new user would do: enable --now, D-Bus, porteyectl watch/list, the journal,
-# the watchdog, stop and removal.
+# the watchdog, the Cockpit page (cockpit-porteye, in Chromium), stop and removal.
 #
 # Usage: tests/e2e/run-e2e.sh BUILD_DIR        (or PORTEYE_BUILD_DIR=BUILD_DIR)
 # Environment:
@@ -26,7 +26,11 @@ readonly MSGID_UNLISTEN=16aa06fd230a44beaaf4cad0165e41b3
 readonly PORT_UNIT=4715     # socat in the transient unit porteye-e2e-web.service
 readonly PORT_ACTIVATED=4716 # a .socket unit's listener, held by PID 1 only
 readonly PORT_NETNS=4717    # socat inside the network namespace porteye-e2e (ip netns add)
+readonly PORT_COCKPIT_ROOT=4722 # root's listener, which the Cockpit page shows pe-admin, not pe-user
 readonly BASE_PACKAGES=(systemd systemd-sysv dbus libsystemd0 libsdbus-c++1 libspdlog1.10 iproute2 procps socat)
+# Cockpit (its bridge, login page and shell) and sudo for its administrative access: installed with
+# apt-get after debootstrap, whose own ordering fails to configure their dependencies (dconf-service).
+readonly COCKPIT_PACKAGES=(cockpit-bridge cockpit-ws cockpit-system sudo)
 
 build_dir=${1:-${PORTEYE_BUILD_DIR:-}}
 cache=${PORTEYE_E2E_CACHE:-/var/cache/porteye-e2e}
@@ -133,10 +137,13 @@ if ! (cd "$build_dir" && cpack -G DEB -B "$work/deb") >"$work/cpack.log" 2>&1; t
 fi
 shopt -s nullglob
 debs=("$work"/deb/porteye_*.deb)
+cockpit_debs=("$work"/deb/cockpit-porteye_*_all.deb)
 shopt -u nullglob
 ((${#debs[@]} == 1)) || abort "cpack produced exactly one porteye_*.deb" "$work/cpack.log"
+((${#cockpit_debs[@]} == 1)) || abort "cpack produced exactly one cockpit-porteye_*_all.deb" "$work/cpack.log"
 deb=${debs[0]}
-pass "cpack -G DEB produced $(basename "$deb")"
+cockpit_deb=${cockpit_debs[0]}
+pass "cpack -G DEB produced $(basename "$deb") and $(basename "$cockpit_deb")"
 
 # ---- 2. a cached Debian root with the package's dependencies ----------------
 mirror=${PORTEYE_E2E_MIRROR:-$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)}
@@ -157,18 +164,20 @@ resolve_package() {
 packages=("${BASE_PACKAGES[@]}")
 while read -r dep; do
     [[ -n $dep ]] && packages+=("$(resolve_package "$dep")")
-done < <(dpkg-deb -f "$deb" Depends | tr ',' '\n' | sed -e 's/|.*//' -e 's/(.*)//' -e 's/:.*//' -e 's/[[:space:]]//g')
+done < <(for d in "$deb" "$cockpit_deb"; do dpkg-deb -f "$d" Depends; echo ,; done | tr ',' '\n' |
+    sed -e 's/|.*//' -e 's/(.*)//' -e 's/:.*//' -e 's/[[:space:]]//g' | grep -vx -e porteye -e 'cockpit-.*')
 mapfile -t packages < <(printf '%s\n' "${packages[@]}" | sort -u)
 include=$(IFS=,; echo "${packages[*]}")
-key=$(printf '%s\n' "$SUITE" "$mirror" "$include" | sha256sum | cut -c1-12)
+key=$(printf '%s\n' "$SUITE" "$mirror" "$include" "${COCKPIT_PACKAGES[*]}" | sha256sum | cut -c1-12)
 rootfs=$cache/$SUITE-$key
 
 mkdir -p "$cache"
 exec 9>"$cache/.lock"
 flock 9
 if [[ ! -x $rootfs/lib/systemd/systemd ]]; then
-    log "debootstrap $SUITE into $rootfs (packages: $include; about a minute)"
-    rm -rf "$rootfs.tmp"
+    log "debootstrap $SUITE into $rootfs (packages: $include; then ${COCKPIT_PACKAGES[*]}; about a minute)"
+    umount "$rootfs.tmp/proc" 2>/dev/null || true # left mounted by a run that was killed
+    rm -rf --one-file-system "$rootfs.tmp"
     if ! debootstrap --variant=minbase --include="$include" "$SUITE" "$rootfs.tmp" "$mirror" \
         >"$work/debootstrap.log" 2>&1; then
         rm -rf "$rootfs.tmp"
@@ -176,6 +185,16 @@ if [[ ! -x $rootfs/lib/systemd/systemd ]]; then
     fi
     # A machine-id makes journald keep the journal; the overlay keeps runs apart.
     systemd-machine-id-setup --root="$rootfs.tmp" >/dev/null 2>&1 || true
+    mount -t proc proc "$rootfs.tmp/proc"
+    apt_rc=0
+    chroot "$rootfs.tmp" sh -ec 'apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@"
+        apt-get clean' sh "${COCKPIT_PACKAGES[@]}" >>"$work/debootstrap.log" 2>&1 || apt_rc=$?
+    umount "$rootfs.tmp/proc"
+    if ((apt_rc != 0)); then
+        rm -rf "$rootfs.tmp"
+        abort "apt-get install ${COCKPIT_PACKAGES[*]} in the new root" "$work/debootstrap.log"
+    fi
     mv "$rootfs.tmp" "$rootfs"
 fi
 flock -u 9
@@ -491,6 +510,58 @@ netns_listener_ok() {
 check "a listener in ip netns porteye-e2e is listed with its namespace, through the helper" netns_listener_ok
 in_ct systemctl stop porteye-e2e-ns.service || true
 in_ct systemctl stop porteye-e2e-web.service porteye-e2e-act.socket || true
+
+# ---- 7d. the Cockpit page (cockpit-porteye), in a real Cockpit and Chromium ----
+# Cockpit's own login page, shell and bridge run in the container; headless Debian Chromium runs
+# on the host in the container's network namespace, driven by tests/web/cockpit.mjs (playwright-core
+# from tests/web/package-lock.json). Users made here log in: pe-user sees its own sockets, live,
+# and never root's; pe-admin (group sudo) with administrative access sees the host.
+web_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/../web" && pwd)
+cockpit_screenshot=${PORTEYE_E2E_SCREENSHOT:-$work/cockpit.png}
+check "dpkg -i $(basename "$cockpit_deb") (beside porteye)" in_ct dpkg -i "/opt/payload/$(basename "$cockpit_deb")"
+check "cockpit-bridge --packages lists porteye (menu label PortEye) in /usr/share/cockpit/porteye" \
+    sh -c "nsenter -t $container_pid -a cockpit-bridge --packages | grep -E '^porteye +PortEye +/usr/share/cockpit/porteye\$'"
+pe_password=$(head -c 12 /dev/urandom | base64 | tr -d '/+=')
+check "useradd pe-user, pe-admin (group sudo), passwords set" in_ct sh -ec "
+    useradd -m -s /bin/bash pe-user
+    useradd -m -s /bin/bash -G sudo pe-admin
+    printf 'pe-user:%s\npe-admin:%s\n' '$pe_password' '$pe_password' | chpasswd"
+check "systemctl start cockpit.socket" in_ct systemctl start cockpit.socket
+in_ct sh -c "nohup socat TCP-LISTEN:$PORT_COCKPIT_ROOT,fork,reuseaddr /dev/null >/dev/null 2>&1 </dev/null &"
+browser_missing=""
+for tool in node /usr/bin/chromium; do
+    command -v "$tool" >/dev/null || browser_missing="$tool is not installed (packaging/install-deps.sh installs it)"
+done
+if [[ -z $browser_missing && ! -f $web_dir/node_modules/playwright-core/package.json ]]; then
+    npm ci --prefix "$web_dir" --no-audit --no-fund >"$work/npm.log" 2>&1 ||
+        browser_missing="npm ci --prefix tests/web failed (no registry here?): $(tail -n 1 "$work/npm.log")"
+fi
+if [[ -n $browser_missing ]]; then
+    log "SKIP: the Cockpit page in Chromium: $browser_missing"
+else
+    cockpit_rc=0
+    PE_PASSWORD=$pe_password ROOT_PORT=$PORT_COCKPIT_ROOT nsenter -t "$container_pid" -n -- \
+        node "$web_dir/cockpit.mjs" http://127.0.0.1:9090 "$container_pid" "$cockpit_screenshot" \
+        >"$work/cockpit.log" 2>&1 || cockpit_rc=$?
+    cockpit_checks=0
+    while IFS= read -r line; do
+        case $line in
+        "PASS: "*) pass "${line#PASS: }" && cockpit_checks=$((cockpit_checks + 1)) ;;
+        "FAIL: "*) fail "${line#FAIL: }" && cockpit_checks=$((cockpit_checks + 1)) ;;
+        "    | "*) printf '%s\n' "$line" ;;
+        "cockpit: "*) log "$line" ;;
+        esac
+    done <"$work/cockpit.log"
+    if ((cockpit_rc != 0 && cockpit_checks == 0)) || ((cockpit_rc == 0 && cockpit_checks == 0)); then
+        fail "tests/web/cockpit.mjs ran its checks (exit $cockpit_rc)" "$work/cockpit.log"
+    fi
+    log "Cockpit screenshot: $cockpit_screenshot"
+fi
+cockpit_removal_ok() {
+    in_ct dpkg -r cockpit-porteye || return 1
+    ! in_ct test -e /usr/share/cockpit/porteye
+}
+check "dpkg -r cockpit-porteye removes the page" cockpit_removal_ok
 
 # ---- 8. the journal and the watchdog ----------------------------------------
 journal_ok() {

@@ -406,6 +406,20 @@ std::string netnsHelperPath() {
 std::string porteyectlPath() {
     return PORTEYE_BINARY_DIR "/client/porteyectl";
 }
+std::vector<std::string> asNobody(std::vector<std::string> argv) {
+    std::vector<std::string> out{"setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"};
+    out.insert(out.end(), argv.begin(), argv.end());
+    return out;
+}
+
+std::vector<std::string> nobodyListenerArgv() {
+    // Debian's python3 by its path: nobody cannot reach a python under /root.
+    return asNobody({"/usr/bin/python3", "-c",
+                     "import signal, socket\n"
+                     "s = socket.socket()\ns.bind(('127.0.0.1', 0))\ns.listen()\n"
+                     "print(s.getsockname()[1], flush=True)\nsignal.pause()"});
+}
+
 std::string policyFilePath() {
     return PORTEYE_SOURCE_DIR "/dbus/org.porteye.PortEye1.conf";
 }

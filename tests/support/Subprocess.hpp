@@ -141,6 +141,11 @@ std::string porteyectlPath();
 std::string netnsHelperPath();
 /// The shipped policy file.
 std::string policyFilePath();
+/// `setpriv` arguments that run the command after them as nobody:nogroup, no other groups.
+std::vector<std::string> asNobody(std::vector<std::string> argv);
+/// argv of a TCP listener on 127.0.0.1 (a free port) run as nobody: it prints its port and a
+/// newline once listening, and closes when it is stopped.
+std::vector<std::string> nobodyListenerArgv();
 
 /// The one way tests start a real porteyed: on a bus and/or socket, in a process group of its own,
 /// waited for through sd_notify READY=1 and then its control socket answering a connect.

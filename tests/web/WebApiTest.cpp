@@ -634,6 +634,49 @@ TEST(WebOverDbus, ServesTheSameAnswersThroughTheBus) {
     EXPECT_EQ(daemon.stop(), 0) << daemon.log();
 }
 
+TEST(WebOverDbus, AnOrdinaryUsersPageIsLiveWithTheirOwnSocketsOnly) {
+    // nobody runs the page and reads its stream (the peer check admits only the page's own user).
+    porteye::testing::PrivateBus bus(porteye::testing::policyFilePath());
+    DaemonProcess daemon({"--bus-address", bus.address(), "--interval", "0.1", "--config", "/dev/null"});
+    ASSERT_TRUE(daemon.ready()) << daemon.log();
+    TempDir dir;
+    Subprocess web(porteye::testing::asNobody({porteye::testing::porteyectlPath(), "--bus-address", bus.address(),
+                                               "web", "--listen", "127.0.0.1:0"}),
+                   {}, dir.path() + "/web");
+    std::smatch match;
+    const std::regex url(R"(http://127\.0\.0\.1:([0-9]+)/#token=([0-9a-f]{64}))");
+    ASSERT_TRUE(web.waitForOutput([&](const std::string& out) { return std::regex_search(out, match, url); }, 20s))
+        << web.err();
+    const std::string base = "http://127.0.0.1:" + match[1].str();
+    const std::string token = match[2].str();
+    // Live once porteyed has nobody's subscription (its log names the uid).
+    ASSERT_TRUE(eventually([&] { return daemon.log().find("(uid 65534)") != std::string::npos; }, 20s))
+        << web.err() << daemon.log();
+    Subprocess stream(
+        porteye::testing::asNobody({"curl", "-sN", "-H", "Authorization: Bearer " + token, base + "/api/events"}));
+    ASSERT_TRUE(stream.waitForOutput("event: ready\n", 20s)) << stream.out() << web.err();
+    EXPECT_EQ(stream.out().find("\"live\":false"), std::string::npos) << stream.out();
+
+    // Root's listener first, and known to porteyed before nobody's opens: sent to nobody, it
+    // would be in the stream before nobody's own.
+    PortHolder rootHolder;
+    const auto rootPort = rootHolder.open();
+    ASSERT_TRUE(eventually([&] {
+        return porteye::testing::run({porteye::testing::porteyectlPath(), "--bus-address", bus.address(), "who",
+                                      std::to_string(rootPort)})
+                   .exitCode == 0;
+    }));
+    Subprocess listener(porteye::testing::nobodyListenerArgv());
+    ASSERT_TRUE(listener.waitForOutput("\n", 5s)) << listener.err();
+    const std::string nobodyPort = std::to_string(std::stoi(listener.out()));
+    EXPECT_TRUE(stream.waitForOutput("\"local_port\":" + nobodyPort, 20s)) << stream.out() << web.err();
+    EXPECT_EQ(stream.out().find("\"local_port\":" + std::to_string(rootPort)), std::string::npos) << stream.out();
+    listener.stop();
+    EXPECT_EQ(web.stop(SIGTERM), 0) << web.err();
+    stream.stop();
+    EXPECT_EQ(daemon.stop(), 0) << daemon.log();
+}
+
 TEST(WebStop, SigtermStopsItWhileRequestsWaitForASilentDaemon) {
     // A "porteyed" that accepts connections and never answers: porteyectl web's event thread and a
     // REST request both sit waiting for replies when SIGTERM comes. Whichever thread takes the

@@ -20,6 +20,8 @@ inline constexpr const char* kObjectPath = "/org/porteye/PortEye1";
 inline constexpr const char* kInterface = "org.porteye.PortEye1";
 inline constexpr const char* kWatchInterface = "org.porteye.PortEye1.Watch";
 inline constexpr const char* kWatchPathPrefix = "/org/porteye/PortEye1/watch/";
+inline constexpr const char* kSubscriptionInterface = "org.porteye.PortEye1.Subscription";
+inline constexpr const char* kSubscriptionPathPrefix = "/org/porteye/PortEye1/subscription/";
 inline constexpr const char* kErrorPrefix = "org.porteye.PortEye1.Error.";
 
 using Options = std::map<std::string, sdbus::Variant>;

@@ -58,6 +58,17 @@ void translateErrors(const std::function<void()>& body) {
     }
 }
 
+void sendUnicast(sdbus::IObject& object, sdbus::Signal& signal, const std::string& destination) {
+    // With a destination the bus delivers it to that client alone, whatever match rules others hold.
+    signal.setDestination(destination);
+    try {
+        object.emitSignal(signal);
+    } catch (const sdbus::Error& e) {
+        // A client that left meanwhile: NameOwnerChanged ends what it owned.
+        spdlog::debug("signal {} to {} not sent: {}", signal.getMemberName(), destination, e.what());
+    }
+}
+
 /// /org/porteye/PortEye1: the manager object.
 class ManagerObject final : public sdbus::AdaptorInterfaces<org::porteye::PortEye1_adaptor> {
 public:
@@ -121,6 +132,15 @@ private:
         translateErrors([&] { path = m_frontend.createWatch(caller(), pid, options); });
         return path;
     }
+    sdbus::ObjectPath Subscribe(const Options& filter) override {
+        DbusFrontend::CallbackScope scope(m_frontend);
+        sdbus::ObjectPath path;
+        translateErrors([&] {
+            const auto who = caller();
+            path = m_frontend.subscriptions().add(who, protocol::socketFilterFromOptions(optionsFromDbus(filter)));
+        });
+        return path;
+    }
     void Unwatch(const sdbus::ObjectPath& watch) override {
         DbusFrontend::CallbackScope scope(m_frontend);
         translateErrors([&] {
@@ -168,14 +188,7 @@ public:
     }
 
 private:
-    void send(sdbus::Signal& signal) {
-        signal.setDestination(m_info.owner);
-        try {
-            getObject().emitSignal(signal);
-        } catch (const sdbus::Error& e) {
-            spdlog::debug("watch {} signal not sent: {}", m_info.id, e.what());
-        }
-    }
+    void send(sdbus::Signal& signal) { sendUnicast(getObject(), signal, m_info.owner); }
 
     service::Caller caller() { return m_frontend.callerOf(getObject().getCurrentlyProcessedMessage()); }
 
@@ -214,6 +227,8 @@ DbusFrontend::DbusFrontend(sdbus::IConnection& connection, service::PortService&
         });
     m_busDriver->finishRegistration();
     m_credentials = std::make_unique<CallerCredentials>(*m_busDriver);
+    m_subscriptions = std::make_unique<Subscriptions>(
+        connection, service, [this](const sdbus::Message* message) { return callerOf(message); });
     const auto status = m_service.hostStatus();
     m_announcedInterval = status.pollIntervalSeconds;
     m_announcedCapacity = status.historyCapacity;
@@ -241,6 +256,7 @@ void DbusFrontend::onEvents(const std::vector<core::PortEvent>& events) {
             spdlog::warn("cannot emit signal: {}", e.what());
         }
     }
+    m_subscriptions->publish(events);
 }
 
 void DbusFrontend::onUnexpected(const std::vector<core::UnexpectedListener>& alerts) {
@@ -251,6 +267,7 @@ void DbusFrontend::onUnexpected(const std::vector<core::UnexpectedListener>& ale
             spdlog::warn("cannot emit signal: {}", e.what());
         }
     }
+    m_subscriptions->publish(alerts);
 }
 
 void DbusFrontend::settingsChanged() {
@@ -320,13 +337,16 @@ void DbusFrontend::dropWatchObject(service::WatchId id) {
 
 void DbusFrontend::collectGarbage() {
     m_graveyard.clear();
+    m_subscriptions->collectGarbage();
 }
 
 void DbusFrontend::onNameOwnerChanged(const std::string& name, const std::string&, const std::string& newOwner) {
     if (!newOwner.empty() || name.empty() || name[0] != ':') return;
     m_credentials->forget(name);
     const auto removed = m_service.removeWatchesOf(name, service::WatchEnd::ClientGone);
-    if (removed > 0) spdlog::info("client {} left the bus: dropped {} watch(es)", name, removed);
+    const auto unsubscribed = m_subscriptions->removeOwner(name);
+    if (removed > 0 || unsubscribed > 0)
+        spdlog::info("client {} left the bus: dropped {} watch(es), {} subscription(s)", name, removed, unsubscribed);
 }
 
 }  // namespace porteye::dbus

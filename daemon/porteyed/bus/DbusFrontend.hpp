@@ -4,6 +4,7 @@
 #include "core/ExpectedListeners.hpp"
 #include "core/PortEvent.hpp"
 #include "bus/CallerCredentials.hpp"
+#include "bus/Subscriptions.hpp"
 #include "flow/IEventSink.hpp"
 #include "service/PortService.hpp"
 
@@ -31,9 +32,9 @@ public:
     DbusFrontend(const DbusFrontend&) = delete;
     DbusFrontend& operator=(const DbusFrontend&) = delete;
 
-    /// Broadcasts PortAdded/PortRemoved for host events.
+    /// Broadcasts PortAdded/PortRemoved for host events, and sends each subscriber its share.
     void onEvents(const std::vector<core::PortEvent>& events) override;
-    /// Broadcasts UnexpectedListener for each alert.
+    /// Broadcasts UnexpectedListener for each alert, and sends each subscriber its share.
     void onUnexpected(const std::vector<core::UnexpectedListener>& alerts) override;
     /// Emits PropertiesChanged for the settings a reload changed (PollInterval, HistoryCapacity);
     /// the daemon calls it after every reload.
@@ -47,6 +48,7 @@ public:
     sdbus::ObjectPath createWatch(const service::Caller& caller, std::uint32_t pid,
                                   const std::map<std::string, sdbus::Variant>& options);
     void endWatch(const service::Caller& caller, service::WatchId id);
+    Subscriptions& subscriptions() { return *m_subscriptions; }
     service::PortService& service() { return m_service; }
 
     /// Marks a D-Bus callback of ours as running: a watch object ended meanwhile is destroyed
@@ -72,6 +74,7 @@ private:
     std::unique_ptr<ManagerObject> m_manager;
     std::unique_ptr<sdbus::IProxy> m_busDriver;
     std::unique_ptr<CallerCredentials> m_credentials;
+    std::unique_ptr<Subscriptions> m_subscriptions;
     std::map<service::WatchId, std::unique_ptr<WatchObject>> m_watchObjects;
     std::vector<std::unique_ptr<WatchObject>> m_graveyard;
     int m_callbackDepth = 0;
@@ -81,5 +84,9 @@ private:
 
 /// Runs `body`, turning service and protocol errors into named D-Bus errors (core/Errors.hpp).
 void translateErrors(const std::function<void()>& body);
+
+/// Emits `signal` from `object` to one client only (a watch's or a subscription's owner); a
+/// failure is logged, not thrown: the event loop must go on for everyone else.
+void sendUnicast(sdbus::IObject& object, sdbus::Signal& signal, const std::string& destination);
 
 }  // namespace porteye::dbus
