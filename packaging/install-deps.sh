@@ -15,7 +15,7 @@ packages=(
   libclang-rt-14-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
-  dbus-daemon dbus-bin libglib2.0-bin socat iproute2 util-linux procps lsof passwd python3 python3-psutil
+  dbus-daemon dbus-bin libglib2.0-bin socat iproute2 util-linux procps lsof passwd curl python3 python3-psutil
   python3-prometheus-client ca-certificates
   # the web page's browser test: Debian's Chromium, driven by playwright-core from npm
   chromium
