@@ -9,7 +9,7 @@
 #   MINBASE  an untouched `debootstrap --variant=minbase bookworm` root to copy instead of
 #            running debootstrap again
 # The end-to-end stage is skipped (PORTEYE_SKIP_E2E=1): it boots its own systemd-nspawn
-# container from a root of its own, which a chroot cannot host; CI runs it.
+# container from a root of its own; CI runs it.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 dir=${1:-/var/tmp/porteye-fresh-root}
@@ -31,20 +31,27 @@ mkdir -p "$dir/ci"
 git clone -q "$repo" "$dir/ci/porteye"
 cp -a "$repo/../shared" "$dir/ci/shared"
 
-# "/" inside must be a mount point of its own: tests run `unshare --mount` and
-# `mount --make-rslave /`, which a plain directory as root refuses.
-mount --bind "$dir" "$dir"
-trap 'umount -R -l "$dir"' EXIT
-mount -t proc proc "$dir/proc"
-mount --rbind /sys "$dir/sys"
-mount --rbind /dev "$dir/dev"
-mount -t tmpfs tmpfs "$dir/run"
-mount -t tmpfs tmpfs "$dir/tmp"
-
 start=$SECONDS
 rc=0
-chroot "$dir" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-    HOME=/root LANG=C.UTF-8 PORTEYE_SKIP_E2E=1 NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt \
-    bash -c 'cd /ci/porteye && bash .ci/run' || rc=$?
+# In a mount namespace of its own (every mount below ends with it), the root pivoted, not
+# chrooted: the namespace tests remount / (a bare directory as root refuses that) and an
+# unprivileged `unshare -r` is refused to a chrooted process.
+unshare --mount --propagation private --fork -- bash -euc '
+    dir=$1
+    mount --bind "$dir" "$dir"
+    mount -t proc proc "$dir/proc"
+    mount --rbind /sys "$dir/sys"
+    mount --rbind /dev "$dir/dev"
+    mount -t tmpfs tmpfs "$dir/run"
+    mount -t tmpfs tmpfs "$dir/tmp"
+    cd "$dir"
+    mkdir -p .host
+    pivot_root . .host
+    umount -l /.host
+    cd /ci/porteye
+    exec /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+        HOME=/root LANG=C.UTF-8 PORTEYE_SKIP_E2E=1 NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt \
+        bash .ci/run
+' fresh-root "$dir" || rc=$?
 echo "fresh-root.sh: .ci/run in $dir: exit $rc after $((SECONDS - start)) s"
 exit $rc
