@@ -5,7 +5,9 @@
 // configuration. See sys/NetnsHelperProtocol.hpp for the protocol.
 //
 //   porteye-netns-helper            socket-activated (porteyed-netns.socket): serves every
-//                                   connection to the listening socket, one at a time
+//                                   connection to the listening socket, each in a child of
+//                                   its own (an idle peer holds no one else up), at most
+//                                   kMaxClients at once
 //   porteye-netns-helper --fd N     serves the connected socket N (started by porteyed)
 #include "sys/NetnsHelperProtocol.hpp"
 
@@ -21,9 +23,12 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 namespace {
+
+constexpr int kMaxClients = 16;  // porteyed holds one; more are refused until one ends
 
 // Whoever may connect is decided by the socket file's mode and owner (the unit's SocketUser=);
 // this checks again that the peer is root, this helper's own user, or the socket file's owner.
@@ -63,14 +68,30 @@ int main(int argc, char** argv) {
         return 2;
     }
     const int listener = SD_LISTEN_FDS_START;
+    int clients = 0;
     for (;;) {
+        while (clients > 0 && ::waitpid(-1, nullptr, WNOHANG) > 0)
+            --clients;
         const int sock = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
         if (sock < 0) {
             if (errno == EINTR || errno == ECONNABORTED) continue;
             std::fprintf(stderr, "porteye-netns-helper: accept: %s\n", std::strerror(errno));
             return 1;
         }
-        if (peerAllowed(listener, sock)) porteye::sys::serveNetnsRequests(sock);
+        while (clients > 0 && ::waitpid(-1, nullptr, WNOHANG) > 0)
+            --clients;
+        if (clients >= kMaxClients) {
+            std::fprintf(stderr, "porteye-netns-helper: %d clients already; refusing another\n", clients);
+        } else if (peerAllowed(listener, sock)) {
+            const pid_t child = ::fork();
+            if (child == 0) {
+                ::close(listener);
+                porteye::sys::serveNetnsRequests(sock);
+                ::_exit(0);
+            }
+            if (child > 0) ++clients;
+            if (child < 0) std::fprintf(stderr, "porteye-netns-helper: fork: %s\n", std::strerror(errno));
+        }
         ::close(sock);
     }
 }

@@ -234,5 +234,59 @@ TEST_F(Namespaces, AnUnprivilegedDaemonEntersNamespacesThroughTheHelperOnly) {
     alone.stop();
 }
 
+// Finding 8 of the third hostile-users round: one connection to the socket-activated helper
+// that never sends a request held the helper, which served one peer at a time, and so held
+// porteyed's start for as long as that peer waited.
+TEST_F(Namespaces, AnIdlePeerOfTheHelperHoldsNoOneElseUp) {
+    const std::string helperSocket = m_dir.path() + "/helper.sock";
+    Subprocess helper(
+        {"systemd-socket-activate", "--seqpacket", "-l", helperSocket, porteye::testing::netnsHelperPath()});
+    ASSERT_TRUE(eventually([&] {
+        struct stat st {};
+        return ::stat(helperSocket.c_str(), &st) == 0;
+    }));
+    Subprocess idle({"python3", "-c",
+                     "import socket,sys,time\n"
+                     "s=socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET); s.connect(sys.argv[1])\n"
+                     "print('up', flush=True); time.sleep(600)",
+                     helperSocket});
+    ASSERT_TRUE(idle.waitForOutput("up", kTimeout)) << idle.err();
+    auto holder = listenerIn({"unshare", "-n"});
+    start({"--netns-helper", helperSocket});
+    json mine;
+    for (const auto& r : listenersOn(kPort))
+        if (r["pid"] == holder->pid()) mine = r;
+    ASSERT_FALSE(mine.is_null()) << status().dump() << "\n" << m_daemon->log() << helper.err();
+    EXPECT_EQ(mine["netns"], netnsOf(holder->pid()));
+}
+
+// The other half of finding 8: a helper that accepts and never answers (stopped, stuck) cost
+// porteyed its start, waiting without a timeout. Now one request waits at most
+// HelperNetnsOpener::kTimeoutMs, the namespace is reported as not followed, and porteyed runs.
+TEST_F(Namespaces, AHelperThatNeverAnswersCostsATimeoutNotTheStart) {
+    const std::string helperSocket = m_dir.path() + "/stuck.sock";
+    Subprocess stuck({"python3", "-c",
+                      "import socket,sys,time\n"
+                      "s=socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET); s.bind(sys.argv[1]); s.listen()\n"
+                      "print('up', flush=True)\n"
+                      "held=[]\n"
+                      "while True: held.append(s.accept()[0])",
+                      helperSocket});
+    ASSERT_TRUE(stuck.waitForOutput("up", kTimeout)) << stuck.err();
+    auto holder = listenerIn({"unshare", "-n"});
+    start({"--netns-helper", helperSocket});
+    EXPECT_TRUE(eventually(
+        [&] {
+            const std::string log = m_daemon->log();
+            return log.find("is not followed") != std::string::npos && log.find("timed out") != std::string::npos;
+        },
+        kTimeout))
+        << m_daemon->log();
+    // Still serving: its own namespace's sockets are listed, the other's is not claimed.
+    for (const auto& r : listenersOn(kPort, false))
+        EXPECT_NE(r["pid"], holder->pid()) << r.dump();
+    EXPECT_TRUE(status().contains("network_namespaces")) << status().dump();
+}
+
 }  // namespace
 }  // namespace porteye::control

@@ -4,6 +4,7 @@
 #include "sys/NetnsHelperProtocol.hpp"
 
 #include <cerrno>
+#include <ctime>
 #include <cstring>
 
 #include <fcntl.h>
@@ -12,6 +13,7 @@
 #include <sched.h>
 #include <spawn.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -49,21 +51,48 @@ int InProcessNetnsOpener::openSockDiag(int nsFd) {
     return fd;
 }
 
-std::unique_ptr<HelperNetnsOpener> HelperNetnsOpener::connect(const std::string& path, std::string& error) {
+namespace {
+
+/// Bounds every send, connect and receive on the helper's socket.
+void boundWaits(int sock) {
+    timeval t{HelperNetnsOpener::kTimeoutMs / 1000, (HelperNetnsOpener::kTimeoutMs % 1000) * 1000};
+    ::setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &t, sizeof(t));
+    ::setsockopt(sock, SOL_SOCKET, SO_SNDTIMEO, &t, sizeof(t));
+}
+
+std::int64_t nowMs() {
+    timespec t{};
+    ::clock_gettime(CLOCK_MONOTONIC, &t);
+    return static_cast<std::int64_t>(t.tv_sec) * 1000 + t.tv_nsec / 1'000'000;
+}
+
+/// A socket connected to the helper at `path`, or -1 with `error` set.
+int connectHelper(const std::string& path, std::string& error) {
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
     if (path.size() >= sizeof(addr.sun_path)) {
         error = "helper socket path too long: " + path;
-        return nullptr;
+        return -1;
     }
     std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
     const int sock = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    if (sock >= 0) boundWaits(sock);  // before connect: a full backlog would block it too
     if (sock < 0 || ::connect(sock, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) != 0) {
-        error = "cannot connect to the netns helper at " + path + ": " + std::strerror(errno);
+        const int saved = errno == EAGAIN ? ETIMEDOUT : errno;
+        error = "cannot connect to the netns helper at " + path + ": " + std::strerror(saved);
         if (sock >= 0) ::close(sock);
-        return nullptr;
+        errno = saved;
+        return -1;
     }
-    return std::unique_ptr<HelperNetnsOpener>(new HelperNetnsOpener(sock, -1, "helper " + path));
+    return sock;
+}
+
+}  // namespace
+
+std::unique_ptr<HelperNetnsOpener> HelperNetnsOpener::connect(const std::string& path, std::string& error) {
+    const int sock = connectHelper(path, error);
+    if (sock < 0) return nullptr;
+    return std::unique_ptr<HelperNetnsOpener>(new HelperNetnsOpener(sock, -1, path, "helper " + path));
 }
 
 std::unique_ptr<HelperNetnsOpener> HelperNetnsOpener::spawn(const std::string& executable, std::string& error) {
@@ -86,11 +115,12 @@ std::unique_ptr<HelperNetnsOpener> HelperNetnsOpener::spawn(const std::string& e
         ::close(pair[0]);
         return nullptr;
     }
-    return std::unique_ptr<HelperNetnsOpener>(new HelperNetnsOpener(pair[0], child, "helper " + executable));
+    boundWaits(pair[0]);
+    return std::unique_ptr<HelperNetnsOpener>(new HelperNetnsOpener(pair[0], child, {}, "helper " + executable));
 }
 
 HelperNetnsOpener::~HelperNetnsOpener() {
-    ::close(m_sock);  // the helper sees the end of its socket and exits
+    if (m_sock >= 0) ::close(m_sock);  // the helper sees the end of its socket and exits
     if (m_child > 0) {
         int status = 0;
         while (::waitpid(m_child, &status, 0) < 0 && errno == EINTR) {
@@ -99,14 +129,25 @@ HelperNetnsOpener::~HelperNetnsOpener() {
 }
 
 int HelperNetnsOpener::openSockDiag(int nsFd) {
-    if (const int sent = sendWithFd(m_sock, nsFd, 0); sent != 0) {
-        errno = sent;
-        return -1;
+    if (m_sock < 0) {
+        std::string ignored;
+        if (m_path.empty() || nowMs() < m_retryAtMs || (m_sock = connectHelper(m_path, ignored)) < 0) {
+            if (!m_path.empty() && nowMs() >= m_retryAtMs) m_retryAtMs = nowMs() + kRetryAfterMs;
+            errno = ETIMEDOUT;
+            return -1;
+        }
     }
     std::int32_t code = 0;
     int fd = -1;
-    if (const int received = receiveWithFd(m_sock, code, fd); received != 0) {
-        errno = received;
+    int failed = sendWithFd(m_sock, nsFd, 0);
+    if (failed == 0) failed = receiveWithFd(m_sock, code, fd);
+    if (failed != 0) {
+        // Out of step with the helper (or without one): a late answer would be taken for the
+        // next request's, so this connection is done.
+        ::close(m_sock);
+        m_sock = -1;
+        m_retryAtMs = nowMs() + kRetryAfterMs;
+        errno = failed == EAGAIN ? ETIMEDOUT : failed;
         return -1;
     }
     if (code != 0 || fd < 0) {

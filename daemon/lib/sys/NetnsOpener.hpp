@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -37,20 +38,32 @@ private:
 /// Asks porteye-netns-helper over a connected SOCK_SEQPACKET socket (NetnsHelperProtocol.hpp).
 class HelperNetnsOpener final : public INetnsOpener {
 public:
+    /// How long one request may wait for the helper (sending, connecting, its answer). It answers
+    /// in microseconds; a helper that is stopped or stuck costs porteyed this once, not its start.
+    static constexpr int kTimeoutMs = 2000;
+    /// After a request failed, how long a connected opener answers ETIMEDOUT at once before it
+    /// connects again (a stuck helper would otherwise cost kTimeoutMs for every namespace).
+    static constexpr int kRetryAfterMs = 10000;
+
     /// Connects to a helper listening at `path` (the socket unit's). Null with `error` on failure.
     static std::unique_ptr<HelperNetnsOpener> connect(const std::string& path, std::string& error);
     /// Starts `executable --fd 3` with one end of a socket pair. Null with `error` on failure.
     static std::unique_ptr<HelperNetnsOpener> spawn(const std::string& executable, std::string& error);
     ~HelperNetnsOpener() override;
+    /// A request that times out or breaks the connection closes it: a late answer must not be
+    /// taken for the next request's. A connected opener connects again kRetryAfterMs later; a
+    /// spawned helper is not started again.
     int openSockDiag(int nsFd) override;
     std::string describe() const override { return m_description; }
 
 private:
-    HelperNetnsOpener(int sock, int child, std::string description)
-        : m_sock(sock), m_child(child), m_description(std::move(description)) {}
+    HelperNetnsOpener(int sock, int child, std::string path, std::string description)
+        : m_sock(sock), m_child(child), m_path(std::move(path)), m_description(std::move(description)) {}
     int m_sock;
-    int m_child;  // pid of a spawned helper, reaped on destruction; -1 when connected
+    int m_child;         // pid of a spawned helper, reaped on destruction; -1 when connected
+    std::string m_path;  // the helper's socket when connected, for connecting again
     std::string m_description;
+    std::int64_t m_retryAtMs = 0;  // CLOCK_MONOTONIC; when a closed connection may be made again
 };
 
 }  // namespace porteye::sys
