@@ -184,6 +184,31 @@ bool Subprocess::waitForOutput(const std::function<bool(const std::string&)>& pr
     return true;
 }
 
+bool Subprocess::waitForLine(const std::function<bool(std::string_view)>& predicate,
+                             std::chrono::milliseconds timeout) {
+    const auto deadline = Clock::now() + timeout;
+    std::size_t unread = 0;  // where the first line not yet given to `predicate` starts
+    const auto anyNewLine = [&] {
+        for (std::size_t end; (end = m_out.find('\n', unread)) != std::string::npos; unread = end + 1)
+            if (predicate(std::string_view(m_out).substr(unread, end - unread))) return true;
+        return false;
+    };
+    for (;;) {
+        while (drain(0)) {  // all that is there now: the child never waits on a full pipe for us
+        }
+        if (anyNewLine()) return true;
+        if (m_status) return false;
+        if (Clock::now() >= deadline) return false;
+        drain(std::min(remainingMs(deadline), 50));
+        int status = 0;
+        if (waitpid(m_pid, &status, WNOHANG) == m_pid) {
+            m_status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+            collect();
+            return anyNewLine();
+        }
+    }
+}
+
 bool Subprocess::waitForOutput(const std::string& needle, std::chrono::milliseconds timeout) {
     return waitForOutput([&](const std::string& out) { return out.find(needle) != std::string::npos; }, timeout);
 }
@@ -309,6 +334,18 @@ void PrivateBus::restart() {
 
 PrivateBus::~PrivateBus() {
     if (m_pid > 0) kill(m_pid, SIGTERM);
+}
+
+bool busMonitorIsLive(Subprocess& monitor, const std::string& address) {
+    return eventually(
+        [&] {
+            run({"busctl", "--address=" + address, "call", "org.porteye.PortEye1", "/org/porteye/PortEye1",
+                 "org.porteye.PortEye1", "GetStatus"});
+            return monitor.waitForLine(
+                [](std::string_view line) { return line.find("\"GetStatus\"") != std::string_view::npos; },
+                std::chrono::milliseconds(200));
+        },
+        std::chrono::seconds(10));
 }
 
 PortHolder::PortHolder() {

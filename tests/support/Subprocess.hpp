@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <sys/types.h>
 #include <thread>
 #include <vector>
@@ -39,6 +40,11 @@ public:
     /// Reads stdout until `predicate(allOutputSoFar)` holds or the timeout passes.
     bool waitForOutput(const std::function<bool(const std::string&)>& predicate, std::chrono::milliseconds timeout);
     bool waitForOutput(const std::string& needle, std::chrono::milliseconds timeout);
+    /// Reads stdout until `predicate` holds for one of its complete lines, earlier ones included,
+    /// or the timeout passes. Each line is looked at once per call, however much arrives: for a
+    /// child that prints a lot (a bus monitor on a busy host), where re-reading everything after
+    /// each read falls behind it and the pipe, then the bus, hold its messages back.
+    bool waitForLine(const std::function<bool(std::string_view)>& predicate, std::chrono::milliseconds timeout);
     /// Sends a signal and waits for the exit; returns the exit status (-1 if killed by a signal).
     int stop(int signal = 15, std::chrono::milliseconds timeout = std::chrono::seconds(10));
     /// stop(signal) for the leader, then SIGKILL for whatever else is left in its process group
@@ -110,6 +116,11 @@ private:
     std::string m_address;
     pid_t m_pid = -1;
 };
+
+/// Whether `monitor`, a `busctl --address=ADDRESS monitor …` that receives GetStatus calls
+/// (a service name or a --match rule for them), is live: it has shown a call of ours. Seeing
+/// the name on the bus is not enough. Calls GetStatus until it shows one, for up to 10 s.
+bool busMonitorIsLive(Subprocess& monitor, const std::string& address);
 
 /// A forked child that opens and closes a TCP listener on command, so tests
 /// control exactly when "another process" changes its ports.
