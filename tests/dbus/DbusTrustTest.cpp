@@ -24,8 +24,13 @@ using nlohmann::json;
 
 namespace {
 
-constexpr const char* kPlain = "porteye-t1";   ///< an ordinary user
-constexpr const char* kMember = "porteye-t2";  ///< a user in group porteye
+// This test process's own users, as the other tests that make users name theirs: ctest runs
+// every test in a process of its own, in parallel, and with shared names the first to end
+// removed the users another was still running as (its setpriv then failed).
+const std::string kPlainName = "pet1-" + std::to_string(::getpid() % 100000);
+const std::string kMemberName = "pet2-" + std::to_string(::getpid() % 100000);
+const char* const kPlain = kPlainName.c_str();    ///< an ordinary user
+const char* const kMember = kMemberName.c_str();  ///< a user in group porteye
 
 /// useradd/groupadd fail while another program holds the passwd lock: try again, boundedly.
 bool runUntilOk(const std::vector<std::string>& argv) {
@@ -186,7 +191,7 @@ TEST_F(DbusTrust, AnOrdinaryUserSeesOnlyItsOwnSocketsAndGroupPorteyeSeesEverythi
 }
 
 TEST_F(DbusTrust, ACallerIsWhoTheBusRecordedAtConnectionNotWhatProcSaysAtCallTime) {
-    // Connect as root, then become an ordinary user before calling: /proc now says porteye-t1,
+    // Connect as root, then become an ordinary user before calling: /proc now says kPlain,
     // while the bus vouches for root. Reading /proc at call time (sd-bus augmented credentials)
     // is the race a process that execs or changes ids between send and check wins.
     const passwd* pw = getpwnam(kPlain);
