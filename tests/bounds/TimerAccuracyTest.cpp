@@ -56,10 +56,14 @@ TEST(TimerAccuracy, WatchAtFiftyMillisecondsSeesListenersOpenedATenthOfASecondAp
         return p["active_ports"].size() == static_cast<std::size_t>(kListeners);
     });
     ASSERT_TRUE(last) << "the watch never reported all " << kListeners << " listeners; " << steps << " steps";
-    // Some jitter may merge a pair now and then; a 250 ms timer slack merges two or three each time.
+    // The two regimes this tells apart: a 250 ms timer slack steps about four times a second,
+    // about 12 steps for the 2.9 s of openings; explicit accuracies step at each opening, 30.
+    // A loaded machine (a parallel build, ctest -j) delays a step now and then past the next
+    // opening and merges that pair, so the bar sits between the regimes, not at 30: a fresh
+    // root's run under a concurrent build saw 23.
     RecordProperty("steps", steps);
     std::cout << "[ STEPS    ] " << steps << " steps for " << kListeners << " listeners\n";
-    EXPECT_GE(steps, 25) << "the watch stepped " << steps << " times for " << kListeners
+    EXPECT_GE(steps, 20) << "the watch stepped " << steps << " times for " << kListeners
                          << " listeners opened 0.1 s apart at interval 0.05";
     EXPECT_EQ(daemon.stop(), 0) << daemon.log();
 }
