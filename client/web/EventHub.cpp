@@ -3,14 +3,14 @@
 
 #include <algorithm>
 #include <iterator>
+#include <utility>
 
 namespace porteye::web {
 
 EventHub::Subscriber::Wait EventHub::Subscriber::next(std::chrono::milliseconds timeout,
                                                       std::vector<std::string>& out) {
     std::unique_lock lock(m_mutex);
-    m_ready.wait_for(lock, timeout, [&] { return !m_queue.empty() || m_dropped || m_closed; });
-    if (m_dropped) return Wait::Dropped;
+    m_ready.wait_for(lock, timeout, [&] { return !m_queue.empty() || m_closed; });
     if (!m_queue.empty()) {
         std::move(m_queue.begin(), m_queue.end(), std::back_inserter(out));
         m_queue.clear();
@@ -19,8 +19,10 @@ EventHub::Subscriber::Wait EventHub::Subscriber::next(std::chrono::milliseconds 
     return m_closed ? Wait::Closed : Wait::Timeout;
 }
 
-EventHub::EventHub(std::size_t maxSubscribers, std::size_t queueCapacity)
-    : m_maxSubscribers(maxSubscribers), m_capacity(queueCapacity) {}
+EventHub::EventHub(std::size_t maxSubscribers, std::size_t queueCapacity, std::string overflowMessage)
+    : m_maxSubscribers(maxSubscribers),
+      m_capacity(std::max<std::size_t>(queueCapacity, 2)),  // room for the overflow message and one more
+      m_overflowMessage(std::move(overflowMessage)) {}
 
 std::shared_ptr<EventHub::Subscriber> EventHub::subscribe() {
     std::lock_guard lock(m_mutex);
@@ -37,26 +39,19 @@ void EventHub::unsubscribe(const std::shared_ptr<Subscriber>& subscriber) {
 
 void EventHub::publish(const std::string& message) {
     std::lock_guard lock(m_mutex);
-    for (auto it = m_subscribers.begin(); it != m_subscribers.end();) {
-        auto& s = **it;
-        bool drop = false;
+    for (auto& subscriber : m_subscribers) {
+        auto& s = *subscriber;
         {
             std::lock_guard subscriberLock(s.m_mutex);
             if (s.m_queue.size() >= m_capacity) {
-                s.m_dropped = true;
+                // What it missed, it reloads: the unread messages give way to the overflow message.
                 s.m_queue.clear();
-                drop = true;
-            } else {
-                s.m_queue.push_back(message);
+                s.m_queue.push_back(m_overflowMessage);
+                ++m_overflows;
             }
+            s.m_queue.push_back(message);
         }
         s.m_ready.notify_one();
-        if (drop) {
-            ++m_dropped;
-            it = m_subscribers.erase(it);
-        } else {
-            ++it;
-        }
     }
 }
 
@@ -78,9 +73,9 @@ std::size_t EventHub::subscribers() const {
     return m_subscribers.size();
 }
 
-std::size_t EventHub::dropped() const {
+std::size_t EventHub::overflows() const {
     std::lock_guard lock(m_mutex);
-    return m_dropped;
+    return m_overflows;
 }
 
 }  // namespace porteye::web

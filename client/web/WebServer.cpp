@@ -33,7 +33,7 @@ using namespace std::chrono_literals;
 
 constexpr std::size_t kMaxStreams = 16;       ///< open /api/events streams at once
 constexpr std::size_t kStreamsPerPage = 2;    ///< per page (X-PortEye-Page): a looping tab cannot take all
-constexpr std::size_t kStreamQueue = 1024;    ///< events queued per stream before it is dropped
+constexpr std::size_t kStreamQueue = 1024;    ///< events queued per stream before they become one resync
 constexpr std::size_t kRestWorkers = 16;      ///< workers no stream can take: / and /api/* stay answered
 constexpr std::size_t kRemotePerAddress = 8;  ///< connections one remote address may hold (beyond loopback)
 constexpr auto kRequestDeadline = 10s;        ///< a whole request, first byte to last
@@ -116,7 +116,9 @@ public:
         : m_options(std::move(options)),
           m_connect(connect),
           m_err(err),
-          m_hub(kMaxStreams, kStreamQueue),
+          // A page that fell more than kStreamQueue events behind reloads its tables, as after a
+          // reconnection to porteyed, and goes on from there.
+          m_hub(kMaxStreams, kStreamQueue, "event: resync\ndata: {\"overflow\":true}\n\n"),
           m_server(guardOptions(), [this](const http::PeerIdentity& peer) { return admitPeer(peer); }),
           m_uid(::geteuid()) {
         if (m_options.token.empty()) m_options.token = randomToken();
@@ -254,7 +256,7 @@ private:
                 json j = protocol::toJson(t.status());
                 j["web"] = {{"uid", m_uid},
                             {"streams", m_hub.subscribers()},
-                            {"dropped_streams", m_hub.dropped()},
+                            {"stream_overflows", m_hub.overflows()},
                             {"daemon_connected", m_daemonConnected.load()}};
                 return j;
             });
@@ -322,10 +324,8 @@ private:
                     case EventHub::Subscriber::Wait::Closed:
                         sink.done();
                         return true;
-                    case EventHub::Subscriber::Wait::Dropped:
-                        break;
                 }
-                return false;  // dropped for falling behind: the browser reconnects and reloads
+                return false;
             },
             [this, subscriber, page](bool) {
                 m_hub.unsubscribe(subscriber);

@@ -29,7 +29,7 @@ WebOptions parseListen(const std::string& text);
 ///
 /// Threads: httplib answers each request on a pool thread with a transport of its own. The
 /// calling thread reads porteyed's event stream and publishes each event to every open
-/// /api/events stream through an EventHub (bounded queue per client; a slow client is dropped).
+/// /api/events stream through an EventHub (bounded queue per client; a slow client is told to reload).
 ///
 /// Access: every request needs the per-start token (the printed URL's ?token=, then a cookie, or
 /// `Authorization: Bearer`), and a connection from a loopback address must come from a socket

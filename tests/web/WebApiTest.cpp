@@ -592,7 +592,8 @@ TEST_F(WebApi, SurvivesPorteydRestartingAndTellsThePage) {
     EXPECT_TRUE(eventually([&] { return stream.seen("\"local_port\":" + std::to_string(port)); }, 20s))
         << port << " not in:\n"
         << stream.received() << "\nporteyed's log:\n"
-        << m_daemon->log();
+        << m_daemon->log() << "\nporteyectl web's:\n"
+        << m_web->err();
     EXPECT_EQ(get("/api/status")->status, 200);
 }
 
