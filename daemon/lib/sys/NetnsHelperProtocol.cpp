@@ -50,7 +50,6 @@ int receiveWithFd(int sock, std::int32_t& code, int& fd) {
         n = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
     } while (n < 0 && errno == EINTR);
     if (n < 0) return errno;
-    if (n == 0) return ECONNRESET;
     for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
         if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
         const std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
@@ -63,6 +62,13 @@ int receiveWithFd(int sock, std::int32_t& code, int& fd) {
                 ::close(received);  // one descriptor per message; more is not ours to keep
             }
         }
+    }
+    if (n == 0) {
+        // The end of the stream, or an empty message (SOCK_SEQPACKET has them) that may still
+        // carry descriptors: found by fuzz-netns-helper, which saw them pile up to the fd limit.
+        if (fd >= 0) ::close(fd);
+        fd = -1;
+        return ECONNRESET;
     }
     if (n != static_cast<ssize_t>(sizeof(code)) || (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0) {
         if (fd >= 0) ::close(fd);
